@@ -1,0 +1,82 @@
+# attnd -- `make` builds build/attnd, `make run` serves, `make test` tests.
+# Each installs the Debian packages it needs when they are missing.
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
+LDLIBS  += -lmicrohttpd -ljansson -lm -lpthread
+PYTHON  ?= /usr/bin/python3
+PORT    ?= 8080
+
+# OpenMP unless NO_OMP=1 or the compiler lacks it.  No -ffast-math: it
+# folds isinf/isnan away and breaks the -inf causal mask.
+ifneq ($(NO_OMP),1)
+OMPFLAGS := $(shell echo 'int main(void){return 0;}' | \
+	$(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
+endif
+CFLAGS  += $(OMPFLAGS)
+LDFLAGS += $(OMPFLAGS)
+
+BUILD_PKGS := gcc make libc6-dev libmicrohttpd-dev libjansson-dev
+TEST_PKGS  := check pkg-config python3 python3-pytest
+
+ENGINE := engine/engine.c
+API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c
+SERVER := server/http.c
+LIB_OBJ := $(patsubst %.c,build/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
+	build/obj/server/assets.o
+UNIT_SRC := $(wildcard tests/unit/*.c)
+
+.PHONY: all run test unit e2e deps test-deps clean
+all: build/attnd
+
+# Installs the packages in $(1) that dpkg does not have (apt-get update
+# first: a new machine's lists may be empty; sudo when not root).
+define apt_need
+	@command -v dpkg-query >/dev/null || exit 0; missing=""; \
+	for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+		grep -q "ok installed" || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] && exit 0; \
+	SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	echo "installing Debian packages:$$missing"; \
+	$$SUDO apt-get update -qq && \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends $$missing
+endef
+
+deps:
+	$(call apt_need,$(BUILD_PKGS))
+test-deps: deps
+	$(call apt_need,$(TEST_PKGS))
+
+build/obj/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+build/obj/server/assets.o: server/assets.S openapi.yaml | deps
+	@mkdir -p $(dir $@)
+	$(CC) -I. -c $< -o $@
+
+build/attnd: $(LIB_OBJ) build/obj/server/main.o
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Check's flags are read when the recipe runs, after test-deps installed it.
+CHECK_LIBS = $(shell pkg-config --libs check)
+build/test_unit: $(LIB_OBJ) $(patsubst %.c,build/obj/%.o,$(UNIT_SRC)) | test-deps
+	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LDLIBS) -o $@
+
+run: build/attnd
+	OMP_WAIT_POLICY=PASSIVE ./build/attnd --port $(PORT)
+
+unit: build/test_unit
+	./build/test_unit
+
+e2e: build/attnd | test-deps
+	OMP_WAIT_POLICY=PASSIVE ATTND_BIN=$(CURDIR)/build/attnd \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+test: unit e2e
+
+clean:
+	rm -rf build
+
+-include $(shell find build/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,220 @@
+/* api.c -- what every endpoint shares: errors, body parsing, config. */
+#include "api.h"
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static api_config config = {API_DEFAULT_MAX_ELEMENTS, 1};
+static atomic_int computing;
+
+void api_init(const api_config *cfg)
+{
+    config = *cfg;
+    if (config.omp_threads < 1)
+        config.omp_threads = 1;
+    /* Jansson seeds its hash function lazily; do it before threads race. */
+    json_object_seed(0);
+}
+
+/* ==== errors ==== */
+
+void api_fail(api_error *e, int status, const char *code, const char *path,
+              const char *fmt, ...)
+{
+    if (e->status)
+        return;                 /* the first error wins */
+    e->status = status;
+    e->code = code;
+    e->has_path = path != NULL;
+    snprintf(e->path, sizeof e->path, "%s", path ? path : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+}
+
+/* The last resort when even the error body cannot be allocated: a static
+ * text, marked so the server does not free it. */
+static const char oom_body[] =
+    "{\"error\":{\"status\":503,\"code\":\"out_of_memory\",\"message\":"
+    "\"the server is out of memory; retry later or send a smaller "
+    "request\"}}";
+
+static void set_static(api_response *res, int status, const char *body,
+                       size_t len)
+{
+    res->status = status;
+    res->content_type = "application/json";
+    res->body = (char *)body;
+    res->len = len;
+    res->is_static = 1;
+}
+
+void api_error_response(api_response *res, const api_error *e)
+{
+    memset(res, 0, sizeof *res);
+    json_t *err = json_pack("{s:i, s:s, s:s}", "status", e->status,
+                            "code", e->code, "message", e->message);
+    if (err && e->has_path)
+        json_object_set_new(err, "path", json_string(e->path));
+    if (err && e->has_position) {
+        json_object_set_new(err, "line", json_integer(e->line));
+        json_object_set_new(err, "column", json_integer(e->column));
+        json_object_set_new(err, "position", json_integer(e->position));
+    }
+    json_t *root = err ? json_pack("{s:o}", "error", err) : NULL;
+    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    if (!text) {
+        set_static(res, 503, oom_body, sizeof oom_body - 1);
+        return;
+    }
+    res->status = e->status;
+    res->content_type = "application/json";
+    res->body = text;
+    res->len = strlen(text);
+}
+
+void api_simple_error(api_response *res, int status, const char *code,
+                      const char *message)
+{
+    api_error e = {0};
+    api_fail(&e, status, code, NULL, "%s", message);
+    api_error_response(res, &e);
+}
+
+void api_oom(api_response *res)
+{
+    api_simple_error(res, 503, "out_of_memory",
+                     "the server could not allocate memory for this "
+                     "request; retry later or send a smaller request");
+}
+
+void api_respond_json(api_response *res, jsonw *w)
+{
+    memset(res, 0, sizeof *res);
+    size_t len = 0;
+    char *body = jw_take(w, &len);
+    if (!body) {
+        api_oom(res);
+        return;
+    }
+    res->status = 200;
+    res->content_type = "application/json";
+    res->body = body;
+    res->len = len;
+}
+
+void api_response_free(api_response *res)
+{
+    if (!res->is_static)
+        free(res->body);
+    memset(res, 0, sizeof *res);
+}
+
+void api_healthz(api_response *res)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    set_static(res, 200, ok, sizeof ok - 1);
+}
+
+/* ==== request bodies ==== */
+
+json_t *api_parse_body(const char *body, size_t len, api_error *e)
+{
+    json_error_t jerr;
+    /* DECODE_ANY: a body like `3` is valid JSON of the wrong type (422),
+     * not unparseable (400).  Duplicate keys are refused: which one would
+     * win is undefined elsewhere. */
+    json_t *root = json_loadb(body, len,
+                              JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+                              &jerr);
+    if (!root) {
+        if (json_error_code(&jerr) == json_error_out_of_memory) {
+            api_fail(e, 503, "out_of_memory", NULL,
+                     "the server ran out of memory parsing the body");
+            return NULL;
+        }
+        if (len == 0)
+            api_fail(e, 400, "invalid_json", NULL,
+                     "the request body is empty; send a JSON object");
+        else
+            api_fail(e, 400, "invalid_json", NULL,
+                     "malformed JSON at line %d, column %d: %s",
+                     jerr.line, jerr.column, jerr.text);
+        e->has_position = 1;
+        e->line = jerr.line;
+        e->column = jerr.column;
+        e->position = jerr.position;
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        api_fail(e, 422, "wrong_type", "",
+                 "the request body must be a JSON object, not %s",
+                 codec_type_name(root));
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+int api_read_tensor(const json_t *v, const char *name, int rank,
+                    engine_tensor *t, api_error *e)
+{
+    memset(t, 0, sizeof *t);
+    t->rank = rank;
+    if (!codec_tensor_shape(v, name, rank, t->dim, e))
+        return 0;
+    if (engine_numel(t) > config.max_elements) {
+        api_fail(e, 413, "too_large", name,
+                 "%s has %lld elements, over this server's limit of %lld "
+                 "(--max-elements)", name, (long long)engine_numel(t),
+                 (long long)config.max_elements);
+        return 0;
+    }
+    return 1;
+}
+
+int api_check_size(int64_t n, const char *what, const char *path,
+                   api_error *e)
+{
+    if (n <= config.max_elements)
+        return 1;
+    api_fail(e, 413, "too_large", path,
+             "%s would have %lld elements, over this server's limit of "
+             "%lld (--max-elements); send a smaller batch or sequence",
+             what, (long long)n, (long long)config.max_elements);
+    return 0;
+}
+
+/* ==== threads ==== */
+
+void api_compute_begin(void)
+{
+    atomic_fetch_add(&computing, 1);
+}
+
+void api_compute_end(void)
+{
+    atomic_fetch_sub(&computing, 1);
+}
+
+int api_threads_for(double work)
+{
+    /* Below ~4M multiply-adds a team costs more to wake than it saves.
+     * When more than one request is computing, the HTTP pool already keeps
+     * the cores busy; a team per request would oversubscribe them. */
+    if (config.omp_threads <= 1 || work < 4e6)
+        return 1;
+    if (atomic_load(&computing) > 1)
+        return 1;
+    return config.omp_threads;
+}

@@ -1,0 +1,67 @@
+/* api.h -- attnd's contract: JSON request bodies <-> engine tensors.
+ *
+ * Every handler takes the raw request body and fills an api_response whose
+ * body is a malloc'd JSON text the caller frees.  Handlers never fail
+ * without a response: bad input becomes a 4xx JSON error naming the
+ * offending value's path, allocation failure a 503.  No sockets here.
+ */
+#ifndef ATTND_API_H
+#define ATTND_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../engine/engine.h"
+
+typedef struct api_config {
+    int64_t max_elements;   /* cap on the elements of any one tensor */
+    int omp_threads;        /* largest OpenMP team a request may use */
+} api_config;
+
+#define API_DEFAULT_MAX_ELEMENTS ((int64_t)1 << 25)
+
+/* Called once, before any thread serves requests. */
+void api_init(const api_config *cfg);
+
+typedef struct api_response {
+    int status;
+    const char *content_type;   /* static string */
+    char *body;                 /* malloc'd, unless is_static */
+    size_t len;
+    int is_static;              /* body is static storage: never free it */
+} api_response;
+
+/* Frees what a handler put in res (safe on a zeroed res). */
+void api_response_free(api_response *res);
+
+/* A request failure: everything the client needs to act on it.  The first
+ * error found wins (api_fail ignores later ones). */
+typedef struct api_error {
+    int status;                 /* 0 = no error */
+    const char *code;           /* stable machine code, e.g. "ragged_array" */
+    char message[320];
+    char path[160];             /* "" = whole body; see has_path */
+    int has_path;
+    int line, column, position; /* invalid_json only (has_position) */
+    int has_position;
+} api_error;
+
+void api_fail(api_error *e, int status, const char *code, const char *path,
+              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Endpoint handlers. */
+void api_bow(const char *body, size_t len, api_response *res);
+void api_attention(const char *body, size_t len, api_response *res);
+void api_healthz(api_response *res);
+
+/* An error response built from e, or from parts (path NULL = no path). */
+void api_error_response(api_response *res, const api_error *e);
+void api_simple_error(api_response *res, int status, const char *code,
+                      const char *message);
+
+/* Team size for a kernel doing `work` multiply-adds: 1 for small work or
+ * while another request is computing, so that the HTTP thread pool and
+ * OpenMP never ask for more threads than cores. */
+int api_threads_for(double work);
+
+#endif

@@ -1,0 +1,173 @@
+/* bow.c -- POST /bow: the lecture's bag-of-words average, three ways. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { M_LOOP, M_MATMUL, M_SOFTMAX, M_ALL };
+static const char *const method_names[] = {"loop", "matmul", "softmax",
+                                           "all"};
+
+static int read_method(const json_t *root, int *method, api_error *e)
+{
+    const json_t *m = json_object_get(root, "method");
+    *method = M_SOFTMAX;
+    if (!m)
+        return 1;
+    if (!json_is_string(m)) {
+        api_fail(e, 422, "wrong_type", "method",
+                 "method must be a string: \"loop\", \"matmul\", "
+                 "\"softmax\" or \"all\", not %s", codec_type_name(m));
+        return 0;
+    }
+    for (int i = 0; i <= M_ALL; i++)
+        if (strcmp(json_string_value(m), method_names[i]) == 0) {
+            *method = i;
+            return 1;
+        }
+    api_fail(e, 422, "unknown_method", "method",
+             "unknown method \"%.60s\"; use \"loop\", \"matmul\", "
+             "\"softmax\" or \"all\"", json_string_value(m));
+    return 0;
+}
+
+/* Runs one method: wei (T,T) is the matrix it applies, out (B,T,C) the
+ * result.  scratch holds T*T floats for the loop method's identity input. */
+static void run_method(int method, engine_tensor *wei, engine_tensor *out,
+                       const engine_tensor *x, float *scratch, int nthreads)
+{
+    const int64_t T = x->dim[1];
+    switch (method) {
+    case M_LOOP: {
+        /* The loop has no matrix of its own: the one it applies is what it
+         * does to the identity, I (1,T,T) -> wei viewed as (1,T,T). */
+        engine_tensor eye = {scratch, 3, {1, T, T}};
+        engine_tensor w3 = {wei->data, 3, {1, T, T}};
+        memset(scratch, 0, (size_t)(T * T) * sizeof *scratch);
+        for (int64_t t = 0; t < T; t++)
+            scratch[t * T + t] = 1.0f;
+        engine_bow_loop(&w3, &eye, 1);
+        engine_bow_loop(out, x, nthreads);
+        break;
+    }
+    case M_MATMUL:
+        engine_bow_tril_weights(wei);
+        engine_matmul_tt(out, wei, x, nthreads);
+        break;
+    default:
+        engine_bow_softmax_weights(wei);
+        engine_matmul_tt(out, wei, x, nthreads);
+        break;
+    }
+}
+
+static int all_finite(const engine_tensor *t)
+{
+    const int64_t n = engine_numel(t);
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(t->data[i]))
+            return 0;
+    return 1;
+}
+
+void api_bow(const char *body, size_t len, api_response *res)
+{
+    static const char *const fields[] = {"x", "method", NULL};
+    api_error e = {0};
+    engine_tensor x, wei[3], out[3];
+    float *block = NULL;
+    int method = M_SOFTMAX;
+
+    json_t *root = api_parse_body(body, len, &e);
+    if (!root)
+        goto fail;
+    const json_t *jx;
+    if (!codec_known_fields(root, fields, &e) ||
+        !(jx = codec_required(root, "x", &e)) ||
+        !read_method(root, &method, &e) ||
+        !api_read_tensor(jx, "x", 3, &x, &e))
+        goto fail;
+
+    const int64_t B = x.dim[0], T = x.dim[1], C = x.dim[2];
+    const int64_t n = B * T * C;
+    if (!api_check_size(T * T, "weights (T x T)", "x", &e))
+        goto fail;
+
+    /* One allocation: x, then per method run weights and out, then the
+     * loop's identity scratch. */
+    const int first = method == M_ALL ? M_LOOP : method;
+    const int last = method == M_ALL ? M_SOFTMAX : method;
+    const int runs = last - first + 1;
+    block = malloc((size_t)(n + runs * (T * T + n) + T * T) * sizeof *block);
+    if (!block) {
+        json_decref(root);
+        api_oom(res);
+        return;
+    }
+    x.data = block;
+    codec_tensor_fill(&x, jx);
+    json_decref(root);
+    root = NULL;
+
+    float *p = block + n;
+    for (int m = first; m <= last; m++) {
+        wei[m] = (engine_tensor){p, 2, {T, T}};
+        p += T * T;
+        out[m] = (engine_tensor){p, 3, {B, T, C}};
+        p += n;
+    }
+
+    api_compute_begin();
+    const int nthreads = api_threads_for((double)B * T * T * C);
+    for (int m = first; m <= last; m++)
+        run_method(m, &wei[m], &out[m], &x, p, nthreads);
+    api_compute_end();
+
+    for (int m = first; m <= last; m++)
+        if (!all_finite(&out[m])) {
+            api_fail(&e, 422, "non_finite_result", "out",
+                     "the %s average overflowed float32 (inf or NaN); the "
+                     "inputs are too large in magnitude", method_names[m]);
+            goto fail;
+        }
+
+    jsonw w;
+    jw_init(&w);
+    jw_lit(&w, "{\"method\":\"");
+    jw_lit(&w, method_names[method]);
+    jw_lit(&w, "\",");
+    jw_key(&w, "weights");
+    jw_tensor(&w, &wei[last], 0);
+    jw_lit(&w, ",");
+    jw_key(&w, "out");
+    jw_tensor(&w, &out[last], 0);
+    if (method == M_ALL) {
+        static const int pairs[3][2] = {{M_LOOP, M_MATMUL},
+                                        {M_LOOP, M_SOFTMAX},
+                                        {M_MATMUL, M_SOFTMAX}};
+        int close = 1;
+        jw_lit(&w, ",\"max_abs_diff\":{");
+        for (int i = 0; i < 3; i++) {
+            const float *a = out[pairs[i][0]].data, *b = out[pairs[i][1]].data;
+            jw_lit(&w, i ? ",\"" : "\"");
+            jw_lit(&w, method_names[pairs[i][0]]);
+            jw_lit(&w, "_");
+            jw_lit(&w, method_names[pairs[i][1]]);
+            jw_lit(&w, "\":");
+            jw_float(&w, engine_max_abs_diff(a, b, n));
+            close &= engine_allclose(a, b, n, 1e-5, 1e-8);
+        }
+        jw_lit(&w, "},\"allclose\":");
+        jw_bool(&w, close);
+    }
+    jw_lit(&w, "}");
+    free(block);
+    api_respond_json(res, &w);
+    return;
+
+fail:
+    json_decref(root);
+    free(block);
+    api_error_response(res, &e);
+}

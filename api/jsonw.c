@@ -1,0 +1,140 @@
+/* jsonw.c -- see jsonw.h */
+#include "jsonw.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void jw_init(jsonw *w)
+{
+    memset(w, 0, sizeof *w);
+}
+
+void jw_free(jsonw *w)
+{
+    free(w->buf);
+    memset(w, 0, sizeof *w);
+}
+
+int jw_failed(const jsonw *w)
+{
+    return w->failed;
+}
+
+char *jw_take(jsonw *w, size_t *len)
+{
+    if (w->failed) {
+        jw_free(w);
+        return NULL;
+    }
+    char *b = w->buf;
+    *len = w->len;
+    w->buf = NULL;
+    w->len = w->cap = 0;
+    return b;
+}
+
+static int reserve(jsonw *w, size_t extra)
+{
+    if (w->failed)
+        return 0;
+    if (w->len + extra <= w->cap)
+        return 1;
+    size_t cap = w->cap ? w->cap : 4096;
+    while (cap < w->len + extra)
+        cap *= 2;
+    char *b = realloc(w->buf, cap);
+    if (!b) {
+        w->failed = 1;
+        return 0;
+    }
+    w->buf = b;
+    w->cap = cap;
+    return 1;
+}
+
+void jw_raw(jsonw *w, const char *s, size_t n)
+{
+    if (!reserve(w, n))
+        return;
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+
+void jw_lit(jsonw *w, const char *s)
+{
+    jw_raw(w, s, strlen(s));
+}
+
+void jw_key(jsonw *w, const char *key)
+{
+    jw_raw(w, "\"", 1);
+    jw_lit(w, key);
+    jw_raw(w, "\":", 2);
+}
+
+void jw_bool(jsonw *w, int b)
+{
+    jw_lit(w, b ? "true" : "false");
+}
+
+int jw_format_float(char *s, float f)
+{
+    if (!isfinite(f)) {
+        memcpy(s, "null", 5);
+        return 4;
+    }
+    /* Round-tripping is monotone in the number of significant digits (a
+     * correctly rounded longer text is never further from f), so binary
+     * search 1..9; 9 digits always round-trip a float32. */
+    int lo = 1, hi = 9, n = 0;
+    char tmp[32];
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(tmp, sizeof tmp, "%.*g", mid, (double)f);
+        if (strtof(tmp, NULL) == f)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    n = snprintf(s, 16, "%.*g", lo, (double)f);
+    return n;
+}
+
+void jw_float(jsonw *w, float f)
+{
+    char s[16];
+    int n = jw_format_float(s, f);
+    jw_raw(w, s, (size_t)n);
+}
+
+static void tensor_rec(jsonw *w, const engine_tensor *t, int d,
+                       const float **p, int null_neg_inf)
+{
+    jw_raw(w, "[", 1);
+    for (int64_t i = 0; i < t->dim[d]; i++) {
+        if (i)
+            jw_raw(w, ",", 1);
+        if (d + 1 < t->rank) {
+            tensor_rec(w, t, d + 1, p, null_neg_inf);
+        } else {
+            float f = *(*p)++;
+            if (null_neg_inf && f == -INFINITY)
+                jw_raw(w, "null", 4);
+            else
+                jw_float(w, f);
+        }
+    }
+    jw_raw(w, "]", 1);
+}
+
+void jw_tensor(jsonw *w, const engine_tensor *t, int null_neg_inf)
+{
+    const float *p = t->data;
+    if (t->rank == 0) {
+        jw_float(w, *p);
+        return;
+    }
+    tensor_rec(w, t, 0, &p, null_neg_inf);
+}

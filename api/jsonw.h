@@ -1,0 +1,47 @@
+/* jsonw.h -- a growable buffer that JSON responses are written into.
+ *
+ * Why not Jansson for output: json_dumps prints reals with %.17g (or a fixed
+ * precision), never the shortest text that round-trips a float32, so 0.5f is
+ * fine but 1/3.f becomes 0.3333333432674408.  Responses are almost all
+ * float32 tensors, so they are written here directly; Jansson still parses
+ * every request and builds every error body.
+ *
+ * Errors are sticky: after an allocation failure every write is a no-op and
+ * jw_failed() says so, so writers need not check each call.
+ */
+#ifndef ATTND_JSONW_H
+#define ATTND_JSONW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../engine/engine.h"
+
+typedef struct jsonw {
+    char *buf;
+    size_t len, cap;
+    int failed;
+} jsonw;
+
+void jw_init(jsonw *w);
+void jw_free(jsonw *w);
+int jw_failed(const jsonw *w);
+/* Hands the buffer to the caller (free() it); NULL after a failure. */
+char *jw_take(jsonw *w, size_t *len);
+
+void jw_raw(jsonw *w, const char *s, size_t n);
+void jw_lit(jsonw *w, const char *s);            /* NUL-terminated raw text */
+void jw_key(jsonw *w, const char *key);          /* "key": (key is plain ASCII) */
+void jw_bool(jsonw *w, int b);
+
+/* Shortest decimal text that reads back (strtof) as exactly f; non-finite
+ * values are written as null.  Returns the number of chars written to s
+ * (s must hold 16 bytes). */
+int jw_format_float(char *s, float f);
+void jw_float(jsonw *w, float f);
+
+/* A tensor as nested arrays.  With null_neg_inf, -inf elements are written
+ * as null (masked scores: JSON has no -Infinity). */
+void jw_tensor(jsonw *w, const engine_tensor *t, int null_neg_inf);
+
+#endif

@@ -1,0 +1,234 @@
+/* engine.c -- see engine.h.  Plain C kernels, OpenMP over the batch. */
+#include "engine.h"
+
+#include <math.h>
+#include <string.h>
+
+int64_t engine_numel(const engine_tensor *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++)
+        n *= t->dim[i];
+    return n;
+}
+
+/* ==== bag of words ==== */
+
+void engine_bow_loop(engine_tensor *out, const engine_tensor *x, int nthreads)
+{
+    /* out: (B,T,C), x: (B,T,C) */
+    const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
+    const float *xd = x->data;
+    float *od = out->data;
+
+    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t t = 0; t < T; t++) {
+            /* xprev = x[b, :t+1]; xbow[b, t] = mean(xprev, 0) */
+            for (int64_t c = 0; c < C; c++) {
+                float sum = 0.0f;
+                for (int64_t s = 0; s <= t; s++)
+                    sum += xd[(b * T + s) * C + c];
+                od[(b * T + t) * C + c] = sum / (float)(t + 1);
+            }
+        }
+    }
+}
+
+void engine_bow_tril_weights(engine_tensor *wei)
+{
+    /* wei: (T,T) = tril(ones(T,T)); wei /= wei.sum(1, keepdim=True) */
+    const int64_t T = wei->dim[0];
+    for (int64_t t = 0; t < T; t++) {
+        float *row = wei->data + t * T;
+        float sum = 0.0f;
+        for (int64_t s = 0; s < T; s++) {
+            row[s] = s <= t ? 1.0f : 0.0f;
+            sum += row[s];
+        }
+        for (int64_t s = 0; s < T; s++)
+            row[s] = row[s] / sum;
+    }
+}
+
+void engine_bow_softmax_weights(engine_tensor *wei)
+{
+    /* wei: (T,T) = softmax(zeros(T,T).masked_fill(tril == 0, -inf), -1) */
+    const int64_t T = wei->dim[0];
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t s = 0; s < T; s++)
+            wei->data[t * T + s] = s <= t ? 0.0f : -INFINITY;
+    engine_softmax_rows(wei->data, T, T);
+}
+
+void engine_matmul_tt(engine_tensor *out, const engine_tensor *wei,
+                      const engine_tensor *x, int nthreads)
+{
+    /* out: (B,T,C) = wei (T,T) @ x (B,T,C) */
+    const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
+    const float *w = wei->data;
+
+    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
+    for (int64_t b = 0; b < B; b++) {
+        const float *xb = x->data + b * T * C;
+        float *ob = out->data + b * T * C;
+        for (int64_t t = 0; t < T; t++) {
+            float *o = ob + t * C;
+            for (int64_t c = 0; c < C; c++)
+                o[c] = 0.0f;
+            /* A full matmul: the zeros above the diagonal are multiplied
+             * too, as `weights @ x` does; skipping them would be a
+             * different method. */
+            for (int64_t s = 0; s < T; s++) {
+                const float a = w[t * T + s];
+                const float *xs = xb + s * C;
+                for (int64_t c = 0; c < C; c++)
+                    o[c] += a * xs[c];
+            }
+        }
+    }
+}
+
+/* ==== building blocks ==== */
+
+void engine_softmax_rows(float *m, int64_t rows, int64_t n)
+{
+    /* m: (rows, n), softmax over the last dimension, in place */
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = m + r * n;
+        float max = -INFINITY;
+        for (int64_t i = 0; i < n; i++)
+            if (row[i] > max)
+                max = row[i];
+        if (max == -INFINITY) {
+            /* Nothing to attend to: zeros, not exp(-inf - -inf) = NaN. */
+            memset(row, 0, (size_t)n * sizeof *row);
+            continue;
+        }
+        float sum = 0.0f;
+        for (int64_t i = 0; i < n; i++) {
+            row[i] = expf(row[i] - max);
+            sum += row[i];
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t i = 0; i < n; i++)
+            row[i] *= inv;
+    }
+}
+
+/* One batch element of x (T,C) @ w^T, w (N,C) -> out (T,N). */
+static void linear_one(float *out, const float *x, const float *w,
+                       int64_t T, int64_t C, int64_t N)
+{
+    for (int64_t t = 0; t < T; t++) {
+        const float *xt = x + t * C;
+        for (int64_t o = 0; o < N; o++) {
+            const float *wo = w + o * C;
+            float sum = 0.0f;
+            for (int64_t c = 0; c < C; c++)
+                sum += xt[c] * wo[c];
+            out[t * N + o] = sum;
+        }
+    }
+}
+
+void engine_linear(engine_tensor *out, const engine_tensor *x,
+                   const engine_tensor *w, int nthreads)
+{
+    /* out: (B,T,N) = x (B,T,C) @ w^T, w: (N,C) */
+    const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
+    const int64_t N = w->dim[0];
+
+    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
+    for (int64_t b = 0; b < B; b++)
+        linear_one(out->data + b * T * N, x->data + b * T * C, w->data,
+                   T, C, N);
+}
+
+/* ==== single-head self-attention ==== */
+
+void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
+                      engine_tensor *scores, engine_tensor *wei,
+                      engine_tensor *out, const engine_tensor *x,
+                      const engine_tensor *wq, const engine_tensor *wk,
+                      const engine_tensor *wv,
+                      const engine_attention_args *args, int nthreads)
+{
+    /* x: (B,T,C); wq, wk, wv: (hs,C); q, k, v, out: (B,T,hs);
+     * scores, wei: (B,T,T) */
+    const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
+    const int64_t hs = wq->dim[0];
+    const float scale = args->scale;
+    const int causal = args->causal;
+
+    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
+    for (int64_t b = 0; b < B; b++) {
+        const float *xb = x->data + b * T * C;
+        float *qb = q->data + b * T * hs;
+        float *kb = k->data + b * T * hs;
+        float *vb = v->data + b * T * hs;
+        float *sb = scores->data + b * T * T;
+        float *wb = wei->data + b * T * T;
+        float *ob = out->data + b * T * hs;
+
+        linear_one(qb, xb, wq->data, T, C, hs);
+        linear_one(kb, xb, wk->data, T, C, hs);
+        linear_one(vb, xb, wv->data, T, C, hs);
+
+        for (int64_t t = 0; t < T; t++) {
+            /* Row t attends to s < n: everything, or 0..t when causal. */
+            const int64_t n = causal ? t + 1 : T;
+            const float *qt = qb + t * hs;
+            float *st = sb + t * T;
+            float *wt = wb + t * T;
+            for (int64_t s = 0; s < n; s++) {
+                const float *ks = kb + s * hs;
+                float dot = 0.0f;
+                for (int64_t i = 0; i < hs; i++)
+                    dot += qt[i] * ks[i];
+                st[s] = dot * scale;
+            }
+            for (int64_t s = n; s < T; s++)
+                st[s] = -INFINITY;
+
+            memcpy(wt, st, (size_t)n * sizeof *wt);
+            engine_softmax_rows(wt, 1, n);
+            for (int64_t s = n; s < T; s++)
+                wt[s] = 0.0f;
+
+            float *ot = ob + t * hs;
+            for (int64_t i = 0; i < hs; i++)
+                ot[i] = 0.0f;
+            for (int64_t s = 0; s < n; s++) {
+                const float a = wt[s];
+                const float *vs = vb + s * hs;
+                for (int64_t i = 0; i < hs; i++)
+                    ot[i] += a * vs[i];
+            }
+        }
+    }
+}
+
+/* ==== comparisons ==== */
+
+float engine_max_abs_diff(const float *a, const float *b, int64_t n)
+{
+    float m = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        const float d = fabsf(a[i] - b[i]);
+        if (d > m || isnan(d))
+            m = d;
+    }
+    return m;
+}
+
+int engine_allclose(const float *a, const float *b, int64_t n,
+                    double rtol, double atol)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= atol + rtol * fabs((double)b[i])))
+            return 0;
+    }
+    return 1;
+}

@@ -1,0 +1,93 @@
+/* engine.h -- attnd's numerics: float32 tensors, bag-of-words averaging,
+ * softmax, causal masks, single-head self-attention.
+ *
+ * Pure C: no JSON, no HTTP, no allocation in the kernels, no exit().  Every
+ * kernel writes into buffers its caller owns (outputs first, then const
+ * inputs, then sizes/options) and states its shapes in its first comment.
+ * OpenMP parallelises over the batch; the caller picks the team size with
+ * the `nthreads` argument so that a loaded server does not oversubscribe
+ * its cores (see api_threads_for() in api/).
+ */
+#ifndef ATTND_ENGINE_H
+#define ATTND_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ENGINE_MAX_RANK 4
+
+/* A dense row-major float32 tensor: data + shape.  The struct never owns
+ * `data`; whoever allocated it frees it. */
+typedef struct engine_tensor {
+    float *data;
+    int rank;
+    int64_t dim[ENGINE_MAX_RANK];
+} engine_tensor;
+
+/* Number of elements, product of dims (1 for rank 0). */
+int64_t engine_numel(const engine_tensor *t);
+
+/* ==== bag of words: the lecture's "mathematical trick", three ways ==== */
+
+/* Method 1, the reference: a real double loop of running means.
+ * out: (B,T,C), x: (B,T,C).  out[b,t,:] = mean(x[b,0..t,:]).
+ * Accumulates in float32 in index order, then divides by (t+1), as
+ * torch.mean over x[b,:t+1] does for these sizes. */
+void engine_bow_loop(engine_tensor *out, const engine_tensor *x, int nthreads);
+
+/* Method 2's matrix: wei (T,T) = tril(ones) with each row divided by its
+ * sum, i.e. wei[t,s] = 1/(t+1) for s<=t, 0 above the diagonal. */
+void engine_bow_tril_weights(engine_tensor *wei);
+
+/* Method 3's matrix: wei (T,T) = softmax(zeros.masked_fill(tril==0, -inf)),
+ * computed through engine_softmax_rows on a real -inf mask. */
+void engine_bow_softmax_weights(engine_tensor *wei);
+
+/* out (B,T,C) = wei (T,T) @ x (B,T,C), wei broadcast over the batch. */
+void engine_matmul_tt(engine_tensor *out, const engine_tensor *wei,
+                      const engine_tensor *x, int nthreads);
+
+/* ==== building blocks ==== */
+
+/* In-place softmax over each row of a (rows, n) matrix, torch-style:
+ * subtract the row max, exp, divide by the sum.  A row that is all -inf
+ * (nothing to attend to) becomes all zeros instead of NaN. */
+void engine_softmax_rows(float *m, int64_t rows, int64_t n);
+
+/* ==== single-head self-attention ==== */
+
+typedef struct engine_attention_args {
+    int causal;     /* nonzero: mask scores above the diagonal with -inf */
+    float scale;    /* multiplies q @ k^T before the mask */
+} engine_attention_args;
+
+/* Single-head self-attention, the lecture's Head.forward with explicit
+ * weights in nn.Linear.weight layout (out_features x in_features).
+ *   x: (B,T,C); wq, wk, wv: (hs,C)
+ *   q, k, v: (B,T,hs)   q = x @ wq^T, k = x @ wk^T, v = x @ wv^T
+ *   scores:  (B,T,T)    (q @ k^T) * scale, -inf above the diagonal if causal
+ *   wei:     (B,T,T)    softmax(scores, -1)
+ *   out:     (B,T,hs)   wei @ v
+ * All buffers are caller-owned and must have exactly those shapes.
+ * With causal set, the masked half of q @ k^T is never computed. */
+void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
+                      engine_tensor *scores, engine_tensor *wei,
+                      engine_tensor *out, const engine_tensor *x,
+                      const engine_tensor *wq, const engine_tensor *wk,
+                      const engine_tensor *wv,
+                      const engine_attention_args *args, int nthreads);
+
+/* out (B,T,N) = x (B,T,C) @ w^T, w: (N,C) -- nn.Linear without bias. */
+void engine_linear(engine_tensor *out, const engine_tensor *x,
+                   const engine_tensor *w, int nthreads);
+
+/* ==== comparisons (the /bow "all" report, and tests) ==== */
+
+/* max |a-b| over n elements. */
+float engine_max_abs_diff(const float *a, const float *b, int64_t n);
+
+/* torch.allclose(a, b, rtol, atol): every |a-b| <= atol + rtol*|b|. */
+int engine_allclose(const float *a, const float *b, int64_t n,
+                    double rtol, double atol);
+
+#endif

@@ -1,0 +1,414 @@
+/* http.c -- the libmicrohttpd daemon: routes, CORS, bodies, log, shutdown. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "../api/api.h"
+
+/* ==== routes ==== */
+
+typedef void (*post_handler)(const char *body, size_t len, api_response *res);
+typedef void (*get_handler)(api_response *res);
+
+typedef struct route {
+    const char *path;
+    const char *allow;      /* the Allow / Access-Control-Allow-Methods list */
+    post_handler post;
+    get_handler get;
+} route;
+
+static void serve_openapi(api_response *res)
+{
+    res->status = 200;
+    res->content_type = "application/yaml";
+    res->body = (char *)server_openapi_start;
+    res->len = (size_t)(server_openapi_end - server_openapi_start);
+    res->is_static = 1;
+}
+
+static const route routes[] = {
+    {"/bow", "POST, OPTIONS", api_bow, NULL},
+    {"/attention", "POST, OPTIONS", api_attention, NULL},
+    {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz},
+    {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi},
+};
+
+static const route *find_route(const char *url)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (strcmp(url, routes[i].path) == 0)
+            return &routes[i];
+    return NULL;
+}
+
+/* ==== per-request state ==== */
+
+/* One per request, made on the handler's first call and freed in the
+ * completion callback, whatever happened in between. */
+typedef struct request {
+    struct timespec start;
+    char method[16];
+    char path[128];
+    const route *route;
+    char *body;
+    size_t len, cap;
+    int too_large;          /* body passed max_body: drained, then 413 */
+    api_response early;     /* an answer decided before the body is read */
+    int status;
+    size_t sent;
+} request;
+
+static const server_config *cfg;
+static atomic_int in_flight;
+
+static int64_t elapsed_us(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000 +
+           (t1.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+/* Copies s for the log, replacing anything unprintable so a request line
+ * cannot forge log lines. */
+static void log_copy(char *dst, size_t cap, const char *s)
+{
+    size_t i = 0;
+    for (; s && s[i] && i + 1 < cap; i++)
+        dst[i] = (s[i] > 32 && s[i] < 127) ? s[i] : '?';
+    dst[i] = '\0';
+}
+
+static void request_completed(void *cls, struct MHD_Connection *c,
+                              void **req_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    request *r = *req_cls;
+    if (!r)
+        return;
+    /* One write per line: stdio locks stderr, so lines never interleave. */
+    fprintf(stderr, "%s %s %d %zu %lldus%s\n", r->method, r->path,
+            r->status, r->sent, (long long)elapsed_us(&r->start),
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+    api_response_free(&r->early);
+    free(r->body);
+    free(r);
+    *req_cls = NULL;
+    atomic_fetch_sub(&in_flight, 1);
+}
+
+/* ==== responses ==== */
+
+static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
+                                     api_response *res)
+{
+    struct MHD_Response *resp;
+    if (res->is_static)
+        resp = MHD_create_response_from_buffer(res->len, res->body,
+                                               MHD_RESPMEM_PERSISTENT);
+    else
+        resp = MHD_create_response_from_buffer(res->len, res->body,
+                                               MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        api_response_free(res);
+        return MHD_NO;          /* libmicrohttpd closes the connection */
+    }
+    /* The response owns the body now. */
+    res->body = NULL;
+    res->is_static = 1;
+
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    if (res->content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                res->content_type);
+    if (res->status == 405 && r->route)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+                                r->route->allow);
+    if (res->status == 204 && r->route) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+                                r->route->allow);
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "Content-Type");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
+    }
+    r->status = res->status;
+    r->sent = res->len;
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)res->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* A media type is JSON if it is application/json or application/<x>+json,
+ * parameters (charset) aside. */
+static int is_json_type(const char *ct)
+{
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    while (n > 0 && (*ct == ' ' || *ct == '\t')) {
+        ct++;
+        n--;
+    }
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return 1;
+    return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
+           strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+/* Decides, from the request line and headers alone, whether the request
+ * can only end in an error (or is a preflight); fills r->early if so. */
+static void decide_early(struct MHD_Connection *c, request *r)
+{
+    const route *rt = r->route;
+    const char *m = r->method;
+    char msg[320];
+
+    if (!rt) {
+        snprintf(msg, sizeof msg, "no route %s %s; routes: POST /bow, "
+                 "POST /attention, GET /healthz, GET /openapi.yaml", m,
+                 r->path);
+        api_simple_error(&r->early, 404, "not_found", msg);
+        return;
+    }
+    if (strcmp(m, "OPTIONS") == 0) {
+        r->early.status = 204;
+        r->early.is_static = 1;
+        return;
+    }
+    int ok = rt->post ? strcmp(m, "POST") == 0
+                      : strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+    if (!ok) {
+        snprintf(msg, sizeof msg, "%s is not allowed on %s; allowed: %s", m,
+                 rt->path, rt->allow);
+        api_simple_error(&r->early, 405, "method_not_allowed", msg);
+        return;
+    }
+    if (rt->post) {
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     "Content-Type");
+        if (ct && !is_json_type(ct)) {
+            snprintf(msg, sizeof msg, "Content-Type %.80s is not supported; "
+                     "send the body as application/json", ct);
+            api_simple_error(&r->early, 415, "unsupported_media_type", msg);
+        }
+    }
+}
+
+/* ==== the access handler ==== */
+
+static int body_append(request *r, const char *data, size_t n)
+{
+    if (r->too_large || r->early.status)
+        return 1;               /* draining: the answer is already known */
+    if (r->len + n > cfg->max_body) {
+        r->too_large = 1;
+        free(r->body);
+        r->body = NULL;
+        r->len = r->cap = 0;
+        return 1;
+    }
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 16384;
+        while (cap < r->len + n)
+            cap *= 2;
+        if (cap > cfg->max_body)
+            cap = cfg->max_body;
+        char *b = realloc(r->body, cap);
+        if (!b)
+            return 0;
+        r->body = b;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    return 1;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
+                              const char *url, const char *method,
+                              const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **req_cls)
+{
+    (void)cls;
+    (void)version;
+    request *r = *req_cls;
+
+    if (!r) {
+        /* First call: headers only. */
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        atomic_fetch_add(&in_flight, 1);
+        clock_gettime(CLOCK_MONOTONIC, &r->start);
+        log_copy(r->method, sizeof r->method, method);
+        log_copy(r->path, sizeof r->path, url);
+        r->route = find_route(url);
+        *req_cls = r;
+        decide_early(c, r);
+
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > cfg->max_body)
+            r->too_large = 1;   /* refuse to buffer; drain what comes */
+        return MHD_YES;
+    }
+
+    if (*upload_data_size) {
+        if (!body_append(r, upload_data, *upload_data_size)) {
+            api_response res;
+            api_simple_error(&res, 503, "out_of_memory",
+                             "the server could not buffer the request body");
+            *upload_data_size = 0;
+            return send_response(c, r, &res);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    /* Final call: the whole body has been read (or drained). */
+    api_response res = {0};
+    if (r->early.status) {
+        res = r->early;
+        memset(&r->early, 0, sizeof r->early);
+    } else if (r->too_large) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the request body is over this server's "
+                 "limit of %llu bytes (--max-body)",
+                 (unsigned long long)cfg->max_body);
+        api_simple_error(&res, 413, "body_too_large", msg);
+    } else if (r->route->post) {
+        r->route->post(r->body ? r->body : "", r->len, &res);
+    } else {
+        r->route->get(&res);
+    }
+    return send_response(c, r, &res);
+}
+
+/* ==== daemon ==== */
+
+/* libmicrohttpd's own messages (malformed requests it refuses before any
+ * handler runs), marked so they cannot be mistaken for access-log lines. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    fprintf(stderr, "attnd: http: %s\n", line);
+}
+
+static int resolve(const char *host, int port, struct sockaddr_storage *ss,
+                   int *ipv6)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    char service[16];
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(service, sizeof service, "%d", port);
+    int rc = getaddrinfo(host, service, &hints, &ai);
+    if (rc != 0) {
+        fprintf(stderr, "attnd: cannot resolve --host %s: %s\n", host,
+                gai_strerror(rc));
+        return 0;
+    }
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *ipv6 = ai->ai_family == AF_INET6;
+    freeaddrinfo(ai);
+    return 1;
+}
+
+int server_run(const server_config *config)
+{
+    cfg = config;
+    api_config acfg = {cfg->max_elements, (int)sysconf(_SC_NPROCESSORS_ONLN)};
+    api_init(&acfg);
+
+    /* Signals are taken synchronously by this thread; block them before
+     * libmicrohttpd starts its threads so they inherit the mask. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct sockaddr_storage ss;
+    int ipv6 = 0;
+    struct sockaddr_in any = {0};
+    any.sin_family = AF_INET;
+    any.sin_port = htons((uint16_t)cfg->port);
+    any.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (cfg->host) {
+        if (!resolve(cfg->host, cfg->port, &ss, &ipv6))
+            return 1;
+    } else {
+        memcpy(&ss, &any, sizeof any);
+    }
+
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+                     MHD_USE_ITC | (ipv6 ? MHD_USE_IPv6 : 0);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, handle, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->conn_limit,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "attnd: cannot listen on %s:%d: %s\n",
+                cfg->host ? cfg->host : "0.0.0.0", cfg->port,
+                strerror(errno));
+        return 1;
+    }
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    fprintf(stderr, "attnd listening on http://%s:%u (%d threads)\n",
+            cfg->host ? cfg->host : "0.0.0.0",
+            info ? (unsigned)info->port : (unsigned)cfg->port,
+            cfg->threads);
+
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    fprintf(stderr, "attnd: signal %d, finishing in-flight requests\n", sig);
+
+    /* Stop accepting; let requests already started run to completion, for
+     * at most the grace period: a client that stalls mid-body would
+     * otherwise hold the process until the connection timeout. */
+    MHD_socket ls = MHD_quiesce_daemon(d);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (atomic_load(&in_flight) > 0 &&
+           elapsed_us(&t0) < (int64_t)cfg->shutdown_grace * 1000000) {
+        struct timespec nap = {0, 10 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    int left = atomic_load(&in_flight);
+    MHD_stop_daemon(d);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    fprintf(stderr, "attnd: stopped%s\n",
+            left > 0 ? " (grace period over, requests cut)" : "");
+    return 0;
+}

@@ -1,0 +1,120 @@
+"""Process-level behaviour: --help, env configuration, graceful shutdown."""
+
+import subprocess
+import threading
+import time
+
+from attnd_e2e import AttndServer, do_request
+
+
+def test_help(attnd_path):
+    p = subprocess.run([attnd_path, "--help"], capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+    text = (p.stdout + p.stderr).decode("utf-8", "replace")
+    assert p.returncode == 0, "--help exited %d: %s" % (p.returncode, text)
+    for flag in ("--port", "--host", "--threads", "--max-body"):
+        assert flag in text, "usage does not mention %s:\n%s" % (flag, text)
+    assert "usage" in text.lower(), text
+
+
+def test_help_mentions_max_elements(attnd_path):
+    p = subprocess.run([attnd_path, "--help"], capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert "--max-elements" in (p.stdout + p.stderr).decode("utf-8", "replace")
+
+
+def test_bad_flag_fails(attnd_path):
+    p = subprocess.run([attnd_path, "--no-such-flag"], capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert p.returncode != 0
+
+
+def test_env_port_and_sigterm_with_idle_keepalive(attnd_path, tmp_path):
+    srv = AttndServer(tmp_path, port_via_env=True, name="envport")
+    try:
+        assert "--port" not in srv.cmd
+        conn = srv.connect()
+        r = do_request(conn, "GET", "/healthz")
+        assert r.status == 200 and r.json() == {"status": "ok"}
+        # leave `conn` idle and open: shutdown must not wait on it forever
+        rc = srv.stop(10.0)
+        assert rc == 0, "exit %r after SIGTERM with an idle keep-alive connection; stderr:\n%s" % (
+            rc, srv.stderr_text()[-2000:])
+        conn.close()
+        text = srv.stderr_text()
+        assert "attnd listening on http://127.0.0.1:%d" % srv.port in text, text[:500]
+    finally:
+        if srv.alive():
+            srv.proc.kill()
+            srv.proc.wait()
+
+
+def test_env_limits_honoured(attnd_path, tmp_path):
+    srv = AttndServer(tmp_path, env_extra={"ATTND_MAX_BODY": "200", "ATTND_THREADS": "2"}, name="envlimits")
+    try:
+        r = srv.post("/bow", {"x": [[[0] * 100]]})
+        assert r.status == 413 and r.json()["error"]["code"] == "body_too_large", r
+        r = srv.post("/bow", {"x": [[[0, 1]]]})
+        assert r.status == 200, r
+    finally:
+        assert srv.stop(10.0) == 0
+
+
+def test_sigterm_finishes_in_flight_request(attnd_path, tmp_path):
+    """A request whose body is still arriving when SIGTERM lands gets its answer, then exit 0."""
+    srv = AttndServer(tmp_path, name="inflight")
+    try:
+        import socket
+        body = b'{"x": [[[1, 2], [3, 4]]], "method": "loop"}'
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        head = ("POST /bow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)).encode()
+        s.sendall(head + body[:10])
+        time.sleep(0.3)
+        srv.proc.send_signal(15)
+        time.sleep(0.3)
+        s.sendall(body[10:])
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        assert data.startswith(b"HTTP/1.1 200"), data[:200]
+        assert b'"out"' in data
+        srv.proc.wait(10)
+        assert srv.proc.returncode == 0
+    finally:
+        if srv.alive():
+            srv.proc.kill()
+            srv.proc.wait()
+
+
+def test_client_gone_mid_request_does_not_block_shutdown(attnd_path, tmp_path):
+    """Clients that send headers (and part of a body) and then disconnect are not in flight:
+    SIGTERM must still stop the server promptly (well inside the 10 s budget)."""
+    import socket
+    srv = AttndServer(tmp_path, name="gone")
+    try:
+        partial = [
+            b'POST /bow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"x":',
+            b'POST /bow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n',
+            b'POST /attention HTTP/1.1\r\nHost: x\r\nContent-Le',
+        ]
+        for data in partial:
+            for _ in range(3):
+                s = socket.create_connection(("127.0.0.1", srv.port), timeout=2)
+                s.sendall(data)
+                s.close()
+        time.sleep(0.3)
+        assert srv.alive()
+        r = srv.request("GET", "/healthz")
+        assert r.status == 200
+        t0 = time.monotonic()
+        rc = srv.stop(10.0)
+        took = time.monotonic() - t0
+        tail = srv.stderr_text()[-600:]
+        assert rc == 0, "exit %r (None = still running after 10 s); stderr tail:\n%s" % (rc, tail)
+        assert took < 5.0, "shutdown took %.1f s: disconnected clients were waited for; stderr tail:\n%s" % (took, tail)
+    finally:
+        if srv.alive():
+            srv.proc.kill()
+            srv.proc.wait()

@@ -1,0 +1,220 @@
+/* test_api.c -- the handlers below HTTP: PyTorch fixtures and the error
+ * cases of tests/cases run straight through api_bow / api_attention. */
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../api/api.h"
+#include "../../api/codec.h"
+#include "unit.h"
+
+static glob_t fixtures, cases;
+
+typedef void (*handler)(const char *, size_t, api_response *);
+
+static handler handler_for(const char *path)
+{
+    if (strcmp(path, "/bow") == 0)
+        return api_bow;
+    if (strcmp(path, "/attention") == 0)
+        return api_attention;
+    return NULL;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b) {
+        b[n] = '\0';
+        *len = (size_t)n;
+    }
+    return b;
+}
+
+/* ==== PyTorch fixtures ==== */
+
+START_TEST(fixture_matches_pytorch)
+{
+    const char *file = fixtures.gl_pathv[_i];
+    json_error_t err;
+    json_t *fx = json_load_file(file, 0, &err);
+    ck_assert_msg(fx != NULL, "%s: %s", file, err.text);
+    const char *endpoint = json_string_value(json_object_get(fx, "endpoint"));
+    handler h = handler_for(endpoint);
+    ck_assert_ptr_nonnull(h);
+
+    char *body = json_dumps(json_object_get(fx, "request"), JSON_COMPACT);
+    api_response res = {0};
+    h(body, strlen(body), &res);
+    ck_assert_msg(res.status == 200, "%s: status %d: %.*s", file, res.status,
+                  (int)res.len, res.body);
+
+    json_t *got = json_loadb(res.body, res.len, 0, &err);
+    ck_assert_msg(got != NULL, "%s: response is not JSON: %s", file, err.text);
+    const json_t *want = json_object_get(fx, "expect");
+    char why[512];
+    ck_assert_msg(unit_json_close(got, want, 1e-5, 1e-5, why, sizeof why),
+                  "%s: %s", file, why);
+    /* /attention returns exactly what was asked for, in that order. */
+    if (strcmp(endpoint, "/attention") == 0) {
+        ck_assert_uint_eq(json_object_size(got), json_object_size(want));
+        void *gi = json_object_iter(got), *wi = json_object_iter((json_t *)want);
+        for (; gi && wi; gi = json_object_iter_next(got, gi),
+                         wi = json_object_iter_next((json_t *)want, wi))
+            ck_assert_str_eq(json_object_iter_key(gi), json_object_iter_key(wi));
+    }
+    json_decref(got);
+    json_decref(fx);
+    free(body);
+    api_response_free(&res);
+}
+END_TEST
+
+/* ==== tests/cases, the ones decided by the body ==== */
+
+START_TEST(case_gives_its_error)
+{
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s", cases.gl_pathv[_i]);
+    dir[strlen(dir) - strlen("/case.json")] = '\0';
+    json_error_t err;
+    json_t *c = json_load_file(cases.gl_pathv[_i], 0, &err);
+    ck_assert_msg(c != NULL, "%s: %s", dir, err.text);
+    const int status = (int)json_integer_value(json_object_get(c, "status"));
+    const char *method = json_string_value(json_object_get(c, "method"));
+    handler h = handler_for(json_string_value(json_object_get(c, "path")));
+    /* Routing, content type and size are the server's business. */
+    if (!h || strcmp(method, "POST") != 0 || status == 415 || status == 413 ||
+        status == 404 || status == 405) {
+        json_decref(c);
+        return;
+    }
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/request.body", dir);
+    char *body = read_file(path, &len);
+    ck_assert_msg(body != NULL, "%s: no request.body", dir);
+
+    api_response res = {0};
+    h(body, len, &res);
+    ck_assert_msg(res.status == status, "%s: status %d, want %d: %.*s", dir,
+                  res.status, status, (int)res.len, res.body);
+    json_t *got = json_loadb(res.body, res.len, 0, &err);
+    ck_assert_msg(got != NULL, "%s: response is not JSON", dir);
+    if (status != 200) {
+        json_t *e = json_object_get(got, "error");
+        ck_assert_ptr_nonnull(e);
+        ck_assert_int_eq(json_integer_value(json_object_get(e, "status")),
+                         status);
+        ck_assert_str_eq(json_string_value(json_object_get(e, "code")),
+                         json_string_value(json_object_get(c, "code")));
+        ck_assert(strlen(json_string_value(json_object_get(e, "message"))) > 0);
+        const json_t *wp = json_object_get(c, "error_path");
+        if (wp && json_is_null(wp))
+            ck_assert_ptr_null(json_object_get(e, "path"));
+        else if (wp)
+            ck_assert_str_eq(json_string_value(json_object_get(e, "path")),
+                             json_string_value(wp));
+        static const char *const pos[] = {"line", "column", "position"};
+        for (int i = 0; i < 3; i++) {
+            const json_t *w = json_object_get(c, pos[i]);
+            if (w)
+                ck_assert_int_eq(json_integer_value(json_object_get(e, pos[i])),
+                                 json_integer_value(w));
+        }
+    }
+    json_decref(got);
+    json_decref(c);
+    free(body);
+    api_response_free(&res);
+}
+END_TEST
+
+/* ==== codec details ==== */
+
+START_TEST(tensor_shape_errors_name_the_value)
+{
+    static const struct { const char *json; int rank; const char *code, *path; }
+    cases_[] = {
+        {"[[[1,2],[3,4]],[[5,6]]]", 3, "ragged_array", "x[1]"},
+        {"[[[1,2],[3,[4]]]]", 3, "ragged_array", "x[0][1][1]"},
+        {"[[[1,2],[3,true]]]", 3, "not_a_number", "x[0][1][1]"},
+        {"[[1,2]]", 3, "wrong_rank", "x"},
+        {"[[[[1]]]]", 3, "wrong_rank", "x"},
+        {"[[[]]]", 3, "empty_dimension", "x[0][0]"},
+        {"[]", 3, "empty_dimension", "x"},
+        {"[[[1e39]]]", 3, "out_of_range", "x[0][0][0]"},
+        {"{}", 2, "wrong_type", "x"},
+    };
+    for (size_t i = 0; i < sizeof cases_ / sizeof cases_[0]; i++) {
+        json_t *v = json_loads(cases_[i].json, JSON_DECODE_ANY, NULL);
+        ck_assert_ptr_nonnull(v);
+        int64_t dim[ENGINE_MAX_RANK];
+        api_error e = {0};
+        ck_assert(!codec_tensor_shape(v, "x", cases_[i].rank, dim, &e));
+        ck_assert_str_eq(e.code, cases_[i].code);
+        ck_assert_str_eq(e.path, cases_[i].path);
+        json_decref(v);
+    }
+    /* FLT_MAX as it is printed rounds to FLT_MAX, not to infinity. */
+    json_t *v = json_loads("[[[3.4028235e38, -3.4028235e38]]]", 0, NULL);
+    int64_t dim[ENGINE_MAX_RANK];
+    api_error e = {0};
+    ck_assert(codec_tensor_shape(v, "x", 3, dim, &e));
+    ck_assert(dim[0] == 1 && dim[1] == 1 && dim[2] == 2);
+    json_decref(v);
+}
+END_TEST
+
+START_TEST(too_large_refused_before_allocating)
+{
+    api_config cfg = {1000, 1};
+    api_init(&cfg);
+    /* T = 40: x has 40 elements but the weights would have 1600. */
+    char body[512] = "{\"x\":[[";
+    for (int t = 0; t < 40; t++)
+        strcat(body, t ? ",[1]" : "[1]");
+    strcat(body, "]]}");
+    api_response res = {0};
+    api_bow(body, strlen(body), &res);
+    ck_assert_int_eq(res.status, 413);
+    ck_assert(strstr(res.body, "\"too_large\"") != NULL);
+    api_response_free(&res);
+    cfg.max_elements = API_DEFAULT_MAX_ELEMENTS;
+    api_init(&cfg);
+}
+END_TEST
+
+Suite *api_suite(void)
+{
+    Suite *s = suite_create("api");
+    glob("tests/fixtures/*/*.json", 0, NULL, &fixtures);
+    glob("tests/cases/*/case.json", 0, NULL, &cases);
+
+    TCase *tc = tcase_create("fixtures");
+    /* An empty folder must fail, not pass vacuously. */
+    if (fixtures.gl_pathc < 20 || cases.gl_pathc < 30) {
+        fprintf(stderr, "test_unit: tests/fixtures or tests/cases not found "
+                "(run from the repo root)\n");
+        exit(EXIT_FAILURE);
+    }
+    tcase_add_loop_test(tc, fixture_matches_pytorch, 0, (int)fixtures.gl_pathc);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cases");
+    tcase_add_loop_test(tc, case_gives_its_error, 0, (int)cases.gl_pathc);
+    tcase_add_test(tc, tensor_shape_errors_name_the_value);
+    tcase_add_test(tc, too_large_refused_before_allocating);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,247 @@
+/* test_engine.c -- the engine's kernels against each other and against
+ * the plain reference written here. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../engine/engine.h"
+#include "unit.h"
+
+static const int64_t shapes[][3] = {{1, 1, 1}, {4, 8, 2}, {3, 5, 7},
+                                    {2, 17, 3}, {2, 64, 16}};
+#define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
+
+/* ==== bag of words: three methods, one answer ==== */
+
+START_TEST(bow_three_methods_agree)
+{
+    const int64_t B = shapes[_i][0], T = shapes[_i][1], C = shapes[_i][2];
+    const int64_t n = B * T * C;
+    float *x = malloc(n * sizeof *x), *o1 = malloc(n * sizeof *o1),
+          *o2 = malloc(n * sizeof *o2), *o3 = malloc(n * sizeof *o3),
+          *w2 = malloc(T * T * sizeof *w2), *w3 = malloc(T * T * sizeof *w3);
+    unit_fill_random(x, n, 7 + _i);
+    engine_tensor tx = {x, 3, {B, T, C}}, t1 = {o1, 3, {B, T, C}},
+                  t2 = {o2, 3, {B, T, C}}, t3 = {o3, 3, {B, T, C}},
+                  tw2 = {w2, 2, {T, T}}, tw3 = {w3, 2, {T, T}};
+
+    engine_bow_loop(&t1, &tx, 1);
+    engine_bow_tril_weights(&tw2);
+    engine_matmul_tt(&t2, &tw2, &tx, 1);
+    engine_bow_softmax_weights(&tw3);
+    engine_matmul_tt(&t3, &tw3, &tx, 1);
+
+    ck_assert(engine_allclose(o2, o1, n, 1e-5, 1e-6));
+    ck_assert(engine_allclose(o3, o1, n, 1e-5, 1e-6));
+    ck_assert(engine_allclose(o3, o2, n, 1e-5, 1e-6));
+    ck_assert(engine_max_abs_diff(o1, o2, n) < 1e-5f);
+
+    /* The loop is really a running mean: out[b,t] = mean(x[b,0..t]). */
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t c = 0; c < C; c++) {
+                double s = 0;
+                for (int64_t u = 0; u <= t; u++)
+                    s += x[(b * T + u) * C + c];
+                ck_assert_double_eq_tol(o1[(b * T + t) * C + c], s / (t + 1),
+                                        1e-5);
+            }
+    free(x), free(o1), free(o2), free(o3), free(w2), free(w3);
+}
+END_TEST
+
+START_TEST(bow_weights_are_row_means)
+{
+    const int64_t T = 9;
+    float w2[81], w3[81];
+    engine_tensor t2 = {w2, 2, {T, T}}, t3 = {w3, 2, {T, T}};
+    engine_bow_tril_weights(&t2);
+    engine_bow_softmax_weights(&t3);
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t s = 0; s < T; s++) {
+            const float want = s <= t ? 1.0f / (float)(t + 1) : 0.0f;
+            ck_assert_float_eq(w2[t * T + s], want);
+            ck_assert_float_eq_tol(w3[t * T + s], want, 1e-7f);
+        }
+}
+END_TEST
+
+START_TEST(bow_loop_parallel_is_identical)
+{
+    const int64_t B = 6, T = 11, C = 5, n = B * T * C;
+    float x[330], a[330], b[330];
+    unit_fill_random(x, n, 3);
+    engine_tensor tx = {x, 3, {B, T, C}}, ta = {a, 3, {B, T, C}},
+                  tb = {b, 3, {B, T, C}};
+    engine_bow_loop(&ta, &tx, 1);
+    engine_bow_loop(&tb, &tx, 2);
+    ck_assert_mem_eq(a, b, sizeof a);
+}
+END_TEST
+
+/* ==== softmax ==== */
+
+START_TEST(softmax_rows_properties)
+{
+    float m[3][4] = {{0, 1, 2, 3},
+                     {1000, 1001, 1002, 1003},  /* shift invariance */
+                     {-INFINITY, -INFINITY, -INFINITY, -INFINITY}};
+    engine_softmax_rows(&m[0][0], 3, 4);
+    float sum = 0;
+    for (int i = 0; i < 4; i++) {
+        sum += m[0][i];
+        ck_assert_float_eq_tol(m[0][i], m[1][i], 1e-7f);
+        ck_assert_float_eq(m[2][i], 0.0f);      /* zeros, not NaN */
+    }
+    ck_assert_float_eq_tol(sum, 1.0f, 1e-6f);
+    ck_assert(m[0][0] < m[0][1] && m[0][1] < m[0][2]);
+}
+END_TEST
+
+/* ==== attention against a plain reference ==== */
+
+/* The reference: the lecture's cell, literally -- full q @ k^T, then
+ * scale, then masked_fill, then softmax, then @ v. */
+static void ref_attention(float *wei, float *out, const float *x,
+                          const float *wq, const float *wk, const float *wv,
+                          int64_t B, int64_t T, int64_t C, int64_t hs,
+                          int causal, float scale)
+{
+    float *q = malloc(T * hs * sizeof *q), *k = malloc(T * hs * sizeof *k),
+          *v = malloc(T * hs * sizeof *v);
+    for (int64_t b = 0; b < B; b++) {
+        const float *xb = x + b * T * C;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t o = 0; o < hs; o++) {
+                double sq = 0, sk = 0, sv = 0;
+                for (int64_t c = 0; c < C; c++) {
+                    sq += (double)xb[t * C + c] * wq[o * C + c];
+                    sk += (double)xb[t * C + c] * wk[o * C + c];
+                    sv += (double)xb[t * C + c] * wv[o * C + c];
+                }
+                q[t * hs + o] = (float)sq;
+                k[t * hs + o] = (float)sk;
+                v[t * hs + o] = (float)sv;
+            }
+        float *w = wei + b * T * T;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t s = 0; s < T; s++) {
+                double d = 0;
+                for (int64_t i = 0; i < hs; i++)
+                    d += (double)q[t * hs + i] * k[s * hs + i];
+                w[t * T + s] = (float)d * scale;
+                if (causal && s > t)
+                    w[t * T + s] = -INFINITY;
+            }
+        engine_softmax_rows(w, T, T);
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t i = 0; i < hs; i++) {
+                double d = 0;
+                for (int64_t s = 0; s < T; s++)
+                    d += (double)w[t * T + s] * v[s * hs + i];
+                out[(b * T + t) * hs + i] = (float)d;
+            }
+    }
+    free(q), free(k), free(v);
+}
+
+static const int64_t attn_shapes[][4] = {
+    {1, 1, 1, 1}, {4, 8, 32, 16}, {3, 7, 5, 3}, {2, 6, 3, 8}, {2, 33, 12, 4}};
+
+START_TEST(attention_matches_reference)
+{
+    const int64_t B = attn_shapes[_i / 2][0], T = attn_shapes[_i / 2][1],
+                  C = attn_shapes[_i / 2][2], hs = attn_shapes[_i / 2][3];
+    const int causal = _i % 2;
+    const float scale = (float)pow((double)hs, -0.5);
+    const int64_t nx = B * T * C, nw = hs * C, nh = B * T * hs, ns = B * T * T;
+    float *x = malloc(nx * 4), *wq = malloc(nw * 4), *wk = malloc(nw * 4),
+          *wv = malloc(nw * 4), *q = malloc(nh * 4), *k = malloc(nh * 4),
+          *v = malloc(nh * 4), *sc = malloc(ns * 4), *wei = malloc(ns * 4),
+          *out = malloc(nh * 4), *rwei = malloc(ns * 4), *rout = malloc(nh * 4);
+    unit_fill_random(x, nx, 11 + _i);
+    unit_fill_random(wq, nw, 12 + _i);
+    unit_fill_random(wk, nw, 13 + _i);
+    unit_fill_random(wv, nw, 14 + _i);
+    engine_tensor tx = {x, 3, {B, T, C}}, twq = {wq, 2, {hs, C}},
+                  twk = {wk, 2, {hs, C}}, twv = {wv, 2, {hs, C}},
+                  tq = {q, 3, {B, T, hs}}, tk = {k, 3, {B, T, hs}},
+                  tv = {v, 3, {B, T, hs}}, ts = {sc, 3, {B, T, T}},
+                  tw = {wei, 3, {B, T, T}}, to = {out, 3, {B, T, hs}};
+    engine_attention_args args = {causal, scale};
+
+    engine_attention(&tq, &tk, &tv, &ts, &tw, &to, &tx, &twq, &twk, &twv,
+                     &args, 2);
+    ref_attention(rwei, rout, x, wq, wk, wv, B, T, C, hs, causal, scale);
+
+    ck_assert(engine_allclose(wei, rwei, ns, 1e-5, 1e-6));
+    ck_assert(engine_allclose(out, rout, nh, 1e-5, 1e-6));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++) {
+            float rowsum = 0;
+            for (int64_t s = 0; s < T; s++) {
+                const int64_t i = (b * T + t) * T + s;
+                rowsum += wei[i];
+                if (causal && s > t) {
+                    ck_assert(sc[i] == -INFINITY);
+                    ck_assert_float_eq(wei[i], 0.0f);
+                } else {
+                    ck_assert(isfinite(sc[i]));
+                }
+            }
+            ck_assert_float_eq_tol(rowsum, 1.0f, 1e-5f);
+        }
+    free(x), free(wq), free(wk), free(wv), free(q), free(k), free(v);
+    free(sc), free(wei), free(out), free(rwei), free(rout);
+}
+END_TEST
+
+START_TEST(attention_scale_multiplies_scores)
+{
+    const int64_t B = 2, T = 5, C = 4, hs = 3;
+    float x[40], w[12], q[30], k[30], v[30], s1[50], s2[50], wei[50], o[30];
+    unit_fill_random(x, 40, 5);
+    unit_fill_random(w, 12, 6);
+    engine_tensor tx = {x, 3, {B, T, C}}, tw = {w, 2, {hs, C}},
+                  tq = {q, 3, {B, T, hs}}, tk = {k, 3, {B, T, hs}},
+                  tv = {v, 3, {B, T, hs}}, ts1 = {s1, 3, {B, T, T}},
+                  ts2 = {s2, 3, {B, T, T}}, twei = {wei, 3, {B, T, T}},
+                  to = {o, 3, {B, T, hs}};
+    engine_attention_args a1 = {0, 1.0f}, a2 = {0, -0.5f};
+    engine_attention(&tq, &tk, &tv, &ts1, &twei, &to, &tx, &tw, &tw, &tw,
+                     &a1, 1);
+    engine_attention(&tq, &tk, &tv, &ts2, &twei, &to, &tx, &tw, &tw, &tw,
+                     &a2, 1);
+    for (int i = 0; i < 50; i++)
+        ck_assert_float_eq(s2[i], s1[i] * -0.5f);
+}
+END_TEST
+
+START_TEST(allclose_is_torch_semantics)
+{
+    const float a[2] = {1.0f, 0.0f}, b[2] = {1.0f + 5e-6f, 1e-9f};
+    ck_assert(engine_allclose(a, b, 2, 1e-5, 1e-8));
+    const float c[1] = {1e-7f}, d[1] = {0.0f};
+    ck_assert(!engine_allclose(c, d, 1, 1e-5, 1e-8));   /* atol only at 0 */
+    const float e[1] = {NAN};
+    ck_assert(!engine_allclose(e, e, 1, 1e-5, 1e-8));
+}
+END_TEST
+
+Suite *engine_suite(void)
+{
+    Suite *s = suite_create("engine");
+    TCase *tc = tcase_create("bow");
+    tcase_add_loop_test(tc, bow_three_methods_agree, 0, NSHAPES);
+    tcase_add_test(tc, bow_weights_are_row_means);
+    tcase_add_test(tc, bow_loop_parallel_is_identical);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("attention");
+    tcase_add_test(tc, softmax_rows_properties);
+    tcase_add_loop_test(tc, attention_matches_reference, 0,
+                        2 * (int)(sizeof attn_shapes / sizeof attn_shapes[0]));
+    tcase_add_test(tc, attention_scale_multiplies_scores);
+    tcase_add_test(tc, allclose_is_torch_semantics);
+    suite_add_tcase(s, tc);
+    return s;
+}

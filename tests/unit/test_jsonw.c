@@ -1,0 +1,99 @@
+/* test_jsonw.c -- the response writer: shortest round-trip float32 text. */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../api/jsonw.h"
+#include "unit.h"
+
+static int roundtrips(const char *s, float f)
+{
+    float g = strtof(s, NULL);
+    return memcmp(&g, &f, sizeof f) == 0;   /* bit-exact, -0 included */
+}
+
+START_TEST(format_known_values)
+{
+    static const struct { float f; const char *s; } cases[] = {
+        {0.0f, "0"}, {-0.0f, "-0"}, {1.0f, "1"}, {0.5f, "0.5"},
+        {0.1f, "0.1"}, {1.0f / 3.0f, "0.33333334"}, {-2.5f, "-2.5"},
+        {1e-45f, "1e-45"}, {FLT_MAX, "3.4028235e+38"}, {16777216.0f, "16777216"},
+        {1e20f, "1e+20"},
+    };
+    char s[16];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        jw_format_float(s, cases[i].f);
+        ck_assert_str_eq(s, cases[i].s);
+    }
+    jw_format_float(s, INFINITY);
+    ck_assert_str_eq(s, "null");
+    jw_format_float(s, NAN);
+    ck_assert_str_eq(s, "null");
+}
+END_TEST
+
+/* Every text reads back bit-exact and no shorter precision would. */
+START_TEST(format_is_shortest_roundtrip)
+{
+    enum { N = 200000 };
+    uint32_t bits = 0x12345678u;
+    char s[16], shorter[400];
+    for (int i = 0; i < N; i++) {
+        bits = bits * 1664525u + 1013904223u;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        if (!isfinite(f))
+            continue;
+        int n = jw_format_float(s, f);
+        ck_assert_int_eq((int)strlen(s), n);
+        ck_assert_msg(roundtrips(s, f), "%s does not read back as %a", s,
+                      (double)f);
+        /* count significant digits of s, then check one fewer fails */
+        int digits = 0;
+        for (const char *p = s; *p && *p != 'e'; p++)
+            if (*p >= '0' && *p <= '9')
+                digits++;
+        for (const char *p = s; *p == '-' || *p == '0' || *p == '.'; p++)
+            if (*p == '0')
+                digits--;
+        if (digits > 1) {
+            snprintf(shorter, sizeof shorter, "%.*g", digits - 1, (double)f);
+            ck_assert_msg(!roundtrips(shorter, f), "%s is shorter than %s",
+                          shorter, s);
+        }
+    }
+}
+END_TEST
+
+START_TEST(tensor_nested_and_masked)
+{
+    float d[6] = {1, -INFINITY, 0.25f, 2, 3, -INFINITY};
+    engine_tensor t = {d, 3, {1, 2, 3}};
+    jsonw w;
+    jw_init(&w);
+    jw_tensor(&w, &t, 1);
+    jw_lit(&w, " ");
+    jw_tensor(&w, &t, 0);
+    size_t len;
+    char *s = jw_take(&w, &len);
+    ck_assert_ptr_nonnull(s);
+    static const char want[] =
+        "[[[1,null,0.25],[2,3,null]]] [[[1,null,0.25],[2,3,null]]]";
+    ck_assert_uint_eq(len, sizeof want - 1);
+    ck_assert(memcmp(s, want, len) == 0);
+    free(s);
+}
+END_TEST
+
+Suite *jsonw_suite(void)
+{
+    Suite *s = suite_create("jsonw");
+    TCase *tc = tcase_create("floats");
+    tcase_add_test(tc, format_known_values);
+    tcase_add_test(tc, format_is_shortest_roundtrip);
+    tcase_add_test(tc, tensor_nested_and_masked);
+    suite_add_tcase(s, tc);
+    return s;
+}
