@@ -7,6 +7,17 @@ LDLIBS  += -lmicrohttpd -ljansson -lm -lpthread
 PYTHON  ?= /usr/bin/python3
 PORT    ?= 8080
 
+# SAN=1: AddressSanitizer + UndefinedBehaviorSanitizer (leak checking on),
+# in its own tree so sanitized and plain objects never mix.
+ifeq ($(SAN),1)
+B       := build/san
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+else
+B       := build
+endif
+
 # OpenMP unless NO_OMP=1 or the compiler lacks it.  No -ffast-math: it
 # folds isinf/isnan away and breaks the -inf causal mask.
 ifneq ($(NO_OMP),1)
@@ -22,12 +33,12 @@ TEST_PKGS  := check pkg-config python3 python3-pytest
 ENGINE := engine/engine.c
 API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c
 SERVER := server/http.c
-LIB_OBJ := $(patsubst %.c,build/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
-	build/obj/server/assets.o
+LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
+	$(B)/obj/server/assets.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
 .PHONY: all run test unit e2e deps test-deps clean
-all: build/attnd
+all: $(B)/attnd
 
 # Installs the packages in $(1) that dpkg does not have (apt-get update
 # first: a new machine's lists may be empty; sudo when not root).
@@ -48,30 +59,30 @@ deps:
 test-deps: deps
 	$(call apt_need,$(TEST_PKGS))
 
-build/obj/%.o: %.c | deps
+$(B)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-build/obj/server/assets.o: server/assets.S openapi.yaml | deps
+$(B)/obj/server/assets.o: server/assets.S openapi.yaml | deps
 	@mkdir -p $(dir $@)
 	$(CC) -I. -c $< -o $@
 
-build/attnd: $(LIB_OBJ) build/obj/server/main.o
+$(B)/attnd: $(LIB_OBJ) $(B)/obj/server/main.o
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # Check's flags are read when the recipe runs, after test-deps installed it.
 CHECK_LIBS = $(shell pkg-config --libs check)
-build/test_unit: $(LIB_OBJ) $(patsubst %.c,build/obj/%.o,$(UNIT_SRC)) | test-deps
+$(B)/test_unit: $(LIB_OBJ) $(patsubst %.c,$(B)/obj/%.o,$(UNIT_SRC)) | test-deps
 	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LDLIBS) -o $@
 
-run: build/attnd
-	OMP_WAIT_POLICY=PASSIVE ./build/attnd --port $(PORT)
+run: $(B)/attnd
+	OMP_WAIT_POLICY=PASSIVE ./$(B)/attnd --port $(PORT)
 
-unit: build/test_unit
-	./build/test_unit
+unit: $(B)/test_unit
+	./$(B)/test_unit
 
-e2e: build/attnd | test-deps
-	OMP_WAIT_POLICY=PASSIVE ATTND_BIN=$(CURDIR)/build/attnd \
+e2e: $(B)/attnd | test-deps
+	OMP_WAIT_POLICY=PASSIVE ATTND_BIN=$(CURDIR)/$(B)/attnd \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 test: unit e2e
@@ -79,4 +90,22 @@ test: unit e2e
 clean:
 	rm -rf build
 
--include $(shell find build/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# ==== make bench: the yardstick (bench/README.md), not part of make test ====
+BENCH_PKGS := wrk nginx-light python3-torch python3-fastapi uvicorn
+PEERS_DIR  ?= $(CURDIR)/../shared/peers
+
+.PHONY: bench bench-deps
+bench-deps: deps
+	$(call apt_need,$(BENCH_PKGS))
+
+$(B)/bench/engine_bench: bench/engine_bench.c $(B)/obj/engine/engine.o | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iengine $(LDFLAGS) $^ -lm -o $@
+
+bench: $(B)/attnd $(B)/bench/engine_bench | bench-deps
+	ATTND_BIN=$(CURDIR)/$(B)/attnd \
+	ENGINE_BENCH=$(CURDIR)/$(B)/bench/engine_bench \
+	BENCH_OUT=$(CURDIR)/$(B)/bench PYTHON=$(PYTHON) PEERS_DIR=$(PEERS_DIR) \
+		bash bench/run.sh

@@ -74,7 +74,16 @@ typedef struct request {
 } request;
 
 static const server_config *cfg;
-static atomic_int in_flight;
+static atomic_int in_flight;         /* requests begun, not completed */
+static atomic_int in_handler;        /* handler calls running right now */
+static atomic_llong last_activity;   /* monotonic us of the last progress */
+
+static int64_t now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
 
 static int64_t elapsed_us(const struct timespec *t0)
 {
@@ -111,6 +120,7 @@ static void request_completed(void *cls, struct MHD_Connection *c,
     free(r->body);
     free(r);
     *req_cls = NULL;
+    atomic_store(&last_activity, now_us());
     atomic_fetch_sub(&in_flight, 1);
 }
 
@@ -241,7 +251,7 @@ static int body_append(request *r, const char *data, size_t n)
     return 1;
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
                               const char *url, const char *method,
                               const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
@@ -299,6 +309,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         r->route->get(&res);
     }
     return send_response(c, r, &res);
+}
+
+/* Every call is progress, and a call still running (a long computation)
+ * must not look like a stalled client to the shutdown wait. */
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
+                              const char *url, const char *method,
+                              const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **req_cls)
+{
+    atomic_fetch_add(&in_handler, 1);
+    enum MHD_Result ret = handle_request(cls, c, url, method, version,
+                                         upload_data, upload_data_size,
+                                         req_cls);
+    atomic_store(&last_activity, now_us());
+    atomic_fetch_sub(&in_handler, 1);
+    return ret;
 }
 
 /* ==== daemon ==== */
@@ -367,13 +393,13 @@ int server_run(const server_config *config)
                      MHD_USE_ITC | (ipv6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, handle, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->conn_limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "attnd: cannot listen on %s:%d: %s\n",
@@ -394,13 +420,17 @@ int server_run(const server_config *config)
     fprintf(stderr, "attnd: signal %d, finishing in-flight requests\n", sig);
 
     /* Stop accepting; let requests already started run to completion, for
-     * at most the grace period: a client that stalls mid-body would
-     * otherwise hold the process until the connection timeout. */
+     * at most the grace period.  libmicrohttpd notices some vanished
+     * clients (half-closed mid-body) only at the connection timeout, so
+     * once nothing has progressed for a second and no handler is running,
+     * what is left is stalled and is cut rather than waited for. */
     MHD_socket ls = MHD_quiesce_daemon(d);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (atomic_load(&in_flight) > 0 &&
-           elapsed_us(&t0) < (int64_t)cfg->shutdown_grace * 1000000) {
+    const int64_t t0 = now_us(), grace = (int64_t)cfg->shutdown_grace * 1000000;
+    atomic_store(&last_activity, t0);
+    while (atomic_load(&in_flight) > 0 && now_us() - t0 < grace) {
+        if (atomic_load(&in_handler) == 0 &&
+            now_us() - atomic_load(&last_activity) > 1000000)
+            break;
         struct timespec nap = {0, 10 * 1000 * 1000};
         nanosleep(&nap, NULL);
     }
@@ -408,7 +438,10 @@ int server_run(const server_config *config)
     MHD_stop_daemon(d);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
-    fprintf(stderr, "attnd: stopped%s\n",
-            left > 0 ? " (grace period over, requests cut)" : "");
+    if (left > 0)
+        fprintf(stderr, "attnd: stopped, %d stalled request%s cut\n", left,
+                left == 1 ? "" : "s");
+    else
+        fprintf(stderr, "attnd: stopped\n");
     return 0;
 }

@@ -1,12 +1,11 @@
 """Shared helpers for the attnd end-to-end suite (stdlib only)."""
 
+import ctypes
 import http.client
 import json
-import math
 import os
 import signal
 import socket
-import struct
 import subprocess
 import time
 from pathlib import Path
@@ -19,7 +18,6 @@ DATA_DIR = E2E_DIR / "data"
 
 ABS_TOL = 1e-5
 REL_TOL = 1e-5
-FLOAT32_MAX = 3.4028234663852886e38
 
 
 def attnd_bin():
@@ -270,7 +268,8 @@ def check_fixture_response(fx, r):
 # ---------------------------------------------------------------- float32 formatting
 
 def f32(x):
-    return struct.unpack("<f", struct.pack("<f", x))[0]
+    """Round a Python float to the nearest float32 (C conversion, so 3.4028235e38 -> FLT_MAX)."""
+    return ctypes.c_float(x).value
 
 
 def shortest_f32_digits(v):
@@ -287,9 +286,6 @@ def significant_digits(literal):
     s = literal.lstrip("-")
     mant = s.split("e")[0].split("E")[0]
     digits = mant.replace(".", "").lstrip("0")
-    if "." in mant:
-        # trailing zeros after the point are written digits, keep them
-        pass
-    else:
-        digits = digits.rstrip("0")
+    if "." not in mant:
+        digits = digits.rstrip("0")  # 100 has one significant digit; 1.00 has three
     return max(len(digits), 1)

@@ -1,7 +1,6 @@
 """Golden PyTorch fixtures (tests/fixtures/*/*.json) and the seed's worked example."""
 
 import json
-import re
 import threading
 
 import pytest

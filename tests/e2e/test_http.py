@@ -128,6 +128,13 @@ def test_preflight(server, path):
     assert r.header("Access-Control-Max-Age") == "86400"
 
 
+def test_head_on_post_only_route_is_405(server):
+    r = server.request("HEAD", "/bow")
+    assert r.status == 405, r
+    assert tokens(r.header("Allow")) == tokens(ROUTE_METHODS["/bow"]), r.header("Allow")
+    assert r.header("Access-Control-Allow-Origin") == "*"
+
+
 def test_preflight_unknown_path_is_404(server):
     r = server.request("OPTIONS", "/nope")
     assert_json_error(r, 404, "not_found")
@@ -194,7 +201,7 @@ def test_body_too_large_then_connection_usable(small_server):
     try:
         big = _padded_bow_body(5000)
         r = do_request(conn, "POST", "/bow", big)
-        err = assert_json_error(r, 413, "body_too_large")
+        assert_json_error(r, 413, "body_too_large")
         assert r.header("Access-Control-Allow-Origin") == "*"
         sock = conn.sock
         assert sock is not None, "server closed the connection after 413 (contract: drained, stays usable)"

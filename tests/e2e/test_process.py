@@ -1,7 +1,7 @@
 """Process-level behaviour: --help, env configuration, graceful shutdown."""
 
+import socket
 import subprocess
-import threading
 import time
 
 from attnd_e2e import AttndServer, do_request
@@ -61,7 +61,7 @@ def test_sigterm_finishes_in_flight_request(attnd_path, tmp_path):
     """A request whose body is still arriving when SIGTERM lands gets its answer, then exit 0."""
     srv = AttndServer(tmp_path, name="inflight")
     try:
-        import socket
+
         body = b'{"x": [[[1, 2], [3, 4]]], "method": "loop"}'
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
         head = ("POST /bow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
