@@ -32,12 +32,12 @@ TEST_PKGS  := check pkg-config python3 python3-pytest
 
 ENGINE := engine/engine.c
 API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c
-SERVER := server/http.c
+SERVER := server/http.c server/route.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/server/assets.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
-.PHONY: all run test unit e2e deps test-deps clean
+.PHONY: all run test unit e2e deps test-deps clean fuzz
 all: $(B)/attnd
 
 # Installs the packages in $(1) that dpkg does not have (apt-get update
@@ -86,6 +86,25 @@ e2e: $(B)/attnd | test-deps
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 test: unit e2e
+
+# libFuzzer over route + body -> response (tests/fuzz/README.md).
+FUZZ_SECONDS ?= 600
+FUZZ_PKGS := clang-14 libfuzzer-14-dev libclang-rt-14-dev
+build/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
+		server/route.c server/assets.S openapi.yaml | deps
+	$(call apt_need,$(FUZZ_PKGS))
+	@mkdir -p $(dir $@)
+	clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -I. -Wno-unknown-pragmas \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		tests/fuzz/fuzz_request.c $(ENGINE) $(API) server/route.c \
+		server/assets.S -ljansson -lm -o $@
+
+fuzz: build/fuzz/fuzz_request
+	rm -rf build/fuzz/seeds && tests/fuzz/make_corpus.sh build/fuzz/seeds
+	@mkdir -p build/fuzz/corpus
+	./build/fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+		-timeout=10 -rss_limit_mb=4096 -artifact_prefix=build/fuzz/ \
+		-print_final_stats=1 build/fuzz/corpus build/fuzz/seeds
 
 clean:
 	rm -rf build

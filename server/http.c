@@ -20,42 +20,6 @@
 
 #include "../api/api.h"
 
-/* ==== routes ==== */
-
-typedef void (*post_handler)(const char *body, size_t len, api_response *res);
-typedef void (*get_handler)(api_response *res);
-
-typedef struct route {
-    const char *path;
-    const char *allow;      /* the Allow / Access-Control-Allow-Methods list */
-    post_handler post;
-    get_handler get;
-} route;
-
-static void serve_openapi(api_response *res)
-{
-    res->status = 200;
-    res->content_type = "application/yaml";
-    res->body = (char *)server_openapi_start;
-    res->len = (size_t)(server_openapi_end - server_openapi_start);
-    res->is_static = 1;
-}
-
-static const route routes[] = {
-    {"/bow", "POST, OPTIONS", api_bow, NULL},
-    {"/attention", "POST, OPTIONS", api_attention, NULL},
-    {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz},
-    {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi},
-};
-
-static const route *find_route(const char *url)
-{
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (strcmp(url, routes[i].path) == 0)
-            return &routes[i];
-    return NULL;
-}
-
 /* ==== per-request state ==== */
 
 /* One per request, made on the handler's first call and freed in the
@@ -64,7 +28,7 @@ typedef struct request {
     struct timespec start;
     char method[16];
     char path[128];
-    const route *route;
+    const server_route *route;
     char *body;
     size_t len, cap;
     int too_large;          /* body passed max_body: drained, then 413 */
@@ -165,62 +129,6 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
     return ret;
 }
 
-/* A media type is JSON if it is application/json or application/<x>+json,
- * parameters (charset) aside. */
-static int is_json_type(const char *ct)
-{
-    size_t n = strcspn(ct, ";");
-    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-        n--;
-    while (n > 0 && (*ct == ' ' || *ct == '\t')) {
-        ct++;
-        n--;
-    }
-    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
-        return 1;
-    return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
-           strncasecmp(ct + n - 5, "+json", 5) == 0;
-}
-
-/* Decides, from the request line and headers alone, whether the request
- * can only end in an error (or is a preflight); fills r->early if so. */
-static void decide_early(struct MHD_Connection *c, request *r)
-{
-    const route *rt = r->route;
-    const char *m = r->method;
-    char msg[320];
-
-    if (!rt) {
-        snprintf(msg, sizeof msg, "no route %s %s; routes: POST /bow, "
-                 "POST /attention, GET /healthz, GET /openapi.yaml", m,
-                 r->path);
-        api_simple_error(&r->early, 404, "not_found", msg);
-        return;
-    }
-    if (strcmp(m, "OPTIONS") == 0) {
-        r->early.status = 204;
-        r->early.is_static = 1;
-        return;
-    }
-    int ok = rt->post ? strcmp(m, "POST") == 0
-                      : strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
-    if (!ok) {
-        snprintf(msg, sizeof msg, "%s is not allowed on %s; allowed: %s", m,
-                 rt->path, rt->allow);
-        api_simple_error(&r->early, 405, "method_not_allowed", msg);
-        return;
-    }
-    if (rt->post) {
-        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     "Content-Type");
-        if (ct && !is_json_type(ct)) {
-            snprintf(msg, sizeof msg, "Content-Type %.80s is not supported; "
-                     "send the body as application/json", ct);
-            api_simple_error(&r->early, 415, "unsupported_media_type", msg);
-        }
-    }
-}
-
 /* ==== the access handler ==== */
 
 static int body_append(request *r, const char *data, size_t n)
@@ -269,9 +177,12 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
         clock_gettime(CLOCK_MONOTONIC, &r->start);
         log_copy(r->method, sizeof r->method, method);
         log_copy(r->path, sizeof r->path, url);
-        r->route = find_route(url);
+        r->route = server_find_route(url);
         *req_cls = r;
-        decide_early(c, r);
+        server_decide_early(r->route, r->method, r->path,
+                            MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                        "Content-Type"),
+                            &r->early);
 
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      "Content-Length");
@@ -303,10 +214,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
                  "limit of %llu bytes (--max-body)",
                  (unsigned long long)cfg->max_body);
         api_simple_error(&res, 413, "body_too_large", msg);
-    } else if (r->route->post) {
-        r->route->post(r->body ? r->body : "", r->len, &res);
     } else {
-        r->route->get(&res);
+        server_dispatch(r->route, r->body, r->len, &res);
     }
     return send_response(c, r, &res);
 }

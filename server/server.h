@@ -22,6 +22,32 @@ typedef struct server_config {
  * requests finish and returns 0; returns 1 if the daemon cannot start. */
 int server_run(const server_config *cfg);
 
+/* ==== routing (route.c): pure, no sockets, so tests and the fuzzer drive
+ * exactly what the daemon does ==== */
+
+#include "../api/api.h"
+
+typedef struct server_route {
+    const char *path;
+    const char *allow;      /* the Allow / Access-Control-Allow-Methods list */
+    void (*post)(const char *body, size_t len, api_response *res);
+    void (*get)(api_response *res);
+} server_route;
+
+/* The route for an exact path, or NULL. */
+const server_route *server_find_route(const char *path);
+
+/* Decides from the request line and Content-Type alone (NULL = header
+ * absent) whether the request can only end one way -- 404, 405, 415, or
+ * the 204 preflight -- and fills early if so (early->status != 0). */
+void server_decide_early(const server_route *rt, const char *method,
+                         const char *path, const char *content_type,
+                         api_response *early);
+
+/* Runs the route's handler on a complete body (body may be NULL). */
+void server_dispatch(const server_route *rt, const char *body, size_t len,
+                     api_response *res);
+
 /* The embedded openapi.yaml (server/assets.S). */
 extern const char server_openapi_start[];
 extern const char server_openapi_end[];

@@ -1,0 +1,92 @@
+/* route.c -- the routing table and the decisions made before a body is
+ * read.  No libmicrohttpd here: http.c feeds it from the daemon, the
+ * fuzzer feeds it bytes. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server.h"
+
+static void serve_openapi(api_response *res)
+{
+    res->status = 200;
+    res->content_type = "application/yaml";
+    res->body = (char *)server_openapi_start;
+    res->len = (size_t)(server_openapi_end - server_openapi_start);
+    res->is_static = 1;
+}
+
+static const server_route routes[] = {
+    {"/bow", "POST, OPTIONS", api_bow, NULL},
+    {"/attention", "POST, OPTIONS", api_attention, NULL},
+    {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz},
+    {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi},
+};
+
+const server_route *server_find_route(const char *path)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (strcmp(path, routes[i].path) == 0)
+            return &routes[i];
+    return NULL;
+}
+
+/* A media type is JSON if it is application/json or application/<x>+json,
+ * parameters (charset) aside. */
+static int is_json_type(const char *ct)
+{
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    while (n > 0 && (*ct == ' ' || *ct == '\t')) {
+        ct++;
+        n--;
+    }
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return 1;
+    return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
+           strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+void server_decide_early(const server_route *rt, const char *method,
+                         const char *path, const char *content_type,
+                         api_response *early)
+{
+    char msg[320];
+    memset(early, 0, sizeof *early);
+    if (!rt) {
+        snprintf(msg, sizeof msg, "no route %s %s; routes: POST /bow, "
+                 "POST /attention, GET /healthz, GET /openapi.yaml", method,
+                 path);
+        api_simple_error(early, 404, "not_found", msg);
+        return;
+    }
+    if (strcmp(method, "OPTIONS") == 0) {
+        early->status = 204;
+        early->is_static = 1;
+        return;
+    }
+    int ok = rt->post ? strcmp(method, "POST") == 0
+                      : strcmp(method, "GET") == 0 ||
+                            strcmp(method, "HEAD") == 0;
+    if (!ok) {
+        snprintf(msg, sizeof msg, "%s is not allowed on %s; allowed: %s",
+                 method, rt->path, rt->allow);
+        api_simple_error(early, 405, "method_not_allowed", msg);
+        return;
+    }
+    if (rt->post && content_type && !is_json_type(content_type)) {
+        snprintf(msg, sizeof msg, "Content-Type %.80s is not supported; "
+                 "send the body as application/json", content_type);
+        api_simple_error(early, 415, "unsupported_media_type", msg);
+    }
+}
+
+void server_dispatch(const server_route *rt, const char *body, size_t len,
+                     api_response *res)
+{
+    if (rt->post)
+        rt->post(body ? body : "", len, res);
+    else
+        rt->get(res);
+}
