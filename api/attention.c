@@ -137,11 +137,15 @@ static int check_weight_shapes(const engine_tensor *x, const engine_tensor *w,
     return 1;
 }
 
-/* The first output holding inf/NaN where a number belongs, or -1.  Masked
- * scores are -inf by design and skipped. */
-static int first_non_finite(engine_tensor *outs, int causal)
+/* The first requested output holding inf/NaN where a number belongs, or
+ * -1.  Masked scores are -inf by design and skipped.  Only what is returned
+ * is checked: an overflow in scores shows in weights if those are asked
+ * for, and need not fail a request for q alone. */
+static int first_non_finite(const engine_tensor *outs, const attn_request *rq)
 {
-    for (int r = 0; r < R_COUNT; r++) {
+    for (int o = 0; o < rq->norder; o++) {
+        const int r = rq->order[o];
+        const int causal = rq->causal;
         const engine_tensor *t = &outs[r];
         const int64_t n = engine_numel(t);
         const int64_t T = t->dim[1], last = t->dim[2];
@@ -233,7 +237,7 @@ void api_attention(const char *body, size_t len, api_response *res)
                      &args, nthreads);
     api_compute_end();
 
-    int bad = first_non_finite(outs, r.causal);
+    int bad = first_non_finite(outs, &r);
     if (bad >= 0) {
         api_fail(&e, 422, "non_finite_result", return_names[bad],
                  "%s overflowed float32 (inf or NaN); the inputs or the "

@@ -71,9 +71,9 @@ static int walk_check(walk *w, const json_t *v, int depth)
         if ((int64_t)n != w->dim[depth]) {
             path_of(path, sizeof path, w->name, w->idx, depth);
             api_fail(w->e, 422, "ragged_array", path,
-                     "%s has %zu elements but its siblings have %lld: "
+                     "%s has %zu element%s but its siblings have %lld: "
                      "every row must be the same length", path, n,
-                     (long long)w->dim[depth]);
+                     n == 1 ? "" : "s", (long long)w->dim[depth]);
             return 0;
         }
         for (size_t i = 0; i < n; i++) {

@@ -318,8 +318,9 @@ int server_run(const server_config *config)
     }
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    fprintf(stderr, "attnd listening on http://%s:%u (%d threads)\n",
-            cfg->host ? cfg->host : "0.0.0.0",
+    fprintf(stderr, "attnd listening on http://%s%s%s:%u (%d threads)\n",
+            ipv6 ? "[" : "", cfg->host ? cfg->host : "0.0.0.0",
+            ipv6 ? "]" : "",
             info ? (unsigned)info->port : (unsigned)cfg->port,
             cfg->threads);
 
