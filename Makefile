@@ -63,6 +63,11 @@ $(B)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# Test sources include check.h: they wait for the test packages.
+$(B)/obj/tests/%.o: tests/%.c | test-deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
 $(B)/obj/server/assets.o: server/assets.S openapi.yaml | deps
 	@mkdir -p $(dir $@)
 	$(CC) -I. -c $< -o $@
