@@ -30,8 +30,9 @@ LDFLAGS += $(OMPFLAGS)
 BUILD_PKGS := gcc make libc6-dev libmicrohttpd-dev libjansson-dev
 TEST_PKGS  := check pkg-config python3 python3-pytest
 
-ENGINE := engine/engine.c
-API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c
+ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c
+API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c \
+	api/seed.c
 SERVER := server/http.c server/route.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/server/assets.o
@@ -67,6 +68,14 @@ $(B)/obj/%.o: %.c | deps
 $(B)/obj/tests/%.o: tests/%.c | test-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# torch.randn bit for bit: rng.c writes every FMA PyTorch's AVX2 build has
+# and no compiler may add one (-ffp-contract=off); rng_avx2.c gets AVX2+FMA
+# when the compiler takes them and checks the CPU before using them.
+AVX2FLAGS := $(shell echo 'int main(void){return 0;}' | \
+	$(CC) -mavx2 -mfma -x c - -o /dev/null 2>/dev/null && echo -mavx2 -mfma)
+$(B)/obj/engine/rng.o $(B)/obj/engine/rng_avx2.o: CFLAGS += -ffp-contract=off
+$(B)/obj/engine/rng_avx2.o: CFLAGS += $(AVX2FLAGS)
 
 $(B)/obj/server/assets.o: server/assets.S openapi.yaml | deps
 	@mkdir -p $(dir $@)

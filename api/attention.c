@@ -6,10 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The outputs a request may ask for, in the order of the tensors below. */
-enum { R_Q, R_K, R_V, R_SCORES, R_WEIGHTS, R_OUT, R_COUNT };
-static const char *const return_names[R_COUNT] = {"q", "k", "v", "scores",
-                                                  "weights", "out"};
+/* The tensors a request may ask for: the computed ones, then the inputs
+ * (useful when a seed generated them). */
+enum { R_Q, R_K, R_V, R_SCORES, R_WEIGHTS, R_OUT, R_X, R_WQ, R_WK, R_WV,
+       R_COUNT };
+#define R_COMPUTED R_X
+static const char *const return_names[R_COUNT] = {
+    "q", "k", "v", "scores", "weights", "out", "x", "wq", "wk", "wv"};
+#define RETURN_LIST "q, k, v, scores, weights, out, x, wq, wk, wv"
 
 typedef struct attn_request {
     int causal;
@@ -71,14 +75,13 @@ static int read_return(const json_t *root, attn_request *r, api_error *e)
     }
     if (!json_is_array(v)) {
         api_fail(e, 422, "wrong_type", "return",
-                 "return must be an array of names from q, k, v, scores, "
-                 "weights, out; not %s", codec_type_name(v));
+                 "return must be an array of names from " RETURN_LIST
+                 "; not %s", codec_type_name(v));
         return 0;
     }
     if (json_array_size(v) == 0) {
         api_fail(e, 422, "invalid_value", "return",
-                 "return is empty; name at least one of q, k, v, scores, "
-                 "weights, out");
+                 "return is empty; name at least one of " RETURN_LIST);
         return 0;
     }
     int seen[R_COUNT] = {0};
@@ -99,8 +102,8 @@ static int read_return(const json_t *root, attn_request *r, api_error *e)
                 found = j;
         if (found < 0) {
             api_fail(e, 422, "unknown_return", path,
-                     "%s = \"%.60s\" is not an output; choose from q, k, v, "
-                     "scores, weights, out", path, json_string_value(item));
+                     "%s = \"%.60s\" is not an output; choose from "
+                     RETURN_LIST, path, json_string_value(item));
             return 0;
         }
         if (!seen[found]) {
@@ -111,29 +114,44 @@ static int read_return(const json_t *root, attn_request *r, api_error *e)
     return 1;
 }
 
-/* wq, wk, wv: each (hs, C) with C = x's, all three the same shape. */
-static int check_weight_shapes(const engine_tensor *x, const engine_tensor *w,
+/* The explicit ones of wq, wk, wv (given[i]) must each be (hs, C): the
+ * first one given sets hs unless head_size did, the others must match. */
+static int check_weight_shapes(const engine_tensor *w, const int *given,
+                               int64_t C, int64_t *hs, int hs_given,
                                api_error *e)
 {
     static const char *const names[3] = {"wq", "wk", "wv"};
-    const int64_t C = x->dim[2];
-    if (w[0].dim[1] != C) {
-        api_fail(e, 422, "shape_mismatch", "wq",
-                 "wq is %lld x %lld but must be head_size x C with C = %lld "
-                 "(x's last dimension): nn.Linear.weight layout, "
-                 "out_features x in_features", (long long)w[0].dim[0],
-                 (long long)w[0].dim[1], (long long)C);
-        return 0;
-    }
-    for (int i = 1; i < 3; i++)
-        if (w[i].dim[0] != w[0].dim[0] || w[i].dim[1] != w[0].dim[1]) {
+    int first = -1;
+    for (int i = 0; i < 3; i++) {
+        if (!given[i])
+            continue;
+        if (w[i].dim[1] != C) {
             api_fail(e, 422, "shape_mismatch", names[i],
-                     "%s is %lld x %lld but wq is %lld x %lld; wq, wk and wv "
-                     "must have the same shape (head_size x C)", names[i],
+                     "%s is %lld x %lld but must be head_size x C with C = "
+                     "%lld (x's last dimension): nn.Linear.weight layout, "
+                     "out_features x in_features", names[i],
                      (long long)w[i].dim[0], (long long)w[i].dim[1],
-                     (long long)w[0].dim[0], (long long)w[0].dim[1]);
+                     (long long)C);
             return 0;
         }
+        if (first < 0 && !hs_given) {
+            first = i;
+            *hs = w[i].dim[0];
+        } else if (w[i].dim[0] != *hs) {
+            if (first >= 0)
+                api_fail(e, 422, "shape_mismatch", names[i],
+                         "%s is %lld x %lld but %s is %lld x %lld; wq, wk "
+                         "and wv must have the same shape (head_size x C)",
+                         names[i], (long long)w[i].dim[0],
+                         (long long)w[i].dim[1], names[first],
+                         (long long)w[first].dim[0], (long long)C);
+            else
+                api_fail(e, 422, "shape_mismatch", names[i],
+                         "%s has %lld rows but head_size is %lld", names[i],
+                         (long long)w[i].dim[0], (long long)*hs);
+            return 0;
+        }
+    }
     return 1;
 }
 
@@ -145,6 +163,8 @@ static int first_non_finite(const engine_tensor *outs, const attn_request *rq)
 {
     for (int o = 0; o < rq->norder; o++) {
         const int r = rq->order[o];
+        if (r >= R_COMPUTED)
+            continue;           /* inputs were checked on the way in */
         const int causal = rq->causal;
         const engine_tensor *t = &outs[r];
         const int64_t n = engine_numel(t);
@@ -163,40 +183,88 @@ static int first_non_finite(const engine_tensor *outs, const attn_request *rq)
 void api_attention(const char *body, size_t len, api_response *res)
 {
     static const char *const fields[] = {"x", "wq", "wk", "wv", "causal",
-                                         "scale", "return", NULL};
+                                         "scale", "return", "seed", "shape",
+                                         "head_size", NULL};
     static const char *const wnames[3] = {"wq", "wk", "wv"};
     api_error e = {0};
     attn_request r;
-    engine_tensor x, w[3], outs[R_COUNT];
-    const json_t *jx, *jw[3];
+    api_seed seed;
+    engine_tensor x = {0}, w[3] = {{0}}, t[R_COUNT];
+    const json_t *jx, *jw[3], *jshape, *jhs;
+    int given[3];
+    int64_t sdim[3], hs = 0;
+    int srank;
     float *block = NULL;
 
     json_t *root = api_parse_body(body, len, &e);
     if (!root)
         goto fail;
     if (!codec_known_fields(root, fields, &e) ||
-        !(jx = codec_required(root, "x", &e)))
+        !api_read_seed(root, &seed, &e))
         goto fail;
-    for (int i = 0; i < 3; i++)
-        if (!(jw[i] = codec_required(root, wnames[i], &e)))
+    jx = json_object_get(root, "x");
+    jshape = json_object_get(root, "shape");
+    jhs = json_object_get(root, "head_size");
+    for (int i = 0; i < 3; i++) {
+        jw[i] = json_object_get(root, wnames[i]);
+        given[i] = jw[i] != NULL;
+    }
+    /* Without a seed every tensor is explicit; with one, whatever is not
+     * given is generated, so its size must be given instead. */
+    if (!seed.present) {
+        if (!codec_required(root, "x", &e) || !codec_required(root, "wq", &e) ||
+            !codec_required(root, "wk", &e) || !codec_required(root, "wv", &e))
             goto fail;
+        if (jshape || jhs) {
+            const char *f = jshape ? "shape" : "head_size";
+            api_fail(&e, 422, "invalid_value", f,
+                     "%s only applies with a seed (it sizes generated "
+                     "tensors); add \"seed\" or drop \"%s\"", f, f);
+            goto fail;
+        }
+    } else {
+        if (!jx && !jshape) {
+            api_fail(&e, 422, "missing_field", "shape",
+                     "with a seed and no x, shape [B, T, C] is required");
+            goto fail;
+        }
+        if (!jhs && !given[0] && !given[1] && !given[2]) {
+            api_fail(&e, 422, "missing_field", "head_size",
+                     "with a seed and no wq, wk or wv, head_size is required");
+            goto fail;
+        }
+    }
     if (!read_bool(root, "causal", 1, &r.causal, &e) ||
         !read_scale(root, &r, &e) || !read_return(root, &r, &e))
         goto fail;
-    if (!api_read_tensor(jx, "x", 3, &x, &e))
+    if (jshape && !api_read_shape(jshape, "shape", 3, 3, 1, sdim, &srank, &e))
+        goto fail;
+    if (jhs && !api_read_count(jhs, "head_size", &hs, &e))
+        goto fail;
+    if (jx && !api_read_tensor(jx, "x", 3, &x, &e))
         goto fail;
     for (int i = 0; i < 3; i++)
-        if (!api_read_tensor(jw[i], wnames[i], 2, &w[i], &e))
+        if (given[i] && !api_read_tensor(jw[i], wnames[i], 2, &w[i], &e))
             goto fail;
-    if (!check_weight_shapes(&x, w, &e))
+    if (jx && jshape &&
+        (x.dim[0] != sdim[0] || x.dim[1] != sdim[1] || x.dim[2] != sdim[2])) {
+        api_fail(&e, 422, "shape_mismatch", "shape",
+                 "shape is [%lld, %lld, %lld] but x is %lld x %lld x %lld",
+                 (long long)sdim[0], (long long)sdim[1], (long long)sdim[2],
+                 (long long)x.dim[0], (long long)x.dim[1], (long long)x.dim[2]);
         goto fail;
-
+    }
+    if (!jx)
+        x = (engine_tensor){NULL, 3, {sdim[0], sdim[1], sdim[2]}};
     const int64_t B = x.dim[0], T = x.dim[1], C = x.dim[2];
-    const int64_t hs = w[0].dim[0];
-    if (!api_check_size(B * T * hs, "q, k, v and out (B x T x head_size)",
-                        "wq", &e) ||
-        !api_check_size(B * T * T, "scores and weights (B x T x T)", "x",
-                        &e))
+    if (!check_weight_shapes(w, given, C, &hs, jhs != NULL, &e))
+        goto fail;
+    if (!api_check_size(hs * C, "wq, wk and wv (head_size x C)", "head_size",
+                        &e) ||
+        !api_check_size(B * T * hs, "q, k, v and out (B x T x head_size)",
+                        jhs ? "head_size" : "wq", &e) ||
+        !api_check_size(B * T * T, "scores and weights (B x T x T)",
+                        jx ? "x" : "shape", &e))
         goto fail;
 
     if (isnan(r.scale))         /* scale: true -> head_size**-0.5 */
@@ -214,30 +282,48 @@ void api_attention(const char *body, size_t len, api_response *res)
     float *p = block;
     x.data = p;
     p += nx;
-    codec_tensor_fill(&x, jx);
     for (int i = 0; i < 3; i++) {
-        w[i].data = p;
+        w[i] = (engine_tensor){p, 2, {hs, C}};
         p += nw;
-        codec_tensor_fill(&w[i], jw[i]);
     }
+    if (seed.present) {
+        /* torch.manual_seed(seed); x = torch.randn(B, T, C); then
+         * key, query, value = nn.Linear(C, hs, bias=False), in that order.
+         * Every draw happens even for tensors given explicitly, so the
+         * generated ones keep PyTorch's values. */
+        engine_rng g;
+        engine_rng_seed(&g, seed.value);
+        engine_randn(&g, x.data, nx);
+        engine_linear_init(&g, w[1].data, NULL, hs, C);    /* key */
+        engine_linear_init(&g, w[0].data, NULL, hs, C);    /* query */
+        engine_linear_init(&g, w[2].data, NULL, hs, C);    /* value */
+    }
+    if (jx)
+        codec_tensor_fill(&x, jx);
+    for (int i = 0; i < 3; i++)
+        if (given[i])
+            codec_tensor_fill(&w[i], jw[i]);
     json_decref(root);          /* the tree is far bigger than the floats */
     root = NULL;
-    for (int i = 0; i < R_COUNT; i++) {
+    for (int i = 0; i < R_COMPUTED; i++) {
         const int64_t last = i == R_SCORES || i == R_WEIGHTS ? T : hs;
-        outs[i] = (engine_tensor){p, 3, {B, T, last}};
+        t[i] = (engine_tensor){p, 3, {B, T, last}};
         p += B * T * last;
     }
+    t[R_X] = x;
+    t[R_WQ] = w[0];
+    t[R_WK] = w[1];
+    t[R_WV] = w[2];
 
     engine_attention_args args = {r.causal, r.scale};
     api_compute_begin();
     const int nthreads =
         api_threads_for((double)B * T * (3.0 * C * hs + 2.0 * T * hs));
-    engine_attention(&outs[R_Q], &outs[R_K], &outs[R_V], &outs[R_SCORES],
-                     &outs[R_WEIGHTS], &outs[R_OUT], &x, &w[0], &w[1], &w[2],
-                     &args, nthreads);
+    engine_attention(&t[R_Q], &t[R_K], &t[R_V], &t[R_SCORES], &t[R_WEIGHTS],
+                     &t[R_OUT], &x, &w[0], &w[1], &w[2], &args, nthreads);
     api_compute_end();
 
-    int bad = first_non_finite(outs, &r);
+    int bad = first_non_finite(t, &r);
     if (bad >= 0) {
         api_fail(&e, 422, "non_finite_result", return_names[bad],
                  "%s overflowed float32 (inf or NaN); the inputs or the "
@@ -253,7 +339,7 @@ void api_attention(const char *body, size_t len, api_response *res)
         if (i)
             jw_lit(&out, ",");
         jw_key(&out, return_names[o]);
-        jw_tensor(&out, &outs[o], o == R_SCORES);
+        jw_tensor(&out, &t[o], o == R_SCORES);
     }
     jw_lit(&out, "}");
     free(block);

@@ -73,21 +73,57 @@ static int all_finite(const engine_tensor *t)
 
 void api_bow(const char *body, size_t len, api_response *res)
 {
-    static const char *const fields[] = {"x", "method", NULL};
+    static const char *const fields[] = {"x", "method", "seed", "shape",
+                                         NULL};
     api_error e = {0};
-    engine_tensor x, wei[3], out[3];
+    engine_tensor x = {0}, wei[3], out[3];
     float *block = NULL;
-    int method = M_SOFTMAX;
+    int method = M_SOFTMAX, srank;
+    api_seed seed;
 
     json_t *root = api_parse_body(body, len, &e);
     if (!root)
         goto fail;
-    const json_t *jx;
+    const json_t *jx, *jshape;
     if (!codec_known_fields(root, fields, &e) ||
-        !(jx = codec_required(root, "x", &e)) ||
-        !read_method(root, &method, &e) ||
-        !api_read_tensor(jx, "x", 3, &x, &e))
+        !api_read_seed(root, &seed, &e))
         goto fail;
+    jx = json_object_get(root, "x");
+    jshape = json_object_get(root, "shape");
+    /* Without a seed x is required; with one, x = torch.randn(*shape)
+     * unless x is given. */
+    if (!seed.present && !codec_required(root, "x", &e))
+        goto fail;
+    if (!seed.present && jshape) {
+        api_fail(&e, 422, "invalid_value", "shape",
+                 "shape only applies with a seed (it sizes the generated x); "
+                 "add \"seed\" or drop \"shape\"");
+        goto fail;
+    }
+    if (seed.present && !jx && !jshape) {
+        api_fail(&e, 422, "missing_field", "shape",
+                 "with a seed and no x, shape [B, T, C] is required");
+        goto fail;
+    }
+    if (!read_method(root, &method, &e))
+        goto fail;
+    if (jx && !api_read_tensor(jx, "x", 3, &x, &e))
+        goto fail;
+    if (jshape) {
+        int64_t d[3];
+        if (!api_read_shape(jshape, "shape", 3, 3, 1, d, &srank, &e))
+            goto fail;
+        if (jx && (d[0] != x.dim[0] || d[1] != x.dim[1] || d[2] != x.dim[2])) {
+            api_fail(&e, 422, "shape_mismatch", "shape",
+                     "shape is [%lld, %lld, %lld] but x is %lld x %lld x %lld",
+                     (long long)d[0], (long long)d[1], (long long)d[2],
+                     (long long)x.dim[0], (long long)x.dim[1],
+                     (long long)x.dim[2]);
+            goto fail;
+        }
+        if (!jx)
+            x = (engine_tensor){NULL, 3, {d[0], d[1], d[2]}};
+    }
 
     const int64_t B = x.dim[0], T = x.dim[1], C = x.dim[2];
     const int64_t n = B * T * C;
@@ -106,7 +142,14 @@ void api_bow(const char *body, size_t len, api_response *res)
         return;
     }
     x.data = block;
-    codec_tensor_fill(&x, jx);
+    if (seed.present) {
+        /* torch.manual_seed(seed); x = torch.randn(B, T, C) */
+        engine_rng g;
+        engine_rng_seed(&g, seed.value);
+        engine_randn(&g, x.data, n);
+    }
+    if (jx)
+        codec_tensor_fill(&x, jx);
     json_decref(root);
     root = NULL;
 
@@ -137,6 +180,11 @@ void api_bow(const char *body, size_t len, api_response *res)
     jw_lit(&w, "{\"method\":\"");
     jw_lit(&w, method_names[method]);
     jw_lit(&w, "\",");
+    if (seed.present) {         /* show what the seed generated */
+        jw_key(&w, "x");
+        jw_tensor(&w, &x, 0);
+        jw_lit(&w, ",");
+    }
     jw_key(&w, "weights");
     jw_tensor(&w, &wei[last], 0);
     jw_lit(&w, ",");

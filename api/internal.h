@@ -7,6 +7,7 @@
 #include "api.h"
 #include "codec.h"
 #include "jsonw.h"
+#include "../engine/rng.h"
 
 /* The body as a JSON object, or NULL with e set (400 invalid_json with
  * line/column, 422 wrong_type, 503). */
@@ -19,6 +20,27 @@ int api_read_tensor(const json_t *v, const char *name, int rank,
 
 /* 413 too_large if a tensor of n elements would pass the cap. */
 int api_check_size(int64_t n, const char *what, const char *path,
+                   api_error *e);
+
+/* ==== seeds (seed.c) ==== */
+
+typedef struct api_seed {
+    int present;
+    uint64_t value;         /* what torch.manual_seed stores */
+} api_seed;
+
+/* "seed": an integer in [-2^63, 2^63-1] or a decimal string up to
+ * 2^64-1; absent leaves s->present 0. */
+int api_read_seed(const json_t *root, api_seed *s, api_error *e);
+
+/* A shape: an array of min_rank..max_rank integers, each >= min_dim, whose
+ * product passes the element cap. */
+int api_read_shape(const json_t *v, const char *name, int min_rank,
+                   int max_rank, int64_t min_dim, int64_t *dim, int *rank,
+                   api_error *e);
+
+/* A positive integer under the element cap (head_size). */
+int api_read_count(const json_t *v, const char *name, int64_t *out,
                    api_error *e);
 
 /* res = 200 with w's text (w is emptied), or 503 if w failed. */

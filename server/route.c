@@ -19,6 +19,7 @@ static void serve_openapi(api_response *res)
 static const server_route routes[] = {
     {"/bow", "POST, OPTIONS", api_bow, NULL},
     {"/attention", "POST, OPTIONS", api_attention, NULL},
+    {"/randn", "POST, OPTIONS", api_randn, NULL},
     {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz},
     {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi},
 };
@@ -56,7 +57,7 @@ void server_decide_early(const server_route *rt, const char *method,
     memset(early, 0, sizeof *early);
     if (!rt) {
         snprintf(msg, sizeof msg, "no route %s %s; routes: POST /bow, "
-                 "POST /attention, GET /healthz, GET /openapi.yaml", method,
+                 "POST /attention, POST /randn, GET /healthz, GET /openapi.yaml", method,
                  path);
         api_simple_error(early, 404, "not_found", msg);
         return;

@@ -255,7 +255,7 @@ def check_fixture_response(fx, r):
     exp = fx["expect"]
     if not isinstance(got, dict):
         return problems + ["body is not an object: %r" % (r.body[:300],)]
-    if fx["endpoint"] == "/attention":
+    if fx["endpoint"] != "/bow":
         if list(got.keys()) != list(exp.keys()):
             problems.append("keys %r, expected exactly %r (in order)" % (list(got.keys()), list(exp.keys())))
     for k in exp:

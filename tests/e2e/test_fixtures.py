@@ -21,14 +21,14 @@ def test_fixture(server, fixture_path):
     if fixture_path is None:
         pytest.fail("no fixtures found under %s/*/*.json" % FIXTURES_DIR)
     fx = load_fixture(fixture_path)
-    assert fx["endpoint"] in ("/bow", "/attention"), fx["endpoint"]
+    assert fx["endpoint"] in ("/bow", "/attention", "/randn"), fx["endpoint"]
     r = server.post(fx["endpoint"], fx["request"])
     problems = check_fixture_response(fx, r)
     assert not problems, "%s: %d problem(s):\n  %s" % (fixture_path.name, len(problems), "\n  ".join(problems))
 
 
 def test_fixture_folders_not_empty():
-    for sub in ("bow", "attention"):
+    for sub in ("bow", "attention", "randn"):
         assert list((FIXTURES_DIR / sub).glob("*.json")), "no fixtures in %s" % (FIXTURES_DIR / sub)
 
 
@@ -117,3 +117,40 @@ def test_seed_worked_example(server, method):
     if method == "all":
         assert body["allclose"] is True
         assert set(body["max_abs_diff"]) == {"loop_matmul", "loop_softmax", "matmul_softmax"}
+
+
+# ---------------------------------------------------------------- seed note 004: the lecture cell as a seed
+
+SEED_004 = DATA_DIR / "seed_004.txt"
+
+
+def seed_004_wei0():
+    """The `wei[0]` table the note prints (4 decimals), parsed from its text."""
+    text = SEED_004.read_text()
+    j = text.index("tensor(", text.index("Example:")) + len("tensor(")
+    depth, k = 0, j
+    while True:                     # the matching ']' of the outer '['
+        depth += {"[": 1, "]": -1}.get(text[k], 0)
+        k += 1
+        if depth == 0:
+            break
+    rows = json.loads(text[j:k])
+    assert [len(rows), len(rows[0])] == [8, 8]
+    return rows
+
+
+def test_seed_004_lecture_cell(server):
+    """torch.manual_seed(1337); B,T,C = 4,8,32; head_size 16; key, query, value
+    created in that order; no scaling -- the note's wei[0], from a seed alone."""
+    wei0 = seed_004_wei0()
+    r = server.post("/attention", {"seed": 1337, "shape": [4, 8, 32], "head_size": 16,
+                                   "scale": False, "return": ["weights"]})
+    assert r.status == 200, r
+    got = r.json()["weights"][0]
+    for t in range(8):
+        for s in range(8):
+            assert abs(got[t][s] - wei0[t][s]) <= 5.01e-5, (t, s, got[t][s], wei0[t][s])
+    # The scaled default is a different matrix: the table really tests the flag.
+    r2 = server.post("/attention", {"seed": 1337, "shape": [4, 8, 32], "head_size": 16,
+                                    "return": ["weights"]})
+    assert r2.status == 200 and r2.json()["weights"][0] != got

@@ -1,0 +1,194 @@
+/* seed.c -- the seeded forms of requests: "seed", "shape", "head_size".
+ * A seed stands for torch.manual_seed(seed) followed by the draws of the
+ * lecture's program; see engine/rng.h for the generator itself. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int api_read_seed(const json_t *root, api_seed *s, api_error *e)
+{
+    const json_t *v = json_object_get(root, "seed");
+    s->present = v != NULL;
+    s->value = 0;
+    if (!v)
+        return 1;
+    if (json_is_integer(v)) {
+        /* torch stores a negative seed as its two's complement. */
+        s->value = (uint64_t)json_integer_value(v);
+        return 1;
+    }
+    if (json_is_string(v)) {
+        /* Seeds from 2^63 to 2^64-1 do not fit a JSON integer as Jansson
+         * (and many clients) read them, so they may come as a string. */
+        const char *t = json_string_value(v);
+        char *end;
+        errno = 0;
+        int neg = t[0] == '-';
+        if (neg) {
+            long long x = strtoll(t, &end, 10);
+            s->value = (uint64_t)x;
+        } else {
+            s->value = strtoull(t, &end, 10);
+        }
+        if (t[neg] >= '0' && t[neg] <= '9' && !errno && *end == '\0')
+            return 1;
+        api_fail(e, 422, "out_of_range", "seed",
+                 "seed \"%.40s\" is not an integer from -2^63 to 2^64-1 "
+                 "(the seeds torch.manual_seed accepts)", t);
+        return 0;
+    }
+    api_fail(e, 422, "wrong_type", "seed",
+             "seed must be an integer (or a decimal string for seeds above "
+             "2^63-1), not %s", codec_type_name(v));
+    return 0;
+}
+
+int api_read_shape(const json_t *v, const char *name, int min_rank,
+                   int max_rank, int64_t min_dim, int64_t *dim, int *rank,
+                   api_error *e)
+{
+    if (!json_is_array(v)) {
+        api_fail(e, 422, "wrong_type", name,
+                 "%s must be an array of integers, not %s", name,
+                 codec_type_name(v));
+        return 0;
+    }
+    const int n = (int)json_array_size(v);
+    if (n < min_rank || n > max_rank) {
+        if (min_rank == max_rank)
+            api_fail(e, 422, "wrong_rank", name,
+                     "%s must have %d dimensions, not %d", name, min_rank, n);
+        else
+            api_fail(e, 422, "wrong_rank", name,
+                     "%s must have %d to %d dimensions, not %d", name,
+                     min_rank, max_rank, n);
+        return 0;
+    }
+    int64_t numel = 1;
+    for (int i = 0; i < n; i++) {
+        const json_t *d = json_array_get(v, (size_t)i);
+        char path[48];
+        snprintf(path, sizeof path, "%s[%d]", name, i);
+        if (!json_is_integer(d)) {
+            api_fail(e, 422, "wrong_type", path,
+                     "%s must be an integer, not %s", path,
+                     codec_type_name(d));
+            return 0;
+        }
+        const json_int_t x = json_integer_value(d);
+        if (x < min_dim) {
+            api_fail(e, 422, min_dim > 0 && x == 0 ? "empty_dimension"
+                                                   : "out_of_range", path,
+                     "%s = %lld; dimensions must be at least %lld", path,
+                     (long long)x, (long long)min_dim);
+            return 0;
+        }
+        if (!api_check_size(x, "a dimension", path, e))
+            return 0;
+        dim[i] = x;
+        /* Both factors are under the cap, so the product cannot overflow
+         * before the check below catches it. */
+        numel *= x;
+        if (!api_check_size(numel, "the tensor this shape describes", name,
+                            e))
+            return 0;
+    }
+    *rank = n;
+    return 1;
+}
+
+int api_read_count(const json_t *v, const char *name, int64_t *out,
+                   api_error *e)
+{
+    if (!json_is_integer(v)) {
+        api_fail(e, 422, "wrong_type", name, "%s must be an integer, not %s",
+                 name, codec_type_name(v));
+        return 0;
+    }
+    const json_int_t x = json_integer_value(v);
+    if (x < 1) {
+        api_fail(e, 422, "out_of_range", name,
+                 "%s = %lld; it must be at least 1", name, (long long)x);
+        return 0;
+    }
+    if (!api_check_size(x, name, name, e))
+        return 0;
+    *out = x;
+    return 1;
+}
+
+/* ==== POST /randn ==== */
+
+void api_randn(const char *body, size_t len, api_response *res)
+{
+    static const char *const fields[] = {"seed", "shape", "dist", NULL};
+    api_error e = {0};
+    api_seed seed;
+    engine_tensor t = {0};
+    int rand = 0;
+
+    json_t *root = api_parse_body(body, len, &e);
+    if (!root)
+        goto fail;
+    const json_t *jshape, *jdist;
+    if (!codec_known_fields(root, fields, &e) ||
+        !codec_required(root, "seed", &e) ||
+        !(jshape = codec_required(root, "shape", &e)) ||
+        !api_read_seed(root, &seed, &e) ||
+        !api_read_shape(jshape, "shape", 0, ENGINE_MAX_RANK, 0, t.dim,
+                        &t.rank, &e))
+        goto fail;
+    if ((jdist = json_object_get(root, "dist"))) {
+        const char *d = json_string_value(jdist);
+        if (!d) {
+            api_fail(&e, 422, "wrong_type", "dist",
+                     "dist must be \"randn\" or \"rand\", not %s",
+                     codec_type_name(jdist));
+            goto fail;
+        }
+        if (strcmp(d, "rand") && strcmp(d, "randn")) {
+            api_fail(&e, 422, "unknown_dist", "dist",
+                     "unknown dist \"%.40s\"; use \"randn\" (torch.randn) or "
+                     "\"rand\" (torch.rand)", d);
+            goto fail;
+        }
+        rand = strcmp(d, "rand") == 0;
+    }
+    json_decref(root);
+    root = NULL;
+
+    const int64_t n = engine_numel(&t);
+    t.data = malloc((size_t)(n ? n : 1) * sizeof *t.data);
+    if (!t.data) {
+        api_oom(res);
+        return;
+    }
+    engine_rng g;
+    engine_rng_seed(&g, seed.value);
+    if (rand)
+        engine_rand(&g, t.data, n);
+    else
+        engine_randn(&g, t.data, n);
+
+    jsonw w;
+    jw_init(&w);
+    jw_lit(&w, "{\"shape\":[");
+    for (int i = 0; i < t.rank; i++) {
+        char num[24];
+        snprintf(num, sizeof num, "%s%lld", i ? "," : "", (long long)t.dim[i]);
+        jw_lit(&w, num);
+    }
+    jw_lit(&w, "],\"data\":");
+    jw_tensor(&w, &t, 0);
+    jw_lit(&w, "}");
+    free(t.data);
+    api_respond_json(res, &w);
+    return;
+
+fail:
+    json_decref(root);
+    api_error_response(res, &e);
+}
