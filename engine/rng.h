@@ -60,8 +60,9 @@ void engine_uniform(engine_rng *g, float *out, int64_t n, double from,
 /* out (n,) = torch.randn(n), any shape of n elements.
  *   n >= 16: n uniforms, then 16-element Box-Muller blocks; when n % 16 != 0
  *            the last 16 positions get 16 fresh uniforms and are redone.
- *   n <  16: one double Box-Muller per pair of elements (4 draws), its
- *            sine half cached in g for the next call of this path. */
+ *   n <  16: per element, the cached normal if g holds one, else a new
+ *            double Box-Muller pair (4 draws) whose sine half is cached --
+ *            across calls too, until the next engine_rng_seed. */
 void engine_randn(engine_rng *g, float *out, int64_t n);
 
 /* Same values as engine_randn, always with the portable scalar kernel
