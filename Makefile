@@ -87,7 +87,8 @@ $(B)/attnd: $(LIB_OBJ) $(B)/obj/server/main.o
 # Check's flags are read when the recipe runs, after test-deps installed it.
 CHECK_LIBS = $(shell pkg-config --libs check)
 $(B)/test_unit: $(LIB_OBJ) $(patsubst %.c,$(B)/obj/%.o,$(UNIT_SRC)) | test-deps
-	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LDLIBS) -o $@ \
+		-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free
 
 run: $(B)/attnd
 	OMP_WAIT_POLICY=PASSIVE ./$(B)/attnd --port $(PORT)

@@ -12,8 +12,40 @@
 #include <omp.h>
 #endif
 
-static api_config config = {API_DEFAULT_MAX_ELEMENTS, 1};
+static api_config config;
 static atomic_int computing;
+
+void api_config_defaults(api_config *cfg)
+{
+    cfg->max_elements = API_DEFAULT_MAX_ELEMENTS;
+    cfg->max_total_elements = 4 * API_DEFAULT_MAX_ELEMENTS;
+    cfg->max_batch = 4096;
+    cfg->max_seq = 8192;
+    cfg->max_head_size = 8192;
+    cfg->max_depth = 32;
+    cfg->omp_threads = 1;
+}
+
+/* Jansson's own report of a failed allocation is unreliable (an empty
+ * error, or a syntax error when a string could not be copied), so its
+ * allocations go through here and a failure is remembered per thread. */
+static _Thread_local int json_alloc_failed;
+
+static void *json_alloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        json_alloc_failed = 1;
+    return p;
+}
+
+/* Defaults until api_init, so the handlers are usable from tests as is;
+ * the allocator is set before any thread can touch Jansson. */
+__attribute__((constructor)) static void config_init(void)
+{
+    api_config_defaults(&config);
+    json_set_alloc_funcs(json_alloc, free);
+}
 
 void api_init(const api_config *cfg)
 {
@@ -61,18 +93,30 @@ static void set_static(api_response *res, int status, const char *body,
 void api_error_response(api_response *res, const api_error *e)
 {
     memset(res, 0, sizeof *res);
+    /* Any failed allocation gives the static 503: an error body missing
+     * its path would mislead more than it helps.  The flag matters for
+     * json_dumps too: Jansson 2.14 returns text with a key silently dropped
+     * when an allocation fails mid-dump (found by tests/unit/test_oom.c). */
+    json_alloc_failed = 0;
     json_t *err = json_pack("{s:i, s:s, s:s}", "status", e->status,
                             "code", e->code, "message", e->message);
-    if (err && e->has_path)
-        json_object_set_new(err, "path", json_string(e->path));
-    if (err && e->has_position) {
-        json_object_set_new(err, "line", json_integer(e->line));
-        json_object_set_new(err, "column", json_integer(e->column));
-        json_object_set_new(err, "position", json_integer(e->position));
-    }
-    json_t *root = err ? json_pack("{s:o}", "error", err) : NULL;
+    int ok = err != NULL;
+    if (ok && e->has_path)
+        ok = json_object_set_new(err, "path", json_string(e->path)) == 0;
+    if (ok && e->has_position)
+        ok = json_object_set_new(err, "line", json_integer(e->line)) == 0 &&
+             json_object_set_new(err, "column", json_integer(e->column)) == 0 &&
+             json_object_set_new(err, "position",
+                                 json_integer(e->position)) == 0;
+    json_t *root = ok ? json_pack("{s:o}", "error", err) : NULL;
+    if (!root && !ok)
+        json_decref(err);
     char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
     json_decref(root);
+    if (text && json_alloc_failed) {
+        free(text);
+        text = NULL;
+    }
     if (!text) {
         set_static(res, 503, oom_body, sizeof oom_body - 1);
         return;
@@ -128,17 +172,57 @@ void api_healthz(api_response *res)
 
 /* ==== request bodies ==== */
 
+/* The deepest nesting of body, scanning strings correctly; the position
+ * of the first bracket past max goes to *at.  Jansson's own limit is a
+ * compile-time 2048 and costs a recursion frame per level. */
+static int too_deep(const char *body, size_t len, int max, size_t *at)
+{
+    int depth = 0, in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        const char ch = body[i];
+        if (in_string) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_string = 0;
+        } else if (ch == '"') {
+            in_string = 1;
+        } else if (ch == '[' || ch == '{') {
+            if (++depth > max) {
+                *at = i;
+                return 1;
+            }
+        } else if (ch == ']' || ch == '}') {
+            depth--;
+        }
+    }
+    return 0;
+}
+
 json_t *api_parse_body(const char *body, size_t len, api_error *e)
 {
     json_error_t jerr;
+    size_t at;
+    if (too_deep(body, len, config.max_depth, &at)) {
+        api_fail(e, 400, "too_deep", NULL,
+                 "the body nests arrays/objects more than %d deep (at byte "
+                 "%zu); attnd's requests need at most 5", config.max_depth,
+                 at);
+        e->has_position = 1;
+        e->position = (int)at;
+        e->line = e->column = 0;
+        return NULL;
+    }
     /* DECODE_ANY: a body like `3` is valid JSON of the wrong type (422),
      * not unparseable (400).  Duplicate keys are refused: which one would
      * win is undefined elsewhere. */
+    json_alloc_failed = 0;
     json_t *root = json_loadb(body, len,
                               JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
                               &jerr);
     if (!root) {
-        if (json_error_code(&jerr) == json_error_out_of_memory) {
+        if (json_alloc_failed ||
+            json_error_code(&jerr) == json_error_out_of_memory) {
             api_fail(e, 503, "out_of_memory", NULL,
                      "the server ran out of memory parsing the body");
             return NULL;
@@ -192,6 +276,39 @@ int api_check_size(int64_t n, const char *what, const char *path,
              "%s would have %lld elements, over this server's limit of "
              "%lld (--max-elements); send a smaller batch or sequence",
              what, (long long)n, (long long)config.max_elements);
+    return 0;
+}
+
+int api_check_dims(int64_t B, int64_t T, int64_t hs, const char *bpath,
+                   const char *tpath, const char *hpath, api_error *e)
+{
+    static const char *const what[3] = {"batch size B", "sequence length T",
+                                        "head_size"};
+    static const char *const flag[3] = {"--max-batch", "--max-seq",
+                                        "--max-head-size"};
+    const int64_t v[3] = {B, T, hs};
+    const int64_t max[3] = {config.max_batch, config.max_seq,
+                            config.max_head_size};
+    const char *const path[3] = {bpath, tpath, hpath};
+    for (int i = 0; i < 3; i++)
+        if (v[i] > max[i]) {
+            api_fail(e, 413, "dimension_too_large", path[i],
+                     "%s = %lld is over this server's limit of %lld (%s)",
+                     what[i], (long long)v[i], (long long)max[i], flag[i]);
+            return 0;
+        }
+    return 1;
+}
+
+int api_check_total(int64_t n, api_error *e)
+{
+    if (n <= config.max_total_elements)
+        return 1;
+    api_fail(e, 413, "request_too_large", NULL,
+             "this request needs %lld floats in all (inputs, intermediates "
+             "and results), over this server's limit of %lld "
+             "(--max-total-elements)", (long long)n,
+             (long long)config.max_total_elements);
     return 0;
 }
 

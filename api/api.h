@@ -13,12 +13,22 @@
 
 #include "../engine/engine.h"
 
+/* Limits on what one request may make the server hold, each refused with
+ * its own error before anything is allocated. */
 typedef struct api_config {
-    int64_t max_elements;   /* cap on the elements of any one tensor */
-    int omp_threads;        /* largest OpenMP team a request may use */
+    int64_t max_elements;       /* any one tensor: input, generated, result */
+    int64_t max_total_elements; /* all the floats of one request together */
+    int64_t max_batch;          /* B */
+    int64_t max_seq;            /* T */
+    int64_t max_head_size;      /* head_size */
+    int max_depth;              /* JSON nesting of the body */
+    int omp_threads;            /* largest OpenMP team a request may use */
 } api_config;
 
 #define API_DEFAULT_MAX_ELEMENTS ((int64_t)1 << 25)
+
+/* The documented defaults (see attnd --help). */
+void api_config_defaults(api_config *cfg);
 
 /* Called once, before any thread serves requests. */
 void api_init(const api_config *cfg);

@@ -259,8 +259,11 @@ void api_attention(const char *body, size_t len, api_response *res)
     const int64_t B = x.dim[0], T = x.dim[1], C = x.dim[2];
     if (!check_weight_shapes(w, given, C, &hs, jhs != NULL, &e))
         goto fail;
-    if (!api_check_size(hs * C, "wq, wk and wv (head_size x C)", "head_size",
-                        &e) ||
+    const char *hpath = jhs ? "head_size"
+                      : given[0] ? "wq" : given[1] ? "wk" : "wv";
+    if (!api_check_dims(B, T, hs, jx ? "x" : "shape[0]", jx ? "x" : "shape[1]",
+                        hpath, &e) ||
+        !api_check_size(hs * C, "wq, wk and wv (head_size x C)", hpath, &e) ||
         !api_check_size(B * T * hs, "q, k, v and out (B x T x head_size)",
                         jhs ? "head_size" : "wq", &e) ||
         !api_check_size(B * T * T, "scores and weights (B x T x T)",
@@ -273,6 +276,8 @@ void api_attention(const char *body, size_t len, api_response *res)
     /* One allocation for every tensor of the request.  Each count is under
      * max_elements, so the sum cannot overflow. */
     const int64_t nx = B * T * C, nw = hs * C, nh = B * T * hs, ns = B * T * T;
+    if (!api_check_total(nx + 3 * nw + 4 * nh + 2 * ns, &e))
+        goto fail;
     block = malloc((size_t)(nx + 3 * nw + 4 * nh + 2 * ns) * sizeof *block);
     if (!block) {
         json_decref(root);

@@ -127,7 +127,10 @@ void api_bow(const char *body, size_t len, api_response *res)
 
     const int64_t B = x.dim[0], T = x.dim[1], C = x.dim[2];
     const int64_t n = B * T * C;
-    if (!api_check_size(T * T, "weights (T x T)", "x", &e))
+    const char *sp = jx ? "x" : "shape";
+    if (!api_check_dims(B, T, 0, jx ? "x" : "shape[0]", jx ? "x" : "shape[1]",
+                        NULL, &e) ||
+        !api_check_size(T * T, "weights (T x T)", sp, &e))
         goto fail;
 
     /* One allocation: x, then per method run weights and out, then the
@@ -135,6 +138,8 @@ void api_bow(const char *body, size_t len, api_response *res)
     const int first = method == M_ALL ? M_LOOP : method;
     const int last = method == M_ALL ? M_SOFTMAX : method;
     const int runs = last - first + 1;
+    if (!api_check_total(n + runs * (T * T + n) + T * T, &e))
+        goto fail;
     block = malloc((size_t)(n + runs * (T * T + n) + T * T) * sizeof *block);
     if (!block) {
         json_decref(root);

@@ -43,6 +43,14 @@ int api_read_shape(const json_t *v, const char *name, int min_rank,
 int api_read_count(const json_t *v, const char *name, int64_t *out,
                    api_error *e);
 
+/* 413 dimension_too_large when B, T or head_size (0 = not applicable)
+ * passes its limit; each path names where that size came from. */
+int api_check_dims(int64_t B, int64_t T, int64_t hs, const char *bpath,
+                   const char *tpath, const char *hpath, api_error *e);
+
+/* 413 request_too_large when all the floats of a request pass the cap. */
+int api_check_total(int64_t n, api_error *e);
+
 /* res = 200 with w's text (w is emptied), or 503 if w failed. */
 void api_respond_json(api_response *res, jsonw *w);
 void api_oom(api_response *res);

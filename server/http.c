@@ -192,6 +192,17 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
     }
 
     if (*upload_data_size) {
+        /* The idle timeout resets on every byte; this bounds a client that
+         * dribbles a body forever (slowloris). */
+        if (elapsed_us(&r->start) > (int64_t)cfg->request_timeout * 1000000) {
+            api_response res;
+            char msg[160];
+            snprintf(msg, sizeof msg, "the request body took more than %d s "
+                     "to arrive (--request-timeout)", cfg->request_timeout);
+            api_simple_error(&res, 408, "request_timeout", msg);
+            *upload_data_size = 0;
+            return send_response(c, r, &res);
+        }
         if (!body_append(r, upload_data, *upload_data_size)) {
             api_response res;
             api_simple_error(&res, 503, "out_of_memory",
@@ -273,7 +284,8 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss,
 int server_run(const server_config *config)
 {
     cfg = config;
-    api_config acfg = {cfg->max_elements, (int)sysconf(_SC_NPROCESSORS_ONLN)};
+    api_config acfg = cfg->limits;
+    acfg.omp_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     api_init(&acfg);
 
     /* Signals are taken synchronously by this thread; block them before
@@ -307,6 +319,7 @@ int server_run(const server_config *config)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->conn_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
         MHD_OPTION_END);

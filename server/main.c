@@ -6,38 +6,71 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../api/api.h"
 #include "server.h"
 
-static void usage(FILE *f)
+/* One numeric setting: its flag, its variable, its range, and where it
+ * lands.  Defaults are whatever the target holds before parsing. */
+typedef struct option_spec {
+    const char *flag, *env;
+    int suffixes;                   /* K/M/G (binary) accepted */
+    long long lo, hi;
+    enum { INT, I64, U64 } type;
+    void *target;
+} option_spec;
+
+static void usage(FILE *f, const server_config *d)
 {
     fprintf(f,
 "usage: attnd [options]\n"
 "\n"
-"Attention as an HTTP service: POST /bow, POST /attention, GET /healthz,\n"
-"GET /openapi.yaml.  Every option can also be set from the environment;\n"
-"a flag wins over its variable.\n"
+"Attention as an HTTP service: POST /bow, POST /attention, POST /randn,\n"
+"GET /healthz, GET /openapi.yaml.  Every option can also be set from the\n"
+"environment; a flag wins over its variable.\n"
 "\n"
-"  --port N           port to listen on (0 = any free port)   ATTND_PORT\n"
-"                     default 8080\n"
-"  --host ADDR        address to bind (IPv4 or IPv6 literal   ATTND_HOST\n"
-"                     or name); default all IPv4 interfaces\n"
-"  --threads N        HTTP worker threads                     ATTND_THREADS\n"
-"                     default the number of cores\n"
-"  --max-body BYTES   largest request body; larger gets 413   ATTND_MAX_BODY\n"
-"                     (suffixes K, M, G = KiB, MiB, GiB); default 64M\n"
-"  --max-elements N   largest tensor, in elements, that a     ATTND_MAX_ELEMENTS\n"
-"                     request may send or make the server\n"
-"                     compute; larger gets 413; default 33554432\n"
-"  --timeout SECONDS  close connections idle this long        ATTND_TIMEOUT\n"
-"                     default 30\n"
-"  --grace SECONDS    on SIGINT/SIGTERM, how long in-flight   ATTND_GRACE\n"
-"                     requests may take to finish; default 5\n"
-"  -h, --help         this text\n"
+"Network\n"
+"  --host ADDR              address to bind, IPv4/IPv6 literal   ATTND_HOST\n"
+"                           or name; default all IPv4 interfaces\n"
+"  --port N                 port (0 = any free); default %d     ATTND_PORT\n"
+"  --threads N              HTTP worker threads; default the   ATTND_THREADS\n"
+"                           number of cores (%d here)\n"
+"  --max-connections N      open connections in all; more are  ATTND_MAX_CONNECTIONS\n"
+"                           refused at accept; default %d\n"
+"  --max-per-ip N           open connections from one address; ATTND_MAX_PER_IP\n"
+"                           default %d\n"
+"  --timeout SECONDS        close a connection idle this long; ATTND_TIMEOUT\n"
+"                           default %d\n"
+"  --request-timeout SECONDS  longest a request body may take   ATTND_REQUEST_TIMEOUT\n"
+"                           to arrive (408 after); default %d\n"
+"  --grace SECONDS          on SIGINT/SIGTERM, how long        ATTND_GRACE\n"
+"                           in-flight requests may take to\n"
+"                           finish; default %d\n"
+"\n"
+"Request limits (each refused before any allocation, with its own error)\n"
+"  --max-body BYTES         request body; 413 body_too_large;  ATTND_MAX_BODY\n"
+"                           K, M, G suffixes; default 64M\n"
+"  --max-elements N         any one tensor (input, generated   ATTND_MAX_ELEMENTS\n"
+"                           or result); 413 too_large;\n"
+"                           default %lld\n"
+"  --max-total-elements N   all floats of one request;         ATTND_MAX_TOTAL_ELEMENTS\n"
+"                           413 request_too_large; default %lld\n"
+"  --max-batch N            B; 413 dimension_too_large; %lld    ATTND_MAX_BATCH\n"
+"  --max-seq N              T; 413 dimension_too_large; %lld    ATTND_MAX_SEQ\n"
+"  --max-head-size N        head_size; 413 dimension_too_large; ATTND_MAX_HEAD_SIZE\n"
+"                           default %lld\n"
+"  --max-depth N            JSON nesting; 400 too_deep; %d      ATTND_MAX_DEPTH\n"
+"\n"
+"  -h, --help               this text\n"
 "\n"
 "SIGINT/SIGTERM stop accepting connections, let in-flight requests finish\n"
-"(up to --grace seconds) and exit 0.  One access-log line per request goes to stderr:\n"
-"METHOD PATH STATUS BYTES MICROSECONDSus.\n");
+"(up to --grace seconds; stalled ones are cut after 1 s without progress)\n"
+"and exit 0.  One access-log line per request goes to stderr:\n"
+"METHOD PATH STATUS BYTES MICROSECONDSus.\n",
+            d->port, d->threads, d->conn_limit, d->per_ip_limit,
+            d->conn_timeout, d->request_timeout, d->shutdown_grace,
+            (long long)d->limits.max_elements,
+            (long long)d->limits.max_total_elements,
+            (long long)d->limits.max_batch, (long long)d->limits.max_seq,
+            (long long)d->limits.max_head_size, d->limits.max_depth);
 }
 
 /* A non-negative integer with an optional K/M/G (binary) suffix, or -1. */
@@ -62,89 +95,102 @@ static long long parse_size(const char *s, int suffixes)
     return *end ? -1 : v;
 }
 
-/* Sets *out from the flag if given, else the variable, else leaves the
- * default.  Returns 0 (and says why) on an invalid value. */
-static int setting(const char *flag_value, const char *env, const char *flag,
-                   int suffixes, long long lo, long long hi, long long *out)
+/* Sets o's target from the flag value if given, else from its variable.
+ * Returns 0 (and says why) on an invalid value. */
+static int apply(const option_spec *o, const char *flag_value)
 {
-    const char *s = flag_value ? flag_value : getenv(env);
+    const char *s = flag_value ? flag_value : getenv(o->env);
     if (!s)
         return 1;
-    long long v = parse_size(s, suffixes);
-    if (v < lo || v > hi) {
+    long long v = parse_size(s, o->suffixes);
+    if (v < o->lo || v > o->hi) {
         fprintf(stderr, "attnd: invalid %s%s \"%s\" (expected an integer "
                 "from %lld to %lld)\n", flag_value ? "--" : "",
-                flag_value ? flag : env, s, lo, hi);
+                flag_value ? o->flag : o->env, s, o->lo, o->hi);
         return 0;
     }
-    *out = v;
+    switch (o->type) {
+    case INT: *(int *)o->target = (int)v; break;
+    case I64: *(int64_t *)o->target = v; break;
+    case U64: *(uint64_t *)o->target = (uint64_t)v; break;
+    }
     return 1;
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"port", required_argument, NULL, 'p'},
-        {"host", required_argument, NULL, 'H'},
-        {"threads", required_argument, NULL, 't'},
-        {"max-body", required_argument, NULL, 'b'},
-        {"max-elements", required_argument, NULL, 'e'},
-        {"timeout", required_argument, NULL, 'o'},
-        {"grace", required_argument, NULL, 'g'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    server_config cfg = {
+        .port = 8080,
+        .threads = cores > 0 ? (int)cores : 1,
+        .max_body = 64ULL << 20,
+        .conn_timeout = 30,
+        .request_timeout = 60,
+        .conn_limit = 1000,
+        .per_ip_limit = 256,
+        .shutdown_grace = 5,
     };
-    const char *port = NULL, *host = NULL, *threads = NULL, *body = NULL,
-               *elements = NULL, *timeout = NULL, *grace = NULL;
+    api_config_defaults(&cfg.limits);
+    api_config *l = &cfg.limits;
+    const long long big = 1LL << 40;
+    const option_spec specs[] = {
+        {"port", "ATTND_PORT", 0, 0, 65535, INT, &cfg.port},
+        {"threads", "ATTND_THREADS", 0, 1, 1024, INT, &cfg.threads},
+        {"max-connections", "ATTND_MAX_CONNECTIONS", 0, 1, 100000, INT,
+         &cfg.conn_limit},
+        {"max-per-ip", "ATTND_MAX_PER_IP", 0, 1, 100000, INT,
+         &cfg.per_ip_limit},
+        {"timeout", "ATTND_TIMEOUT", 0, 1, 86400, INT, &cfg.conn_timeout},
+        {"request-timeout", "ATTND_REQUEST_TIMEOUT", 0, 1, 86400, INT,
+         &cfg.request_timeout},
+        {"grace", "ATTND_GRACE", 0, 0, 3600, INT, &cfg.shutdown_grace},
+        {"max-body", "ATTND_MAX_BODY", 1, 1, big, U64, &cfg.max_body},
+        {"max-elements", "ATTND_MAX_ELEMENTS", 0, 1, big, I64,
+         &l->max_elements},
+        {"max-total-elements", "ATTND_MAX_TOTAL_ELEMENTS", 0, 1, big, I64,
+         &l->max_total_elements},
+        {"max-batch", "ATTND_MAX_BATCH", 0, 1, big, I64, &l->max_batch},
+        {"max-seq", "ATTND_MAX_SEQ", 0, 1, big, I64, &l->max_seq},
+        {"max-head-size", "ATTND_MAX_HEAD_SIZE", 0, 1, big, I64,
+         &l->max_head_size},
+        {"max-depth", "ATTND_MAX_DEPTH", 0, 2, 1000, INT, &l->max_depth},
+    };
+    enum { NSPECS = sizeof specs / sizeof specs[0] };
+    const server_config defaults = cfg;
+
+    struct option opts[NSPECS + 3];
+    for (int i = 0; i < NSPECS; i++)
+        opts[i] = (struct option){specs[i].flag, required_argument, NULL, i};
+    opts[NSPECS] = (struct option){"host", required_argument, NULL, 'H'};
+    opts[NSPECS + 1] = (struct option){"help", no_argument, NULL, 'h'};
+    opts[NSPECS + 2] = (struct option){NULL, 0, NULL, 0};
+
+    const char *given[NSPECS] = {NULL};
+    const char *host = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p': port = optarg; break;
-        case 'H': host = optarg; break;
-        case 't': threads = optarg; break;
-        case 'b': body = optarg; break;
-        case 'e': elements = optarg; break;
-        case 'o': timeout = optarg; break;
-        case 'g': grace = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        if (c >= 0 && c < NSPECS) {
+            given[c] = optarg;
+        } else if (c == 'H') {
+            host = optarg;
+        } else if (c == 'h') {
+            usage(stdout, &defaults);
+            return 0;
+        } else {
+            usage(stderr, &defaults);
+            return 2;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "attnd: unexpected argument \"%s\"\n", argv[optind]);
-        usage(stderr);
+        usage(stderr, &defaults);
         return 2;
     }
-
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long long v_port = 8080, v_threads = cores > 0 ? cores : 1,
-              v_body = 64LL << 20, v_elements = API_DEFAULT_MAX_ELEMENTS,
-              v_timeout = 30, v_grace = 5;
-    if (!setting(port, "ATTND_PORT", "port", 0, 0, 65535, &v_port) ||
-        !setting(threads, "ATTND_THREADS", "threads", 0, 1, 1024,
-                 &v_threads) ||
-        !setting(body, "ATTND_MAX_BODY", "max-body", 1, 1, 1LL << 40,
-                 &v_body) ||
-        !setting(elements, "ATTND_MAX_ELEMENTS", "max-elements", 0, 1,
-                 1LL << 40, &v_elements) ||
-        !setting(timeout, "ATTND_TIMEOUT", "timeout", 0, 1, 86400,
-                 &v_timeout) ||
-        !setting(grace, "ATTND_GRACE", "grace", 0, 0, 3600, &v_grace))
-        return 2;
+    for (int i = 0; i < NSPECS; i++)
+        if (!apply(&specs[i], given[i]))
+            return 2;
     if (!host)
         host = getenv("ATTND_HOST");
-    if (host && !*host)
-        host = NULL;
-
-    server_config cfg = {
-        .host = host,
-        .port = (int)v_port,
-        .threads = (int)v_threads,
-        .max_body = (uint64_t)v_body,
-        .max_elements = v_elements,
-        .conn_timeout = (int)v_timeout,
-        .conn_limit = 1000,
-        .shutdown_grace = (int)v_grace,
-    };
+    cfg.host = host && *host ? host : NULL;
     return server_run(&cfg);
 }

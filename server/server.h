@@ -7,15 +7,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../api/api.h"
+
 typedef struct server_config {
     const char *host;       /* NULL = all IPv4 interfaces */
     int port;               /* 0 = any free port */
     int threads;            /* libmicrohttpd pool size */
     uint64_t max_body;      /* bytes; larger bodies get 413 */
-    int64_t max_elements;   /* passed to api/ */
     int conn_timeout;       /* seconds of inactivity before closing */
+    int request_timeout;    /* seconds a request may take to arrive */
     int conn_limit;         /* simultaneous connections */
+    int per_ip_limit;       /* simultaneous connections from one address */
     int shutdown_grace;     /* seconds to let in-flight requests finish */
+    api_config limits;      /* passed to api_init */
 } server_config;
 
 /* Serves until SIGINT/SIGTERM, then stops accepting, lets in-flight
@@ -24,8 +28,6 @@ int server_run(const server_config *cfg);
 
 /* ==== routing (route.c): pure, no sockets, so tests and the fuzzer drive
  * exactly what the daemon does ==== */
-
-#include "../api/api.h"
 
 typedef struct server_route {
     const char *path;

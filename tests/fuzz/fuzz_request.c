@@ -16,7 +16,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     /* Small caps keep each run fast; the limits themselves are code under
      * test (413 too_large). */
-    api_config cfg = {1 << 16, 1};
+    api_config cfg;
+    api_config_defaults(&cfg);
+    cfg.max_elements = 1 << 16;
+    cfg.max_total_elements = 1 << 18;
     api_init(&cfg);
     return 0;
 }

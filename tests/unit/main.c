@@ -90,6 +90,7 @@ int main(void)
     SRunner *sr = srunner_create(engine_suite());
     srunner_add_suite(sr, jsonw_suite());
     srunner_add_suite(sr, api_suite());
+    srunner_add_suite(sr, oom_suite());
     srunner_add_suite(sr, rng_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

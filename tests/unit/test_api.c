@@ -181,7 +181,9 @@ END_TEST
 
 START_TEST(too_large_refused_before_allocating)
 {
-    api_config cfg = {1000, 1};
+    api_config cfg;
+    api_config_defaults(&cfg);
+    cfg.max_elements = 1000;
     api_init(&cfg);
     /* T = 40: x has 40 elements but the weights would have 1600. */
     char body[512] = "{\"x\":[[";
@@ -193,7 +195,7 @@ START_TEST(too_large_refused_before_allocating)
     ck_assert_int_eq(res.status, 413);
     ck_assert(strstr(res.body, "\"too_large\"") != NULL);
     api_response_free(&res);
-    cfg.max_elements = API_DEFAULT_MAX_ELEMENTS;
+    api_config_defaults(&cfg);
     api_init(&cfg);
 }
 END_TEST

@@ -9,6 +9,7 @@
 Suite *engine_suite(void);
 Suite *jsonw_suite(void);
 Suite *api_suite(void);
+Suite *oom_suite(void);
 Suite *rng_suite(void);
 
 /* Deterministic uniform floats in [-1, 1) (a test's own xorshift). */

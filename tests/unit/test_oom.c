@@ -1,0 +1,141 @@
+/* test_oom.c -- allocation failure anywhere in a request: every handler
+ * must answer (200 or 503 out_of_memory, never a crash) and free all it
+ * took.  The unit binary is linked with --wrap=malloc,calloc,realloc,free
+ * (Makefile), so every allocation of api/, engine/ and -- through
+ * api/s allocator -- Jansson is counted here, and the N-th can be made
+ * to fail.  (api/ gives Jansson an allocator that calls malloc, so
+ * Jansson's allocations pass through the wrap as well.) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../api/api.h"
+#include "unit.h"
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+
+static long armed_calls;    /* allocations since arming; -1 = disarmed */
+static long fail_at;        /* the allocation (1-based) that fails */
+static long live;           /* allocations not yet freed */
+
+static int should_fail(void)
+{
+    if (armed_calls < 0)
+        return 0;
+    return ++armed_calls == fail_at;
+}
+
+void *__wrap_malloc(size_t n)
+{
+    if (should_fail())
+        return NULL;
+    void *p = __real_malloc(n);
+    if (p)
+        live++;
+    return p;
+}
+
+void *__wrap_calloc(size_t n, size_t m)
+{
+    if (should_fail())
+        return NULL;
+    void *p = __real_calloc(n, m);
+    if (p)
+        live++;
+    return p;
+}
+
+void *__wrap_realloc(void *old, size_t n)
+{
+    if (should_fail())
+        return NULL;            /* old stays valid, as realloc promises */
+    void *p = __real_realloc(old, n);
+    if (p && !old)
+        live++;
+    return p;
+}
+
+void __wrap_free(void *p)
+{
+    if (p)
+        live--;
+    __real_free(p);
+}
+
+typedef void (*handler)(const char *, size_t, api_response *);
+
+static const struct {
+    const char *name;
+    handler h;
+    const char *body;
+} requests[] = {
+    {"bow all", api_bow, "{\"x\":[[[1,2],[3,4],[5,6]],[[1,0],[0,1],[2,2]]],"
+                         "\"method\":\"all\"}"},
+    {"bow seeded", api_bow, "{\"seed\":3,\"shape\":[2,5,3]}"},
+    {"attention explicit", api_attention,
+     "{\"x\":[[[1,0],[0,1],[2,3]]],\"wq\":[[1,0],[0,1]],\"wk\":[[1,2],[0,1]],"
+     "\"wv\":[[1,0],[3,1]],\"return\":[\"q\",\"k\",\"v\",\"scores\","
+     "\"weights\",\"out\"]}"},
+    {"attention seeded", api_attention,
+     "{\"seed\":1337,\"shape\":[2,4,8],\"head_size\":4,\"return\":[\"x\","
+     "\"wq\",\"weights\"]}"},
+    {"randn", api_randn, "{\"seed\":\"18446744073709551615\",\"shape\":[3,7]}"},
+    {"error 422", api_attention, "{\"x\":[[[1,2],[3]]],\"wq\":[[1]],"
+                                 "\"wk\":[[1]],\"wv\":[[1]]}"},
+    {"error 400", api_bow, "{\"x\": [[[1, 2]]"},
+};
+
+START_TEST(every_allocation_may_fail)
+{
+    const char *body = requests[_i].body;
+    long n;
+    for (n = 1;; n++) {
+        /* No Check calls inside the measured window: they allocate. */
+        const long before = live;
+        api_response res = {0};
+        armed_calls = 0;
+        fail_at = n;
+        requests[_i].h(body, strlen(body), &res);
+        const long calls = armed_calls;
+        armed_calls = -1;
+        const int status = res.status;
+        json_t *j = res.body ? json_loadb(res.body, res.len, 0, NULL) : NULL;
+        char code[32] = "";
+        if (j)
+            snprintf(code, sizeof code, "%s", json_string_value(json_object_get(
+                         json_object_get(j, "error"), "code")) ?: "");
+        json_decref(j);
+        api_response_free(&res);
+        const long leaked = live - before;
+
+        ck_assert_msg(status == 503 || status == 200 || calls < n,
+                      "%s, allocation %ld failed: status %d",
+                      requests[_i].name, n, status);
+        ck_assert_msg(j != NULL, "%s, allocation %ld failed: body is not "
+                      "JSON", requests[_i].name, n);
+        if (status == 503)
+            ck_assert_str_eq(code, "out_of_memory");
+        ck_assert_msg(leaked == 0, "%s, allocation %ld failed: %ld "
+                      "allocation(s) leaked", requests[_i].name, n, leaked);
+        if (calls < n)
+            break;              /* ran to the end with no failure */
+    }
+    ck_assert_msg(n > 2, "%s made only %ld allocations: is the wrap "
+                  "linked?", requests[_i].name, n - 1);
+}
+END_TEST
+
+Suite *oom_suite(void)
+{
+    armed_calls = -1;
+    Suite *s = suite_create("oom");
+    TCase *tc = tcase_create("allocation failure");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, every_allocation_may_fail, 0,
+                        (int)(sizeof requests / sizeof requests[0]));
+    suite_add_tcase(s, tc);
+    return s;
+}
