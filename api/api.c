@@ -273,8 +273,8 @@ int api_check_size(int64_t n, const char *what, const char *path,
     if (n <= config.max_elements)
         return 1;
     api_fail(e, 413, "too_large", path,
-             "%s would have %lld elements, over this server's limit of "
-             "%lld (--max-elements); send a smaller batch or sequence",
+             "%s = %lld is over this server's limit of %lld elements per "
+             "tensor (--max-elements); send a smaller batch or sequence",
              what, (long long)n, (long long)config.max_elements);
     return 0;
 }

@@ -128,8 +128,8 @@ static int check_weight_shapes(const engine_tensor *w, const int *given,
         if (w[i].dim[1] != C) {
             api_fail(e, 422, "shape_mismatch", names[i],
                      "%s is %lld x %lld but must be head_size x C with C = "
-                     "%lld (x's last dimension): nn.Linear.weight layout, "
-                     "out_features x in_features", names[i],
+                     "%lld (the last dimension of x): nn.Linear.weight "
+                     "layout, out_features x in_features", names[i],
                      (long long)w[i].dim[0], (long long)w[i].dim[1],
                      (long long)C);
             return 0;
@@ -147,8 +147,9 @@ static int check_weight_shapes(const engine_tensor *w, const int *given,
                          (long long)w[first].dim[0], (long long)C);
             else
                 api_fail(e, 422, "shape_mismatch", names[i],
-                         "%s has %lld rows but head_size is %lld", names[i],
-                         (long long)w[i].dim[0], (long long)*hs);
+                         "%s has %lld row%s but head_size is %lld", names[i],
+                         (long long)w[i].dim[0], w[i].dim[0] == 1 ? "" : "s",
+                         (long long)*hs);
             return 0;
         }
     }
@@ -265,7 +266,7 @@ void api_attention(const char *body, size_t len, api_response *res)
                         hpath, &e) ||
         !api_check_size(hs * C, "wq, wk and wv (head_size x C)", hpath, &e) ||
         !api_check_size(B * T * hs, "q, k, v and out (B x T x head_size)",
-                        jhs ? "head_size" : "wq", &e) ||
+                        hpath, &e) ||
         !api_check_size(B * T * T, "scores and weights (B x T x T)",
                         jx ? "x" : "shape", &e))
         goto fail;

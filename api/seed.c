@@ -86,7 +86,7 @@ int api_read_shape(const json_t *v, const char *name, int min_rank,
                      (long long)x, (long long)min_dim);
             return 0;
         }
-        if (!api_check_size(x, "a dimension", path, e))
+        if (!api_check_size(x, path, path, e))
             return 0;
         dim[i] = x;
         /* Both factors are under the cap, so the product cannot overflow
@@ -115,7 +115,7 @@ int api_read_count(const json_t *v, const char *name, int64_t *out,
         return 0;
     }
     if (!api_check_size(x, name, name, e))
-        return 0;
+        return 0;               /* a size no tensor here could have */
     *out = x;
     return 1;
 }
