@@ -3,7 +3,7 @@
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
-LDLIBS  += -lmicrohttpd -ljansson -lm -lpthread
+LDLIBS  += -lmicrohttpd -ljansson -ldouble-conversion -lstdc++ -lm -lpthread
 PYTHON  ?= /usr/bin/python3
 PORT    ?= 8080
 
@@ -27,7 +27,8 @@ endif
 CFLAGS  += $(OMPFLAGS)
 LDFLAGS += $(OMPFLAGS)
 
-BUILD_PKGS := gcc make libc6-dev libmicrohttpd-dev libjansson-dev
+BUILD_PKGS := gcc g++ make libc6-dev libmicrohttpd-dev libjansson-dev \
+	libdouble-conversion-dev libfast-float-dev
 TEST_PKGS  := check pkg-config python3 python3-pytest
 
 ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c
@@ -35,10 +36,10 @@ API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c \
 	api/seed.c
 SERVER := server/http.c server/route.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
-	$(B)/obj/server/assets.o
+	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
-.PHONY: all run test unit e2e deps test-deps clean fuzz
+.PHONY: all run test unit e2e deps test-deps clean fuzz check-floats
 all: $(B)/attnd
 
 # Installs the packages in $(1) that dpkg does not have (apt-get update
@@ -63,6 +64,16 @@ test-deps: deps
 $(B)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The one C++ file: a C face on double-conversion and fast_float.
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++17 -Wall -Wextra -fno-exceptions -fno-rtti
+ifeq ($(SAN),1)
+CXXFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+$(B)/obj/%.o: %.cc | deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 # Test sources include check.h: they wait for the test packages.
 $(B)/obj/tests/%.o: tests/%.c | test-deps
@@ -102,17 +113,26 @@ e2e: $(B)/attnd | test-deps
 
 test: unit e2e
 
+# All 2^32 float32 bit patterns through the response formatter (minutes).
+$(B)/check_floats: tests/floats/check_floats.c $(B)/obj/api/numtext.o
+	$(CC) $(CFLAGS) $^ -ldouble-conversion -lstdc++ -lm -o $@
+check-floats: $(B)/check_floats
+	./$(B)/check_floats
+
 # libFuzzer over route + body -> response (tests/fuzz/README.md).
 FUZZ_SECONDS ?= 600
 FUZZ_PKGS := clang-14 libfuzzer-14-dev libclang-rt-14-dev
+FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 build/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
-		server/route.c server/assets.S openapi.yaml | deps
+		api/numtext.cc server/route.c server/assets.S openapi.yaml | deps
 	$(call apt_need,$(FUZZ_PKGS))
 	@mkdir -p $(dir $@)
+	clang++-14 -g -O1 -std=c++17 -fno-exceptions $(FUZZ_SAN) \
+		-c api/numtext.cc -o build/fuzz/numtext.o
 	clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -I. -Wno-unknown-pragmas \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		tests/fuzz/fuzz_request.c $(ENGINE) $(API) server/route.c \
-		server/assets.S -ljansson -lm -o $@
+		$(FUZZ_SAN) tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
+		server/route.c server/assets.S build/fuzz/numtext.o \
+		-ljansson -ldouble-conversion -lstdc++ -lm -o $@
 
 fuzz: build/fuzz/fuzz_request
 	rm -rf build/fuzz/seeds && tests/fuzz/make_corpus.sh build/fuzz/seeds

@@ -90,8 +90,43 @@ static void set_static(api_response *res, int status, const char *body,
     res->is_static = 1;
 }
 
-void api_error_response(api_response *res, const api_error *e)
+/* Replaces, in place, every byte of s that does not belong to a complete,
+ * valid UTF-8 sequence with '?'.  Messages quote the client's bytes and
+ * Jansson's error text, both of which can end mid-character (Jansson says
+ * "near '\xc3'"; "%.60s" cuts a key), and Jansson refuses to build a
+ * string of invalid UTF-8. */
+static void utf8_repair(char *s)
 {
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2
+              : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+        int ok = n > 0;
+        for (int i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xc0) == 0x80;
+        if (ok && n > 1) {
+            /* no overlong forms, surrogates or code points past U+10FFFF */
+            unsigned cp = *p & (0x7f >> n);
+            for (int i = 1; i < n; i++)
+                cp = cp << 6 | (p[i] & 0x3f);
+            static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
+            ok = cp >= min[n] && cp <= 0x10ffff &&
+                 !(cp >= 0xd800 && cp <= 0xdfff);
+        }
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
+void api_error_response(api_response *res, const api_error *e_in)
+{
+    api_error copy = *e_in;
+    const api_error *e = &copy;
+    utf8_repair(copy.message);
+    utf8_repair(copy.path);
     memset(res, 0, sizeof *res);
     /* Any failed allocation gives the static 503: an error body missing
      * its path would mislead more than it helps.  The flag matters for

@@ -1,5 +1,6 @@
 /* jsonw.c -- see jsonw.h */
 #include "jsonw.h"
+#include "numtext.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -81,32 +82,18 @@ void jw_bool(jsonw *w, int b)
 
 int jw_format_float(char *s, float f)
 {
-    if (!isfinite(f)) {
-        memcpy(s, "null", 5);
-        return 4;
-    }
-    /* Round-tripping is monotone in the number of significant digits (a
-     * correctly rounded longer text is never further from f), so binary
-     * search 1..9; 9 digits always round-trip a float32. */
-    int lo = 1, hi = 9, n = 0;
-    char tmp[32];
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        snprintf(tmp, sizeof tmp, "%.*g", mid, (double)f);
-        if (strtof(tmp, NULL) == f)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    n = snprintf(s, 16, "%.*g", lo, (double)f);
-    return n;
+    return numtext_format_float(s, f);
 }
 
 void jw_float(jsonw *w, float f)
 {
-    char s[16];
-    int n = jw_format_float(s, f);
-    jw_raw(w, s, (size_t)n);
+    if (!reserve(w, 32))
+        return;
+    if (f == 0.0f && !signbit(f))      /* the masked half of every causal
+                                         * weight matrix */
+        w->buf[w->len++] = '0';
+    else
+        w->len += (size_t)numtext_format_float(w->buf + w->len, f);
 }
 
 static void tensor_rec(jsonw *w, const engine_tensor *t, int d,

@@ -2,7 +2,8 @@
  *
  * Why not Jansson for output: json_dumps prints reals with %.17g (or a fixed
  * precision), never the shortest text that round-trips a float32, so 0.5f is
- * fine but 1/3.f becomes 0.3333333432674408.  Responses are almost all
+ * fine but 1/3.f becomes 0.3333333432674408; and building a json_t per
+ * number costs far more than writing the text.  Responses are almost all
  * float32 tensors, so they are written here directly; Jansson still parses
  * every request and builds every error body.
  *
@@ -34,9 +35,9 @@ void jw_lit(jsonw *w, const char *s);            /* NUL-terminated raw text */
 void jw_key(jsonw *w, const char *key);          /* "key": (key is plain ASCII) */
 void jw_bool(jsonw *w, int b);
 
-/* Shortest decimal text that reads back (strtof) as exactly f; non-finite
- * values are written as null.  Returns the number of chars written to s
- * (s must hold 16 bytes). */
+/* Shortest decimal text that reads back (strtof) as exactly f (see
+ * numtext.h for the style); non-finite values are written as null.
+ * Returns the number of chars written to s (s must hold 32 bytes). */
 int jw_format_float(char *s, float f);
 void jw_float(jsonw *w, float f);
 

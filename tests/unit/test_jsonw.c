@@ -20,9 +20,10 @@ START_TEST(format_known_values)
         {0.0f, "0"}, {-0.0f, "-0"}, {1.0f, "1"}, {0.5f, "0.5"},
         {0.1f, "0.1"}, {1.0f / 3.0f, "0.33333334"}, {-2.5f, "-2.5"},
         {1e-45f, "1e-45"}, {FLT_MAX, "3.4028235e+38"}, {16777216.0f, "16777216"},
-        {1e20f, "1e+20"},
+        {1e20f, "100000000000000000000"}, {1e21f, "1e+21"}, {1e-7f, "1e-7"},
+        {0.000001f, "0.000001"}, {-184936096.0f, "-184936100"},
     };
-    char s[16];
+    char s[32];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         jw_format_float(s, cases[i].f);
         ck_assert_str_eq(s, cases[i].s);
@@ -39,7 +40,7 @@ START_TEST(format_is_shortest_roundtrip)
 {
     enum { N = 200000 };
     uint32_t bits = 0x12345678u;
-    char s[16], shorter[400];
+    char s[32], shorter[400];
     for (int i = 0; i < N; i++) {
         bits = bits * 1664525u + 1013904223u;
         float f;
@@ -50,14 +51,18 @@ START_TEST(format_is_shortest_roundtrip)
         ck_assert_int_eq((int)strlen(s), n);
         ck_assert_msg(roundtrips(s, f), "%s does not read back as %a", s,
                       (double)f);
-        /* count significant digits of s, then check one fewer fails */
+        /* significant digits of s: its digits before any exponent, less
+         * leading zeros and (as in 184936100) trailing ones */
+        const char *p0 = s, *pe = strchr(s, 'e');
+        if (!pe)
+            pe = s + n;
+        while (p0 < pe && (*p0 == '-' || *p0 == '0' || *p0 == '.'))
+            p0++;
+        while (pe > p0 && (pe[-1] == '0' || pe[-1] == '.'))
+            pe--;
         int digits = 0;
-        for (const char *p = s; *p && *p != 'e'; p++)
-            if (*p >= '0' && *p <= '9')
-                digits++;
-        for (const char *p = s; *p == '-' || *p == '0' || *p == '.'; p++)
-            if (*p == '0')
-                digits--;
+        for (const char *p = p0; p < pe; p++)
+            digits += *p >= '0' && *p <= '9';
         if (digits > 1) {
             snprintf(shorter, sizeof shorter, "%.*g", digits - 1, (double)f);
             ck_assert_msg(!roundtrips(shorter, f), "%s is shorter than %s",

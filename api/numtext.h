@@ -1,0 +1,27 @@
+/* numtext.h -- number text, both ways, through two well-kept libraries:
+ * Google's double-conversion (shortest round-trip float32 text) and
+ * fast_float (correctly rounded decimal -> double).  A C face on C++
+ * code; see numtext.cc for why these and not snprintf/strtod. */
+#ifndef ATTND_NUMTEXT_H
+#define ATTND_NUMTEXT_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The shortest decimal text that reads back (strtof) as exactly f, in
+ * JavaScript's style: plain decimals from 1e-6 to 1e21, else 1e-7 /
+ * 3.4028235e+38; -0 stays "-0".  Non-finite values are written as null.
+ * s must hold 32 bytes; returns the length (not counting the NUL). */
+int numtext_format_float(char *s, float f);
+
+/* Parses one JSON number (the caller has checked its grammar) from
+ * [p, end) into *out, correctly rounded as strtod would; returns the end
+ * of the number, or NULL if no number starts at p. */
+const char *numtext_parse_double(const char *p, const char *end, double *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
