@@ -197,9 +197,11 @@ void api_attention(const char *body, size_t len, api_response *res)
     int srank;
     float *block = NULL;
 
-    json_t *root = api_parse_body(body, len, &e);
-    if (!root)
+    static const char *const tensors[] = {"x", "wq", "wk", "wv", NULL};
+    api_body b;
+    if (!api_body_parse(&b, body, len, tensors, &e))
         goto fail;
+    const json_t *root = b.root;
     if (!codec_known_fields(root, fields, &e) ||
         !api_read_seed(root, &seed, &e))
         goto fail;
@@ -242,10 +244,10 @@ void api_attention(const char *body, size_t len, api_response *res)
         goto fail;
     if (jhs && !api_read_count(jhs, "head_size", &hs, &e))
         goto fail;
-    if (jx && !api_read_tensor(jx, "x", 3, &x, &e))
+    if (jx && !api_body_tensor(&b, "x", 3, &x, &e))
         goto fail;
     for (int i = 0; i < 3; i++)
-        if (given[i] && !api_read_tensor(jw[i], wnames[i], 2, &w[i], &e))
+        if (given[i] && !api_body_tensor(&b, wnames[i], 2, &w[i], &e))
             goto fail;
     if (jx && jshape &&
         (x.dim[0] != sdim[0] || x.dim[1] != sdim[1] || x.dim[2] != sdim[2])) {
@@ -281,7 +283,7 @@ void api_attention(const char *body, size_t len, api_response *res)
         goto fail;
     block = malloc((size_t)(nx + 3 * nw + 4 * nh + 2 * ns) * sizeof *block);
     if (!block) {
-        json_decref(root);
+        api_body_free(&b);
         api_oom(res);
         return;
     }
@@ -305,12 +307,11 @@ void api_attention(const char *body, size_t len, api_response *res)
         engine_linear_init(&g, w[2].data, NULL, hs, C);    /* value */
     }
     if (jx)
-        codec_tensor_fill(&x, jx);
+        api_body_fill(&b, "x", &x);
     for (int i = 0; i < 3; i++)
         if (given[i])
-            codec_tensor_fill(&w[i], jw[i]);
-    json_decref(root);          /* the tree is far bigger than the floats */
-    root = NULL;
+            api_body_fill(&b, wnames[i], &w[i]);
+    api_body_free(&b);          /* the tree can be far bigger than the floats */
     for (int i = 0; i < R_COMPUTED; i++) {
         const int64_t last = i == R_SCORES || i == R_WEIGHTS ? T : hs;
         t[i] = (engine_tensor){p, 3, {B, T, last}};
@@ -353,7 +354,7 @@ void api_attention(const char *body, size_t len, api_response *res)
     return;
 
 fail:
-    json_decref(root);
+    api_body_free(&b);
     free(block);
     api_error_response(res, &e);
 }

@@ -81,9 +81,11 @@ void api_bow(const char *body, size_t len, api_response *res)
     int method = M_SOFTMAX, srank;
     api_seed seed;
 
-    json_t *root = api_parse_body(body, len, &e);
-    if (!root)
+    static const char *const tensors[] = {"x", NULL};
+    api_body b;
+    if (!api_body_parse(&b, body, len, tensors, &e))
         goto fail;
+    const json_t *root = b.root;
     const json_t *jx, *jshape;
     if (!codec_known_fields(root, fields, &e) ||
         !api_read_seed(root, &seed, &e))
@@ -107,7 +109,7 @@ void api_bow(const char *body, size_t len, api_response *res)
     }
     if (!read_method(root, &method, &e))
         goto fail;
-    if (jx && !api_read_tensor(jx, "x", 3, &x, &e))
+    if (jx && !api_body_tensor(&b, "x", 3, &x, &e))
         goto fail;
     if (jshape) {
         int64_t d[3];
@@ -142,7 +144,7 @@ void api_bow(const char *body, size_t len, api_response *res)
         goto fail;
     block = malloc((size_t)(n + runs * (T * T + n) + T * T) * sizeof *block);
     if (!block) {
-        json_decref(root);
+        api_body_free(&b);
         api_oom(res);
         return;
     }
@@ -154,9 +156,8 @@ void api_bow(const char *body, size_t len, api_response *res)
         engine_randn(&g, x.data, n);
     }
     if (jx)
-        codec_tensor_fill(&x, jx);
-    json_decref(root);
-    root = NULL;
+        api_body_fill(&b, "x", &x);
+    api_body_free(&b);
 
     float *p = block + n;
     for (int m = first; m <= last; m++) {
@@ -202,14 +203,15 @@ void api_bow(const char *body, size_t len, api_response *res)
         int close = 1;
         jw_lit(&w, ",\"max_abs_diff\":{");
         for (int i = 0; i < 3; i++) {
-            const float *a = out[pairs[i][0]].data, *b = out[pairs[i][1]].data;
+            const float *pa = out[pairs[i][0]].data;
+            const float *pb = out[pairs[i][1]].data;
             jw_lit(&w, i ? ",\"" : "\"");
             jw_lit(&w, method_names[pairs[i][0]]);
             jw_lit(&w, "_");
             jw_lit(&w, method_names[pairs[i][1]]);
             jw_lit(&w, "\":");
-            jw_float(&w, engine_max_abs_diff(a, b, n));
-            close &= engine_allclose(a, b, n, 1e-5, 1e-8);
+            jw_float(&w, engine_max_abs_diff(pa, pb, n));
+            close &= engine_allclose(pa, pb, n, 1e-5, 1e-8);
         }
         jw_lit(&w, "},\"allclose\":");
         jw_bool(&w, close);
@@ -220,7 +222,7 @@ void api_bow(const char *body, size_t len, api_response *res)
     return;
 
 fail:
-    json_decref(root);
+    api_body_free(&b);
     free(block);
     api_error_response(res, &e);
 }

@@ -32,7 +32,7 @@ static void path_of(char *out, size_t cap, const char *name,
         n += snprintf(out + n, cap - (size_t)n, "[%zu]", idx[d]);
 }
 
-static const char *rank_shape(int rank)
+const char *codec_rank_shape(int rank)
 {
     switch (rank) {
     case 1: return "N";
@@ -115,7 +115,7 @@ int codec_tensor_shape(const json_t *v, const char *name, int rank,
     if (!json_is_array(v)) {
         api_fail(e, 422, "wrong_type", name,
                  "%s must be a %d-D array of numbers (%s), not %s", name,
-                 rank, rank_shape(rank), codec_type_name(v));
+                 rank, codec_rank_shape(rank), codec_type_name(v));
         return 0;
     }
     /* The shape is read along the first elements, then every element is
@@ -133,7 +133,7 @@ int codec_tensor_shape(const json_t *v, const char *name, int rank,
         if (depth == rank) {
             api_fail(e, 422, "wrong_rank", name,
                      "%s must be %d-D (%s) but is nested deeper", name,
-                     rank, rank_shape(rank));
+                     rank, codec_rank_shape(rank));
             return 0;
         }
         dim[depth] = (int64_t)json_array_size(p);
@@ -150,7 +150,7 @@ int codec_tensor_shape(const json_t *v, const char *name, int rank,
     if (depth != rank) {
         api_fail(e, 422, "wrong_rank", name,
                  "%s must be %d-D (%s) but is %d-D", name, rank,
-                 rank_shape(rank), depth);
+                 codec_rank_shape(rank), depth);
         return 0;
     }
     return walk_check(&w, v, 0);

@@ -34,6 +34,9 @@ int codec_known_fields(const json_t *obj, const char *const *known,
 const json_t *codec_required(const json_t *obj, const char *key,
                              api_error *e);
 
+/* "B x T x C" and the like, for messages about a tensor of this rank. */
+const char *codec_rank_shape(int rank);
+
 /* Name of a JSON value's type for messages ("string", "array", ...). */
 const char *codec_type_name(const json_t *v);
 

@@ -18,6 +18,48 @@ json_t *api_parse_body(const char *body, size_t len, api_error *e);
 int api_read_tensor(const json_t *v, const char *name, int rank,
                     engine_tensor *t, api_error *e);
 
+/* 413 too_large if t (shape set) passes the element cap. */
+int api_check_tensor_size(const engine_tensor *t, const char *name,
+                          api_error *e);
+
+int64_t api_max_elements(void);
+
+/* ==== request bodies (body.c) ==== */
+
+#define API_MAX_PRE 8
+
+/* A tensor field read straight from the body text. */
+typedef struct api_pre {
+    const char *name;               /* one of the caller's field names */
+    int rank;
+    int64_t dim[ENGINE_MAX_RANK];
+    float *data;                    /* malloc'd, freed by api_body_free */
+} api_pre;
+
+typedef struct api_body {
+    json_t *root;                   /* the object; tensors read from the
+                                     * text appear in it as 0 */
+    int npre;
+    api_pre pre[API_MAX_PRE];
+} api_body;
+
+/* Parses a request body; the fields named in `tensors` (NULL-terminated)
+ * may be read from the text directly.  Errors are exactly those of
+ * api_parse_body.  Returns 1 with b filled, or 0 with e set (b is then
+ * empty). */
+int api_body_parse(api_body *b, const char *body, size_t len,
+                   const char *const *tensors, api_error *e);
+void api_body_free(api_body *b);
+
+/* api_read_tensor / codec_tensor_fill for a field of b, wherever it was
+ * read from. */
+int api_body_tensor(const api_body *b, const char *name, int rank,
+                    engine_tensor *t, api_error *e);
+void api_body_fill(const api_body *b, const char *name, engine_tensor *t);
+
+/* Tests: 0 sends every body through Jansson alone. */
+void api_body_set_fast(int on);
+
 /* 413 too_large if a tensor of n elements would pass the cap. */
 int api_check_size(int64_t n, const char *what, const char *path,
                    api_error *e);

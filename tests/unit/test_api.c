@@ -7,6 +7,7 @@
 
 #include "../../api/api.h"
 #include "../../api/codec.h"
+#include "../../api/internal.h"
 #include "unit.h"
 
 static glob_t fixtures, cases;
@@ -143,6 +144,55 @@ START_TEST(case_gives_its_error)
 }
 END_TEST
 
+/* ==== the body fast path against Jansson alone ==== */
+
+/* Every fixture and every case body: the response with tensors read from
+ * the text must be byte for byte the one Jansson alone gives. */
+START_TEST(fast_body_path_is_invisible)
+{
+    const size_t nf = fixtures.gl_pathc;
+    char path[600];
+    size_t len = 0;
+    char *body;
+    handler h;
+    if ((size_t)_i < nf) {
+        json_t *fx = json_load_file(fixtures.gl_pathv[_i], 0, NULL);
+        ck_assert_ptr_nonnull(fx);
+        h = handler_for(json_string_value(json_object_get(fx, "endpoint")));
+        body = json_dumps(json_object_get(fx, "request"), JSON_COMPACT);
+        len = strlen(body);
+        json_decref(fx);
+    } else {
+        snprintf(path, sizeof path, "%s", cases.gl_pathv[_i - nf]);
+        json_t *c = json_load_file(path, 0, NULL);
+        ck_assert_ptr_nonnull(c);
+        h = handler_for(json_string_value(json_object_get(c, "path")));
+        json_decref(c);
+        strcpy(strrchr(path, '/'), "/request.body");
+        body = read_file(path, &len);
+        ck_assert_ptr_nonnull(body);
+    }
+    if (!h) {
+        free(body);
+        return;
+    }
+    api_response fast = {0}, slow = {0};
+    api_body_set_fast(1);
+    h(body, len, &fast);
+    api_body_set_fast(0);
+    h(body, len, &slow);
+    api_body_set_fast(1);
+    ck_assert_int_eq(fast.status, slow.status);
+    ck_assert_msg(fast.len == slow.len &&
+                  memcmp(fast.body, slow.body, fast.len) == 0,
+                  "fast: %.*s\nslow: %.*s", (int)(fast.len > 300 ? 300 : fast.len),
+                  fast.body, (int)(slow.len > 300 ? 300 : slow.len), slow.body);
+    api_response_free(&fast);
+    api_response_free(&slow);
+    free(body);
+}
+END_TEST
+
 /* ==== codec details ==== */
 
 START_TEST(tensor_shape_errors_name_the_value)
@@ -217,6 +267,8 @@ Suite *api_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("cases");
     tcase_add_loop_test(tc, case_gives_its_error, 0, (int)cases.gl_pathc);
+    tcase_add_loop_test(tc, fast_body_path_is_invisible, 0,
+                        (int)(fixtures.gl_pathc + cases.gl_pathc));
     tcase_add_test(tc, tensor_shape_errors_name_the_value);
     tcase_add_test(tc, too_large_refused_before_allocating);
     suite_add_tcase(s, tc);

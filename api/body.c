@@ -1,0 +1,350 @@
+/* body.c -- a request body as Jansson's tree plus tensors read straight
+ * from the text.
+ *
+ * Why: bench/ measured Jansson at ~780 ns a number (a heap object each,
+ * strtod, then a float copy) -- 190 ms for the 3 MB large /attention body,
+ * several times the maths.  So the tensor fields of a body are first read
+ * by a strict scanner that writes floats directly (fast_float for the
+ * digits), and Jansson parses only the rest, with each tensor's text
+ * replaced by 0.  The scanner only ever accepts input that the full path
+ * would accept with the same values: anything else -- a syntax error, an
+ * escape in a key, an empty or ragged array, a non-number, a number out of
+ * float32 range, an integer past int64 -- makes it give up, and the whole
+ * body goes through Jansson exactly as before, so every error keeps its
+ * code, message, path, line and column.
+ */
+#include "internal.h"
+#include "numtext.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ==== the tensor scanner ==== */
+
+typedef struct scan {
+    const char *p, *end;
+    int rank;                       /* 0 until the first number is met */
+    int64_t dim[ENGINE_MAX_RANK];   /* -1 until that depth's first array
+                                     * closes */
+    float *buf;
+    size_t n, cap;
+    int64_t max;                    /* element cap */
+} scan;
+
+static void skip_ws(scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' ||
+                             *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* One JSON number at s->p, appended as a float; 0 to give up. */
+static int scan_number(scan *s)
+{
+    const char *q = s->p, *e = s->end;
+    int integer = 1;
+    if (q < e && *q == '-')
+        q++;
+    if (q >= e || !is_digit(*q))
+        return 0;
+    if (*q == '0')
+        q++;
+    else
+        while (q < e && is_digit(*q))
+            q++;
+    if (q < e && *q == '.') {
+        integer = 0;
+        if (++q >= e || !is_digit(*q))
+            return 0;
+        while (q < e && is_digit(*q))
+            q++;
+    }
+    if (q < e && (*q == 'e' || *q == 'E')) {
+        integer = 0;
+        q++;
+        if (q < e && (*q == '+' || *q == '-'))
+            q++;
+        if (q >= e || !is_digit(*q))
+            return 0;
+        while (q < e && is_digit(*q))
+            q++;
+    }
+    /* Jansson reads integers as int64 and refuses bigger ones; leave
+     * anything near that edge to it. */
+    if (integer && q - s->p > 18)
+        return 0;
+    double d;
+    if (numtext_parse_double(s->p, q, &d) != q)
+        return 0;
+    if (!(fabs(d) < FLOAT32_LIMIT))
+        return 0;                   /* 1e999, or out_of_range with a path */
+    if ((int64_t)s->n >= s->max)
+        return 0;                   /* too_large, with its message */
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 4096;
+        float *b = realloc(s->buf, cap * sizeof *b);
+        if (!b)
+            return 0;
+        s->buf = b;
+        s->cap = cap;
+    }
+    s->buf[s->n++] = (float)d;
+    s->p = q;
+    return 1;
+}
+
+/* The array at s->p ('[') at nesting depth `depth`; 0 to give up. */
+static int scan_array(scan *s, int depth)
+{
+    if (depth >= ENGINE_MAX_RANK)
+        return 0;
+    s->p++;                         /* '[' */
+    int64_t count = 0;
+    for (;;) {
+        skip_ws(s);
+        if (s->p >= s->end)
+            return 0;
+        if (*s->p == '[') {
+            if (s->rank && depth + 1 >= s->rank)
+                return 0;           /* ragged: array where a number goes */
+            if (!scan_array(s, depth + 1))
+                return 0;
+        } else {
+            if (!s->rank)
+                s->rank = depth + 1;
+            else if (s->rank != depth + 1)
+                return 0;           /* ragged: number where an array goes */
+            if (!scan_number(s))
+                return 0;
+        }
+        count++;
+        skip_ws(s);
+        if (s->p >= s->end)
+            return 0;
+        if (*s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (*s->p != ']')
+            return 0;
+        s->p++;
+        break;
+    }
+    if (s->dim[depth] < 0)
+        s->dim[depth] = count;
+    return s->dim[depth] == count;
+}
+
+/* ==== skipping other values (Jansson checks them later) ==== */
+
+static int skip_string(scan *s)
+{
+    for (s->p++; s->p < s->end; s->p++) {
+        if (*s->p == '\\')
+            s->p++;
+        else if (*s->p == '"') {
+            s->p++;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* One value of any kind; only its extent matters here. */
+static int skip_value(scan *s)
+{
+    skip_ws(s);
+    if (s->p >= s->end)
+        return 0;
+    if (*s->p == '"')
+        return skip_string(s);
+    if (*s->p != '[' && *s->p != '{') {
+        while (s->p < s->end && !strchr(",}] \t\r\n", *s->p))
+            s->p++;
+        return 1;
+    }
+    int depth = 0;
+    while (s->p < s->end) {
+        const char c = *s->p;
+        if (c == '"') {
+            if (!skip_string(s))
+                return 0;
+            continue;
+        }
+        s->p++;
+        if (c == '[' || c == '{')
+            depth++;
+        else if ((c == ']' || c == '}') && --depth == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* ==== the body ==== */
+
+static int fast_enabled = 1;
+
+void api_body_set_fast(int on)
+{
+    fast_enabled = on;
+}
+
+typedef struct span {
+    size_t from, to;                /* the tensor's text in the body */
+} span;
+
+void api_body_free(api_body *b)
+{
+    json_decref(b->root);
+    for (int i = 0; i < b->npre; i++)
+        free(b->pre[i].data);
+    memset(b, 0, sizeof *b);
+}
+
+/* Reads the tensor fields (names in `tensors`) of a top-level object
+ * from the text; 0 when anything is unusual. */
+static int fast_scan(api_body *b, const char *body, size_t len,
+                     const char *const *tensors, span *spans)
+{
+    scan s = {.p = body, .end = body + len};
+    skip_ws(&s);
+    if (s.p >= s.end || *s.p != '{')
+        return 0;
+    s.p++;
+    for (;;) {
+        skip_ws(&s);
+        if (s.p >= s.end || *s.p != '"')
+            return 0;
+        const char *k = ++s.p;
+        while (s.p < s.end && *s.p != '"' && *s.p != '\\')
+            s.p++;
+        if (s.p >= s.end || *s.p != '"')
+            return 0;               /* an escape in a key: leave it */
+        const size_t klen = (size_t)(s.p - k);
+        s.p++;
+        skip_ws(&s);
+        if (s.p >= s.end || *s.p != ':')
+            return 0;
+        s.p++;
+        skip_ws(&s);
+        const char *name = NULL;
+        for (const char *const *t = tensors; *t; t++)
+            if (strlen(*t) == klen && memcmp(*t, k, klen) == 0)
+                name = *t;
+        if (name && s.p < s.end && *s.p == '[') {
+            if (b->npre == API_MAX_PRE)
+                return 0;
+            scan t = {.p = s.p, .end = s.end, .max = api_max_elements()};
+            for (int i = 0; i < ENGINE_MAX_RANK; i++)
+                t.dim[i] = -1;
+            spans[b->npre].from = (size_t)(s.p - body);
+            int ok = scan_array(&t, 0);
+            api_pre *pre = &b->pre[b->npre];
+            pre->name = name;
+            pre->data = t.buf;      /* owned by b from here, even on failure */
+            b->npre++;
+            if (!ok)
+                return 0;
+            pre->rank = t.rank;
+            memcpy(pre->dim, t.dim, sizeof pre->dim);
+            spans[b->npre - 1].to = (size_t)(t.p - body);
+            s.p = t.p;
+        } else if (!skip_value(&s)) {
+            return 0;
+        }
+        skip_ws(&s);
+        if (s.p >= s.end)
+            return 0;
+        if (*s.p == ',') {
+            s.p++;
+            continue;
+        }
+        if (*s.p != '}')
+            return 0;
+        return b->npre > 0;         /* nothing gained without a tensor */
+    }
+}
+
+int api_body_parse(api_body *b, const char *body, size_t len,
+                   const char *const *tensors, api_error *e)
+{
+    memset(b, 0, sizeof *b);
+    span spans[API_MAX_PRE];
+    if (fast_enabled && fast_scan(b, body, len, tensors, spans)) {
+        /* The rest, with each tensor's text replaced by 0, for Jansson. */
+        size_t cut = 0;
+        for (int i = 0; i < b->npre; i++)
+            cut += spans[i].to - spans[i].from - 1;
+        char *rest = malloc(len - cut + 1);
+        if (rest) {
+            size_t o = 0, from = 0;
+            for (int i = 0; i < b->npre; i++) {
+                memcpy(rest + o, body + from, spans[i].from - from);
+                o += spans[i].from - from;
+                rest[o++] = '0';
+                from = spans[i].to;
+            }
+            memcpy(rest + o, body + from, len - from);
+            o += len - from;
+            api_error quiet = {0};
+            b->root = api_parse_body(rest, o, &quiet);
+            free(rest);
+            if (b->root)
+                return 1;
+        }
+    }
+    /* The full path: Jansson over the original text, for its errors. */
+    for (int i = 0; i < b->npre; i++)
+        free(b->pre[i].data);
+    b->npre = 0;
+    b->root = api_parse_body(body, len, e);
+    return b->root != NULL;
+}
+
+static const api_pre *find_pre(const api_body *b, const char *name)
+{
+    for (int i = 0; i < b->npre; i++)
+        if (strcmp(b->pre[i].name, name) == 0)
+            return &b->pre[i];
+    return NULL;
+}
+
+int api_body_tensor(const api_body *b, const char *name, int rank,
+                    engine_tensor *t, api_error *e)
+{
+    const api_pre *pre = find_pre(b, name);
+    if (!pre)
+        return api_read_tensor(json_object_get(b->root, name), name, rank, t,
+                               e);
+    memset(t, 0, sizeof *t);
+    t->rank = rank;
+    if (pre->rank != rank) {
+        /* The same words codec_tensor_shape uses. */
+        if (pre->rank > rank)
+            api_fail(e, 422, "wrong_rank", name,
+                     "%s must be %d-D (%s) but is nested deeper", name, rank,
+                     codec_rank_shape(rank));
+        else
+            api_fail(e, 422, "wrong_rank", name,
+                     "%s must be %d-D (%s) but is %d-D", name, rank,
+                     codec_rank_shape(rank), pre->rank);
+        return 0;
+    }
+    memcpy(t->dim, pre->dim, sizeof t->dim);
+    return api_check_tensor_size(t, name, e);
+}
+
+void api_body_fill(const api_body *b, const char *name, engine_tensor *t)
+{
+    const api_pre *pre = find_pre(b, name);
+    if (pre)
+        memcpy(t->data, pre->data, (size_t)engine_numel(t) * sizeof *t->data);
+    else
+        codec_tensor_fill(t, json_object_get(b->root, name));
+}
