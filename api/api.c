@@ -207,14 +207,19 @@ void api_healthz(api_response *res)
 
 /* ==== request bodies ==== */
 
-/* The deepest nesting of body, scanning strings correctly; the position
- * of the first bracket past max goes to *at.  Jansson's own limit is a
- * compile-time 2048 and costs a recursion frame per level. */
-static int too_deep(const char *body, size_t len, int max, size_t *at)
+/* One pass before Jansson: 1 if the nesting passes max (Jansson's own
+ * limit is a compile-time 2048 and costs a recursion frame per level), 2 if
+ * there is a NUL byte (Jansson 2.14 skips one right after a number, so
+ * [1<NUL>] would read as [1]); the offending position goes to *at. */
+static int prescan(const char *body, size_t len, int max, size_t *at)
 {
     int depth = 0, in_string = 0;
     for (size_t i = 0; i < len; i++) {
         const char ch = body[i];
+        if (ch == '\0') {
+            *at = i;
+            return 2;
+        }
         if (in_string) {
             if (ch == '\\')
                 i++;
@@ -238,14 +243,33 @@ json_t *api_parse_body(const char *body, size_t len, api_error *e)
 {
     json_error_t jerr;
     size_t at;
-    if (too_deep(body, len, config.max_depth, &at)) {
-        api_fail(e, 400, "too_deep", NULL,
-                 "the body nests arrays/objects more than %d deep (at byte "
-                 "%zu); attnd's requests need at most 5", config.max_depth,
-                 at);
-        e->has_position = 1;
+    const int bad = prescan(body, len, config.max_depth, &at);
+    if (bad) {
+        /* line and column of byte `at`, 1-based as Jansson's */
+        int line = 1;
+        size_t bol = 0;
+        for (size_t i = 0; i < at; i++)
+            if (body[i] == '\n') {
+                line++;
+                bol = i + 1;
+            }
+        e->line = line;
+        e->column = (int)(at - bol) + 1;
         e->position = (int)at;
-        e->line = e->column = 0;
+    }
+    if (bad == 2) {
+        api_fail(e, 400, "invalid_json", NULL,
+                 "malformed JSON at line %d, column %d: a NUL byte",
+                 e->line, e->column);
+        e->has_position = 1;
+        return NULL;
+    }
+    if (bad == 1) {
+        api_fail(e, 400, "too_deep", NULL,
+                 "the body nests arrays/objects more than %d deep (line %d, "
+                 "column %d); attnd's requests need at most 4",
+                 config.max_depth, e->line, e->column);
+        e->has_position = 1;
         return NULL;
     }
     /* DECODE_ANY: a body like `3` is valid JSON of the wrong type (422),

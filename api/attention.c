@@ -279,9 +279,11 @@ void api_attention(const char *body, size_t len, api_response *res)
     /* One allocation for every tensor of the request.  Each count is under
      * max_elements, so the sum cannot overflow. */
     const int64_t nx = B * T * C, nw = hs * C, nh = B * T * hs, ns = B * T * T;
-    if (!api_check_total(nx + 3 * nw + 4 * nh + 2 * ns, &e))
+    const int64_t nscratch = engine_attention_scratch(&x, hs);
+    const int64_t total = nx + 3 * nw + 4 * nh + 2 * ns + nscratch;
+    if (!api_check_total(total, &e))
         goto fail;
-    block = malloc((size_t)(nx + 3 * nw + 4 * nh + 2 * ns) * sizeof *block);
+    block = malloc((size_t)total * sizeof *block);
     if (!block) {
         api_body_free(&b);
         api_oom(res);
@@ -327,7 +329,7 @@ void api_attention(const char *body, size_t len, api_response *res)
     const int nthreads =
         api_threads_for((double)B * T * (3.0 * C * hs + 2.0 * T * hs));
     engine_attention(&t[R_Q], &t[R_K], &t[R_V], &t[R_SCORES], &t[R_WEIGHTS],
-                     &t[R_OUT], &x, &w[0], &w[1], &w[2], &args, nthreads);
+                     &t[R_OUT], &x, &w[0], &w[1], &w[2], &args, p, nthreads);
     api_compute_end();
 
     int bad = first_non_finite(t, &r);

@@ -144,13 +144,17 @@ int main(int argc, char **argv)
     fill(&wv, 1.0 / sqrt((double)C));
     const engine_attention_args args = {1, (float)(1.0 / sqrt((double)hs))};
     const double flop = 4.0 * B * T * T * hs;
+    float *scratch = malloc((size_t)engine_attention_scratch(&x, hs) *
+                            sizeof *scratch);
+    if (!scratch)
+        return 1;
 
     /* The thread counts take turns, one call each, so that a machine whose
      * speed drifts (a shared host) affects them alike. */
     static double times[8][MAX_REPS], spins[8][MAX_REPS];
     for (int ti = 0; ti < nthr; ti++)   /* untimed: page in, start teams */
         engine_attention(&q, &k, &v, &scores, &wei, &out, &x, &wq, &wk, &wv,
-                         &args, threads[ti]);
+                         &args, scratch, threads[ti]);
     int reps = 0;
     double start = now();
     while (reps < MAX_REPS &&
@@ -163,7 +167,7 @@ int main(int argc, char **argv)
         for (int ti = 0; ti < nthr; ti++) {
             double t0 = now();
             engine_attention(&q, &k, &v, &scores, &wei, &out, &x, &wq, &wk,
-                             &wv, &args, threads[ti]);
+                             &wv, &args, scratch, threads[ti]);
             times[ti][reps] = now() - t0;
         }
         reps++;

@@ -132,27 +132,136 @@ static void linear_one(float *out, const float *x, const float *w,
     }
 }
 
-void engine_linear(engine_tensor *out, const engine_tensor *x,
-                   const engine_tensor *w, int nthreads)
-{
-    /* out: (B,T,N) = x (B,T,C) @ w^T, w: (N,C) */
-    const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
-    const int64_t N = w->dim[0];
+/* ==== single-head self-attention ==== */
 
-    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
-    for (int64_t b = 0; b < B; b++)
-        linear_one(out->data + b * T * N, x->data + b * T * C, w->data,
-                   T, C, N);
+/* ---- the optimised kernel ---- */
+
+/* Compiled twice, for AVX2+FMA and for the baseline, and picked at load
+ * time by the CPU: the inner loops below are plain and vectorise well. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define HOT __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define HOT
+#endif
+
+/* wt (C,N) = w (N,C) transposed. */
+static void transpose(float *restrict wt, const float *restrict w, int64_t N,
+                      int64_t C)
+{
+    for (int64_t o = 0; o < N; o++)
+        for (int64_t c = 0; c < C; c++)
+            wt[c * N + o] = w[o * C + c];
 }
 
-/* ==== single-head self-attention ==== */
+/* out (T,N) = x (T,C) @ wt, wt (C,N): each output row accumulates rows of
+ * wt in c order -- the same sum, in the same order, as a dot product. */
+HOT static void linear_t(float *restrict out, const float *restrict x,
+                         const float *restrict wt, int64_t T, int64_t C,
+                         int64_t N)
+{
+    for (int64_t t = 0; t < T; t++) {
+        float *restrict o = out + t * N;
+        for (int64_t j = 0; j < N; j++)
+            o[j] = 0.0f;
+        for (int64_t c = 0; c < C; c++) {
+            const float a = x[t * C + c];
+            const float *restrict w = wt + c * N;
+            for (int64_t j = 0; j < N; j++)
+                o[j] += a * w[j];
+        }
+    }
+}
+
+/* One batch element: scores, softmax and out for rows t of (T,hs) q and
+ * v, with kt (hs,T) the keys transposed. */
+HOT static void attend_one(float *restrict sb, float *restrict wb,
+                           float *restrict ob, const float *restrict qb,
+                           const float *restrict kt,
+                           const float *restrict vb, int64_t T, int64_t hs,
+                           int causal, float scale)
+{
+    for (int64_t t = 0; t < T; t++) {
+        const int64_t n = causal ? t + 1 : T;
+        float *restrict st = sb + t * T;
+        float *restrict wt = wb + t * T;
+        for (int64_t s = 0; s < n; s++)
+            st[s] = 0.0f;
+        for (int64_t i = 0; i < hs; i++) {
+            const float a = qb[t * hs + i];
+            const float *restrict kr = kt + i * T;
+            for (int64_t s = 0; s < n; s++)
+                st[s] += a * kr[s];
+        }
+        for (int64_t s = 0; s < n; s++)
+            st[s] *= scale;
+        for (int64_t s = n; s < T; s++)
+            st[s] = -INFINITY;
+
+        memcpy(wt, st, (size_t)n * sizeof *wt);
+        engine_softmax_rows(wt, 1, n);
+        for (int64_t s = n; s < T; s++)
+            wt[s] = 0.0f;
+
+        float *restrict ot = ob + t * hs;
+        for (int64_t i = 0; i < hs; i++)
+            ot[i] = 0.0f;
+        for (int64_t s = 0; s < n; s++) {
+            const float a = wt[s];
+            const float *restrict vs = vb + s * hs;
+            for (int64_t i = 0; i < hs; i++)
+                ot[i] += a * vs[i];
+        }
+    }
+}
+
+int64_t engine_attention_scratch(const engine_tensor *x, int64_t hs)
+{
+    return 3 * hs * x->dim[2] + x->dim[0] * hs * x->dim[1];
+}
 
 void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                       engine_tensor *scores, engine_tensor *wei,
                       engine_tensor *out, const engine_tensor *x,
                       const engine_tensor *wq, const engine_tensor *wk,
                       const engine_tensor *wv,
-                      const engine_attention_args *args, int nthreads)
+                      const engine_attention_args *args, float *scratch,
+                      int nthreads)
+{
+    /* x: (B,T,C); wq, wk, wv: (hs,C); q, k, v, out: (B,T,hs);
+     * scores, wei: (B,T,T); scratch: wqt, wkt, wvt (C,hs), kt (B,hs,T) */
+    const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
+    const int64_t hs = wq->dim[0];
+    float *wqt = scratch, *wkt = wqt + hs * C, *wvt = wkt + hs * C;
+    float *kts = wvt + hs * C;
+
+    transpose(wqt, wq->data, hs, C);
+    transpose(wkt, wk->data, hs, C);
+    transpose(wvt, wv->data, hs, C);
+
+    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
+    for (int64_t b = 0; b < B; b++) {
+        const float *xb = x->data + b * T * C;
+        float *qb = q->data + b * T * hs, *kb = k->data + b * T * hs;
+        float *vb = v->data + b * T * hs, *kt = kts + b * hs * T;
+        linear_t(qb, xb, wqt, T, C, hs);
+        linear_t(kb, xb, wkt, T, C, hs);
+        linear_t(vb, xb, wvt, T, C, hs);
+        transpose(kt, kb, T, hs);
+        attend_one(scores->data + b * T * T, wei->data + b * T * T,
+                   out->data + b * T * hs, qb, kt, vb, T, hs, args->causal,
+                   args->scale);
+    }
+}
+
+/* ---- the plain reference ---- */
+
+void engine_attention_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
+                          engine_tensor *scores, engine_tensor *wei,
+                          engine_tensor *out, const engine_tensor *x,
+                          const engine_tensor *wq, const engine_tensor *wk,
+                          const engine_tensor *wv,
+                          const engine_attention_args *args)
 {
     /* x: (B,T,C); wq, wk, wv: (hs,C); q, k, v, out: (B,T,hs);
      * scores, wei: (B,T,T) */
@@ -161,7 +270,6 @@ void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
     const float scale = args->scale;
     const int causal = args->causal;
 
-    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
     for (int64_t b = 0; b < B; b++) {
         const float *xb = x->data + b * T * C;
         float *qb = q->data + b * T * hs;

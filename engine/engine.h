@@ -68,18 +68,32 @@ typedef struct engine_attention_args {
  *   scores:  (B,T,T)    (q @ k^T) * scale, -inf above the diagonal if causal
  *   wei:     (B,T,T)    softmax(scores, -1)
  *   out:     (B,T,hs)   wei @ v
+ *   scratch: engine_attention_scratch(x, hs) floats (weights and keys
+ *            transposed, so every inner loop runs along contiguous memory
+ *            and vectorises without reassociating a sum)
  * All buffers are caller-owned and must have exactly those shapes.
- * With causal set, the masked half of q @ k^T is never computed. */
+ * With causal set, the masked half of q @ k^T is never computed.  Sums run
+ * in the same order as engine_attention_ref's; only FMA contraction in the
+ * AVX2 clone makes the two differ, in the last bits. */
 void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                       engine_tensor *scores, engine_tensor *wei,
                       engine_tensor *out, const engine_tensor *x,
                       const engine_tensor *wq, const engine_tensor *wk,
                       const engine_tensor *wv,
-                      const engine_attention_args *args, int nthreads);
+                      const engine_attention_args *args, float *scratch,
+                      int nthreads);
 
-/* out (B,T,N) = x (B,T,C) @ w^T, w: (N,C) -- nn.Linear without bias. */
-void engine_linear(engine_tensor *out, const engine_tensor *x,
-                   const engine_tensor *w, int nthreads);
+/* Floats of scratch engine_attention needs: 3*hs*C + B*hs*T. */
+int64_t engine_attention_scratch(const engine_tensor *x, int64_t hs);
+
+/* The plain reference engine_attention is tested against: the same
+ * shapes, dot products in the obvious loops, no scratch, one thread. */
+void engine_attention_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
+                          engine_tensor *scores, engine_tensor *wei,
+                          engine_tensor *out, const engine_tensor *x,
+                          const engine_tensor *wq, const engine_tensor *wk,
+                          const engine_tensor *wv,
+                          const engine_attention_args *args);
 
 /* ==== comparisons (the /bow "all" report, and tests) ==== */
 

@@ -41,6 +41,7 @@ static const server_config *cfg;
 static atomic_int in_flight;         /* requests begun, not completed */
 static atomic_int in_handler;        /* handler calls running right now */
 static atomic_llong last_activity;   /* monotonic us of the last progress */
+static atomic_int stopping;          /* SIGINT/SIGTERM received */
 
 static int64_t now_us(void)
 {
@@ -109,6 +110,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
     res->is_static = 1;
 
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    if (atomic_load(&stopping))     /* keep-alive clients: go elsewhere */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (res->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 res->content_type);
@@ -337,6 +340,7 @@ int server_run(const server_config *config)
     while (sigwait(&stop, &sig) != 0)
         ;
     fprintf(stderr, "attnd: signal %d, finishing in-flight requests\n", sig);
+    atomic_store(&stopping, 1);
 
     /* Stop accepting; let requests already started run to completion, for
      * at most the grace period.  libmicrohttpd notices some vanished

@@ -33,8 +33,8 @@ static void usage(FILE *f, const server_config *d)
 "  --port N                 port (0 = any free); default %d     ATTND_PORT\n"
 "  --threads N              HTTP worker threads; default the   ATTND_THREADS\n"
 "                           number of cores (%d here)\n"
-"  --max-connections N      open connections in all; more are  ATTND_MAX_CONNECTIONS\n"
-"                           refused at accept; default %d\n"
+"  --max-connections N      open connections in all; more wait ATTND_MAX_CONNECTIONS\n"
+"                           in the listen queue; default %d\n"
 "  --max-per-ip N           open connections from one address; ATTND_MAX_PER_IP\n"
 "                           default %d\n"
 "  --timeout SECONDS        close a connection idle this long; ATTND_TIMEOUT\n"
@@ -154,7 +154,7 @@ int main(int argc, char **argv)
         {"max-seq", "ATTND_MAX_SEQ", 0, 1, big, I64, &l->max_seq},
         {"max-head-size", "ATTND_MAX_HEAD_SIZE", 0, 1, big, I64,
          &l->max_head_size},
-        {"max-depth", "ATTND_MAX_DEPTH", 0, 2, 1000, INT, &l->max_depth},
+        {"max-depth", "ATTND_MAX_DEPTH", 0, 4, 1000, INT, &l->max_depth},
     };
     enum { NSPECS = sizeof specs / sizeof specs[0] };
     const server_config defaults = cfg;

@@ -289,3 +289,84 @@ def significant_digits(literal):
     if "." not in mant:
         digits = digits.rstrip("0")  # 100 has one significant digit; 1.00 has three
     return max(len(digits), 1)
+
+
+# ---------------------------------------------------------------- hostile-input helpers
+# (used by test_hostile_json.py, test_slow_clients.py, test_shutdown_load.py)
+
+def error_of(r):
+    """Validate r as attnd's JSON error envelope; return (status, code).
+
+    Raises AssertionError with the response when the body is not
+    {"error": {"status": <r.status>, "code": str, "message": str, ...}}."""
+    assert r.media_type() == "application/json", "Content-Type %r: %r" % (r.header("Content-Type"), r)
+    try:
+        body = r.json()
+    except ValueError as e:
+        raise AssertionError("error body is not JSON (%s): %r" % (e, r)) from None
+    assert isinstance(body, dict) and list(body) == ["error"], "not an error envelope: %r" % (r,)
+    err = body["error"]
+    assert isinstance(err, dict), r
+    assert err.get("status") == r.status and not isinstance(err.get("status"), bool), \
+        "error.status %r differs from HTTP %d" % (err.get("status"), r.status)
+    assert isinstance(err.get("code"), str) and err["code"], r
+    assert isinstance(err.get("message"), str) and err["message"].strip(), r
+    return r.status, err["code"]
+
+
+def raw_connect(port, source=None, timeout=5.0):
+    """A plain TCP connection to 127.0.0.1:port, optionally from another loopback
+    address (source="127.0.0.2": Linux routes all of 127/8 to lo)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    if source:
+        s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def read_http_response(sock, deadline):
+    """Read one HTTP/1.1 response (Content-Length framed) from a raw socket until
+    `deadline` (time.monotonic()).  Returns (status, headers_text, body, how):
+    how = "ok" (complete), "eof" (closed first), "reset", or "timeout";
+    status is None when no status line arrived."""
+    data = b""
+    how = "timeout"
+    need = None
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            how = "reset"
+            break
+        except OSError:
+            how = "reset"
+            break
+        if not chunk:
+            how = "eof"
+            break
+        data += chunk
+        if need is None and b"\r\n\r\n" in data:
+            head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+            need = len(head) + 4
+            for line in head.split("\r\n")[1:]:
+                k, _, v = line.partition(":")
+                if k.strip().lower() == "content-length":
+                    need += int(v.strip())
+        if need is not None and len(data) >= need:
+            how = "ok"
+            break
+    status = None
+    head_text = ""
+    body = b""
+    if data.startswith(b"HTTP/1."):
+        head_text, _, body = data.partition(b"\r\n\r\n")
+        head_text = head_text.decode("latin-1")
+        try:
+            status = int(head_text.split(" ", 2)[1])
+        except (IndexError, ValueError):
+            status = None
+    return status, head_text, body, how

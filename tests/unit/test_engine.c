@@ -170,12 +170,30 @@ START_TEST(attention_matches_reference)
                   tw = {wei, 3, {B, T, T}}, to = {out, 3, {B, T, hs}};
     engine_attention_args args = {causal, scale};
 
+    float *scratch = malloc(engine_attention_scratch(&tx, hs) * 4);
     engine_attention(&tq, &tk, &tv, &ts, &tw, &to, &tx, &twq, &twk, &twv,
-                     &args, 2);
+                     &args, scratch, 2);
     ref_attention(rwei, rout, x, wq, wk, wv, B, T, C, hs, causal, scale);
 
     ck_assert(engine_allclose(wei, rwei, ns, 1e-5, 1e-6));
     ck_assert(engine_allclose(out, rout, nh, 1e-5, 1e-6));
+
+    /* the optimised kernel against the engine's own plain one */
+    float *q2 = malloc(nh * 4), *k2 = malloc(nh * 4), *v2 = malloc(nh * 4),
+          *s2 = malloc(ns * 4), *w2 = malloc(ns * 4), *o2 = malloc(nh * 4);
+    engine_tensor tq2 = {q2, 3, {B, T, hs}}, tk2 = {k2, 3, {B, T, hs}},
+                  tv2 = {v2, 3, {B, T, hs}}, ts2 = {s2, 3, {B, T, T}},
+                  tw2 = {w2, 3, {B, T, T}}, to2 = {o2, 3, {B, T, hs}};
+    engine_attention_ref(&tq2, &tk2, &tv2, &ts2, &tw2, &to2, &tx, &twq, &twk,
+                         &twv, &args);
+    ck_assert(engine_allclose(q, q2, nh, 1e-5, 1e-6));
+    ck_assert(engine_allclose(k, k2, nh, 1e-5, 1e-6));
+    ck_assert(engine_allclose(v, v2, nh, 1e-5, 1e-6));
+    ck_assert(engine_allclose(wei, w2, ns, 1e-5, 1e-6));
+    ck_assert(engine_allclose(out, o2, nh, 1e-5, 1e-6));
+    for (int64_t i = 0; i < ns; i++)    /* the same mask, exactly */
+        ck_assert((sc[i] == -INFINITY) == (s2[i] == -INFINITY));
+    free(q2), free(k2), free(v2), free(s2), free(w2), free(o2), free(scratch);
     for (int64_t b = 0; b < B; b++)
         for (int64_t t = 0; t < T; t++) {
             float rowsum = 0;
@@ -208,10 +226,12 @@ START_TEST(attention_scale_multiplies_scores)
                   ts2 = {s2, 3, {B, T, T}}, twei = {wei, 3, {B, T, T}},
                   to = {o, 3, {B, T, hs}};
     engine_attention_args a1 = {0, 1.0f}, a2 = {0, -0.5f};
+    float scratch[3 * 12 + 30];
+    ck_assert_int_eq(engine_attention_scratch(&tx, hs), 3 * 12 + 30);
     engine_attention(&tq, &tk, &tv, &ts1, &twei, &to, &tx, &tw, &tw, &tw,
-                     &a1, 1);
+                     &a1, scratch, 1);
     engine_attention(&tq, &tk, &tv, &ts2, &twei, &to, &tx, &tw, &tw, &tw,
-                     &a2, 1);
+                     &a2, scratch, 1);
     for (int i = 0; i < 50; i++)
         ck_assert_float_eq(s2[i], s1[i] * -0.5f);
 }
