@@ -343,13 +343,16 @@ void api_attention(const char *body, size_t len, api_response *res)
     jsonw out;
     jw_init(&out);
     jw_lit(&out, "{");
+    api_compute_begin();
     for (int i = 0; i < r.norder; i++) {
         const int o = r.order[i];
         if (i)
             jw_lit(&out, ",");
         jw_key(&out, return_names[o]);
-        jw_tensor(&out, &t[o], o == R_SCORES);
+        jw_tensor_mt(&out, &t[o], o == R_SCORES,
+                     api_threads_for_text(engine_numel(&t[o])));
     }
+    api_compute_end();
     jw_lit(&out, "}");
     free(block);
     api_respond_json(res, &out);

@@ -195,7 +195,9 @@ void api_bow(const char *body, size_t len, api_response *res)
     jw_tensor(&w, &wei[last], 0);
     jw_lit(&w, ",");
     jw_key(&w, "out");
-    jw_tensor(&w, &out[last], 0);
+    api_compute_begin();
+    jw_tensor_mt(&w, &out[last], 0, api_threads_for_text(n));
+    api_compute_end();
     if (method == M_ALL) {
         static const int pairs[3][2] = {{M_LOOP, M_MATMUL},
                                         {M_LOOP, M_SOFTMAX},

@@ -97,6 +97,9 @@ int api_check_total(int64_t n, api_error *e);
 void api_respond_json(api_response *res, jsonw *w);
 void api_oom(api_response *res);
 
+/* api_threads_for() for writing `numbers` floats as text. */
+int api_threads_for_text(int64_t numbers);
+
 /* Bracket engine calls so api_threads_for() knows how busy we are. */
 void api_compute_begin(void);
 void api_compute_end(void);

@@ -57,6 +57,8 @@ static int reserve(jsonw *w, size_t extra)
 
 void jw_raw(jsonw *w, const char *s, size_t n)
 {
+    if (n == 0)                 /* s may be NULL: an empty part */
+        return;
     if (!reserve(w, n))
         return;
     memcpy(w->buf + w->len, s, n);
@@ -114,6 +116,71 @@ static void tensor_rec(jsonw *w, const engine_tensor *t, int d,
         }
     }
     jw_raw(w, "]", 1);
+}
+
+/* ==== many threads ==== */
+
+/* The brackets and comma between sub-tensor k-1 and k when a tensor is
+ * cut into sub-tensors at depth `level` (k = 0: the opening brackets). */
+static void between(jsonw *w, const engine_tensor *t, int level, int64_t k)
+{
+    int m = 0;                      /* levels whose index wrapped to 0 */
+    if (k == 0) {
+        m = level + 1;
+    } else {
+        for (int l = level; l >= 0 && k % t->dim[l] == 0; l--) {
+            k /= t->dim[l];
+            m++;
+        }
+    }
+    for (int i = 0; k != 0 && i < m; i++)
+        jw_raw(w, "]", 1);
+    if (k != 0)
+        jw_raw(w, ",", 1);
+    for (int i = 0; i < m; i++)
+        jw_raw(w, "[", 1);
+}
+
+void jw_tensor_mt(jsonw *w, const engine_tensor *t, int null_neg_inf,
+                  int nthreads)
+{
+    /* Cut at the shallowest depth giving a few pieces per thread. */
+    int level = 0;
+    int64_t pieces = t->rank ? t->dim[0] : 1;
+    while (level + 2 < t->rank && pieces < 4 * nthreads)
+        pieces *= t->dim[++level];
+    if (nthreads <= 1 || t->rank < 2 || pieces < 2 || w->failed) {
+        jw_tensor(w, t, null_neg_inf);
+        return;
+    }
+    engine_tensor sub = {NULL, t->rank - level - 1, {0}};
+    for (int i = 0; i < sub.rank; i++)
+        sub.dim[i] = t->dim[level + 1 + i];
+    const int64_t piece = engine_numel(&sub);
+
+    jsonw parts[64];
+    if (nthreads > 64)
+        nthreads = 64;
+    #pragma omp parallel for num_threads(nthreads) schedule(static, 1)
+    for (int p = 0; p < nthreads; p++) {
+        jw_init(&parts[p]);
+        const int64_t k0 = pieces * p / nthreads;
+        const int64_t k1 = pieces * (p + 1) / nthreads;
+        for (int64_t k = k0; k < k1; k++) {
+            engine_tensor one = sub;
+            one.data = t->data + k * piece;
+            between(&parts[p], t, level, k);
+            jw_tensor(&parts[p], &one, null_neg_inf);
+        }
+    }
+    for (int p = 0; p < nthreads; p++) {
+        if (parts[p].failed)
+            w->failed = 1;
+        jw_raw(w, parts[p].buf, parts[p].len);
+        jw_free(&parts[p]);
+    }
+    for (int i = 0; i <= level; i++)
+        jw_raw(w, "]", 1);
 }
 
 void jw_tensor(jsonw *w, const engine_tensor *t, int null_neg_inf)

@@ -45,4 +45,10 @@ void jw_float(jsonw *w, float f);
  * as null (masked scores: JSON has no -Infinity). */
 void jw_tensor(jsonw *w, const engine_tensor *t, int null_neg_inf);
 
+/* The same text as jw_tensor, written by nthreads threads, each into its
+ * own buffer, joined in order.  (OpenMP in api/: for a large response
+ * the number text costs more than the attention maths.) */
+void jw_tensor_mt(jsonw *w, const engine_tensor *t, int null_neg_inf,
+                  int nthreads);
+
 #endif

@@ -136,15 +136,6 @@ static void linear_one(float *out, const float *x, const float *w,
 
 /* ---- the optimised kernel ---- */
 
-/* Compiled twice, for AVX2+FMA and for the baseline, and picked at load
- * time by the CPU: the inner loops below are plain and vectorise well. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
-#define HOT __attribute__((target_clones("arch=haswell", "default")))
-#else
-#define HOT
-#endif
-
 /* wt (C,N) = w (N,C) transposed. */
 static void transpose(float *restrict wt, const float *restrict w, int64_t N,
                       int64_t C)
@@ -154,65 +145,56 @@ static void transpose(float *restrict wt, const float *restrict w, int64_t N,
             wt[c * N + o] = w[o * C + c];
 }
 
-/* out (T,N) = x (T,C) @ wt, wt (C,N): each output row accumulates rows of
- * wt in c order -- the same sum, in the same order, as a dot product. */
-HOT static void linear_t(float *restrict out, const float *restrict x,
-                         const float *restrict wt, int64_t T, int64_t C,
-                         int64_t N)
+/* The hot loops, stamped out twice (attend_kernels.inc) and chosen once
+ * by the CPU.  Not target_clones: its ifunc resolver runs before libgcc
+ * has read the CPU on this toolchain and always picked the baseline. */
+#define KERNEL(name) name##_base
+#include "attend_kernels.inc"
+#undef KERNEL
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define KERNEL(name) name##_avx2
+#include "attend_kernels.inc"
+#undef KERNEL
+#pragma GCC pop_options
+#define HAVE_AVX2_KERNELS 1
+#endif
+
+typedef void (*linear_fn)(float *restrict, const float *restrict,
+                          const float *restrict, int64_t, int64_t, int64_t);
+typedef void (*attend_fn)(float *restrict, float *restrict, float *restrict,
+                          const float *restrict, const float *restrict,
+                          const float *restrict, int64_t, int64_t, int, float);
+
+static int force_baseline;
+
+void engine_attention_force_baseline(int on)
 {
-    for (int64_t t = 0; t < T; t++) {
-        float *restrict o = out + t * N;
-        for (int64_t j = 0; j < N; j++)
-            o[j] = 0.0f;
-        for (int64_t c = 0; c < C; c++) {
-            const float a = x[t * C + c];
-            const float *restrict w = wt + c * N;
-            for (int64_t j = 0; j < N; j++)
-                o[j] += a * w[j];
-        }
-    }
+    force_baseline = on;
 }
 
-/* One batch element: scores, softmax and out for rows t of (T,hs) q and
- * v, with kt (hs,T) the keys transposed. */
-HOT static void attend_one(float *restrict sb, float *restrict wb,
-                           float *restrict ob, const float *restrict qb,
-                           const float *restrict kt,
-                           const float *restrict vb, int64_t T, int64_t hs,
-                           int causal, float scale)
+static int use_avx2(void)
 {
-    for (int64_t t = 0; t < T; t++) {
-        const int64_t n = causal ? t + 1 : T;
-        float *restrict st = sb + t * T;
-        float *restrict wt = wb + t * T;
-        for (int64_t s = 0; s < n; s++)
-            st[s] = 0.0f;
-        for (int64_t i = 0; i < hs; i++) {
-            const float a = qb[t * hs + i];
-            const float *restrict kr = kt + i * T;
-            for (int64_t s = 0; s < n; s++)
-                st[s] += a * kr[s];
-        }
-        for (int64_t s = 0; s < n; s++)
-            st[s] *= scale;
-        for (int64_t s = n; s < T; s++)
-            st[s] = -INFINITY;
-
-        memcpy(wt, st, (size_t)n * sizeof *wt);
-        engine_softmax_rows(wt, 1, n);
-        for (int64_t s = n; s < T; s++)
-            wt[s] = 0.0f;
-
-        float *restrict ot = ob + t * hs;
-        for (int64_t i = 0; i < hs; i++)
-            ot[i] = 0.0f;
-        for (int64_t s = 0; s < n; s++) {
-            const float a = wt[s];
-            const float *restrict vs = vb + s * hs;
-            for (int64_t i = 0; i < hs; i++)
-                ot[i] += a * vs[i];
-        }
+#ifdef HAVE_AVX2_KERNELS
+    static int cached = -1;     /* benign race: every thread computes 0/1 */
+    if (force_baseline)
+        return 0;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") &&
+                 __builtin_cpu_supports("fma");
     }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+const char *engine_attention_kernel(void)
+{
+    return use_avx2() ? "avx2+fma" : "baseline";
 }
 
 int64_t engine_attention_scratch(const engine_tensor *x, int64_t hs)
@@ -235,6 +217,14 @@ void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
     float *wqt = scratch, *wkt = wqt + hs * C, *wvt = wkt + hs * C;
     float *kts = wvt + hs * C;
 
+#ifdef HAVE_AVX2_KERNELS
+    const int avx2 = use_avx2();
+    const linear_fn linear_t = avx2 ? linear_t_avx2 : linear_t_base;
+    const attend_fn attend_one = avx2 ? attend_one_avx2 : attend_one_base;
+#else
+    const linear_fn linear_t = linear_t_base;
+    const attend_fn attend_one = attend_one_base;
+#endif
     transpose(wqt, wq->data, hs, C);
     transpose(wkt, wk->data, hs, C);
     transpose(wvt, wv->data, hs, C);

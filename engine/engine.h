@@ -74,7 +74,7 @@ typedef struct engine_attention_args {
  * All buffers are caller-owned and must have exactly those shapes.
  * With causal set, the masked half of q @ k^T is never computed.  Sums run
  * in the same order as engine_attention_ref's; only FMA contraction in the
- * AVX2 clone makes the two differ, in the last bits. */
+ * AVX2 build makes the two differ, in the last bits. */
 void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                       engine_tensor *scores, engine_tensor *wei,
                       engine_tensor *out, const engine_tensor *x,
@@ -82,6 +82,13 @@ void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                       const engine_tensor *wv,
                       const engine_attention_args *args, float *scratch,
                       int nthreads);
+
+/* Which build of engine_attention's loops this CPU runs: "avx2+fma" or
+ * "baseline" (same sums; FMA contraction differs in the last bits). */
+const char *engine_attention_kernel(void);
+
+/* Tests: nonzero makes engine_attention use the baseline loops. */
+void engine_attention_force_baseline(int on);
 
 /* Floats of scratch engine_attention needs: 3*hs*C + B*hs*T. */
 int64_t engine_attention_scratch(const engine_tensor *x, int64_t hs);

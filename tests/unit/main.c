@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../engine/engine.h"
 #include "unit.h"
 
 void unit_fill_random(float *p, int64_t n, uint64_t seed)
@@ -87,6 +88,8 @@ int unit_json_close(const json_t *got, const json_t *want, double rtol,
 
 int main(void)
 {
+    printf("engine: attention loops on this CPU: %s\n",
+           engine_attention_kernel());
     SRunner *sr = srunner_create(engine_suite());
     srunner_add_suite(sr, jsonw_suite());
     srunner_add_suite(sr, api_suite());

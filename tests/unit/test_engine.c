@@ -150,9 +150,11 @@ static const int64_t attn_shapes[][4] = {
 
 START_TEST(attention_matches_reference)
 {
-    const int64_t B = attn_shapes[_i / 2][0], T = attn_shapes[_i / 2][1],
-                  C = attn_shapes[_i / 2][2], hs = attn_shapes[_i / 2][3];
+    const int64_t B = attn_shapes[_i / 4][0], T = attn_shapes[_i / 4][1],
+                  C = attn_shapes[_i / 4][2], hs = attn_shapes[_i / 4][3];
     const int causal = _i % 2;
+    const int baseline = (_i / 2) % 2;   /* both builds of the loops */
+    engine_attention_force_baseline(baseline);
     const float scale = (float)pow((double)hs, -0.5);
     const int64_t nx = B * T * C, nw = hs * C, nh = B * T * hs, ns = B * T * T;
     float *x = malloc(nx * 4), *wq = malloc(nw * 4), *wk = malloc(nw * 4),
@@ -175,8 +177,10 @@ START_TEST(attention_matches_reference)
                      &args, scratch, 2);
     ref_attention(rwei, rout, x, wq, wk, wv, B, T, C, hs, causal, scale);
 
-    ck_assert(engine_allclose(wei, rwei, ns, 1e-5, 1e-6));
-    ck_assert(engine_allclose(out, rout, nh, 1e-5, 1e-6));
+    /* against float64: float32 sums over C terms (with or without FMA)
+     * are good to the contract's tolerance, not better */
+    ck_assert(engine_allclose(wei, rwei, ns, 1e-5, 1e-5));
+    ck_assert(engine_allclose(out, rout, nh, 1e-5, 1e-5));
 
     /* the optimised kernel against the engine's own plain one */
     float *q2 = malloc(nh * 4), *k2 = malloc(nh * 4), *v2 = malloc(nh * 4),
@@ -194,6 +198,7 @@ START_TEST(attention_matches_reference)
     for (int64_t i = 0; i < ns; i++)    /* the same mask, exactly */
         ck_assert((sc[i] == -INFINITY) == (s2[i] == -INFINITY));
     free(q2), free(k2), free(v2), free(s2), free(w2), free(o2), free(scratch);
+    engine_attention_force_baseline(0);
     for (int64_t b = 0; b < B; b++)
         for (int64_t t = 0; t < T; t++) {
             float rowsum = 0;
@@ -259,7 +264,7 @@ Suite *engine_suite(void)
     tc = tcase_create("attention");
     tcase_add_test(tc, softmax_rows_properties);
     tcase_add_loop_test(tc, attention_matches_reference, 0,
-                        2 * (int)(sizeof attn_shapes / sizeof attn_shapes[0]));
+                        4 * (int)(sizeof attn_shapes / sizeof attn_shapes[0]));
     tcase_add_test(tc, attention_scale_multiplies_scores);
     tcase_add_test(tc, allclose_is_torch_semantics);
     suite_add_tcase(s, tc);

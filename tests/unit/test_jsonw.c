@@ -92,6 +92,38 @@ START_TEST(tensor_nested_and_masked)
 }
 END_TEST
 
+/* Many threads write exactly the text one thread does. */
+START_TEST(tensor_mt_matches_single)
+{
+    static const int64_t shapes[][4] = {
+        {7, 0, 0, 0}, {1, 5, 0, 0}, {3, 4, 0, 0}, {2, 3, 4, 0}, {1, 1, 9, 0},
+        {8, 1, 1, 0}, {5, 2, 3, 4}, {1, 1, 1, 1}, {2, 1, 3, 1}, {3, 7, 2, 0}};
+    const int64_t *sh = shapes[_i];
+    engine_tensor t = {NULL, 0, {0}};
+    for (int i = 0; i < 4 && sh[i]; i++)
+        t.dim[t.rank++] = sh[i];
+    const int64_t n = engine_numel(&t);
+    t.data = malloc((size_t)n * sizeof *t.data);
+    unit_fill_random(t.data, n, 40 + _i);
+    for (int64_t i = 0; i < n; i += 3)
+        t.data[i] = -INFINITY;
+    for (int nullify = 0; nullify < 2; nullify++)
+        for (int threads = 1; threads <= 5; threads++) {
+            jsonw a, b;
+            jw_init(&a);
+            jw_init(&b);
+            jw_tensor(&a, &t, nullify);
+            jw_tensor_mt(&b, &t, nullify, threads);
+            ck_assert_msg(a.len == b.len && memcmp(a.buf, b.buf, a.len) == 0,
+                          "shape %d, %d threads:\n%.*s\n%.*s", _i, threads,
+                          (int)a.len, a.buf, (int)b.len, b.buf);
+            jw_free(&a);
+            jw_free(&b);
+        }
+    free(t.data);
+}
+END_TEST
+
 Suite *jsonw_suite(void)
 {
     Suite *s = suite_create("jsonw");
@@ -99,6 +131,7 @@ Suite *jsonw_suite(void)
     tcase_add_test(tc, format_known_values);
     tcase_add_test(tc, format_is_shortest_roundtrip);
     tcase_add_test(tc, tensor_nested_and_masked);
+    tcase_add_loop_test(tc, tensor_mt_matches_single, 0, 10);
     suite_add_tcase(s, tc);
     return s;
 }
