@@ -166,6 +166,8 @@ void jw_tensor_mt(jsonw *w, const engine_tensor *t, int null_neg_inf,
         jw_init(&parts[p]);
         const int64_t k0 = pieces * p / nthreads;
         const int64_t k1 = pieces * (p + 1) / nthreads;
+        /* one allocation instead of a doubling series of copies */
+        reserve(&parts[p], (size_t)((k1 - k0) * piece) * JW_BYTES_PER_FLOAT);
         for (int64_t k = k0; k < k1; k++) {
             engine_tensor one = sub;
             one.data = t->data + k * piece;
@@ -173,6 +175,10 @@ void jw_tensor_mt(jsonw *w, const engine_tensor *t, int null_neg_inf,
             jw_tensor(&parts[p], &one, null_neg_inf);
         }
     }
+    size_t total = 0;
+    for (int p = 0; p < nthreads; p++)
+        total += parts[p].len;
+    reserve(w, total + (size_t)level + 1);
     for (int p = 0; p < nthreads; p++) {
         if (parts[p].failed)
             w->failed = 1;

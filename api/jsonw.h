@@ -24,6 +24,9 @@ typedef struct jsonw {
     int failed;
 } jsonw;
 
+/* A typical float's text and its separator, for sizing buffers ahead. */
+#define JW_BYTES_PER_FLOAT 12
+
 void jw_init(jsonw *w);
 void jw_free(jsonw *w);
 int jw_failed(const jsonw *w);
