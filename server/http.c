@@ -77,10 +77,11 @@ static void request_completed(void *cls, struct MHD_Connection *c,
     request *r = *req_cls;
     if (!r)
         return;
-    /* One write per line: stdio locks stderr, so lines never interleave. */
-    fprintf(stderr, "%s %s %d %zu %lldus%s\n", r->method, r->path,
-            r->status, r->sent, (long long)elapsed_us(&r->start),
-            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+    /* Batched while other requests are in flight (see log.c). */
+    server_log(atomic_load(&in_flight) > 1, "%s %s %d %zu %lldus%s\n",
+               r->method, r->path, r->status, r->sent,
+               (long long)elapsed_us(&r->start),
+               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
     api_response_free(&r->early);
     free(r->body);
     free(r);
@@ -256,7 +257,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     line[strcspn(line, "\n")] = '\0';
-    fprintf(stderr, "attnd: http: %s\n", line);
+    server_log(0, "attnd: http: %s\n", line);
 }
 
 static int resolve(const char *host, int port, struct sockaddr_storage *ss,
@@ -336,9 +337,12 @@ int server_run(const server_config *config)
             info ? (unsigned)info->port : (unsigned)cfg->port,
             cfg->threads);
 
-    int sig = 0;
-    while (sigwait(&stop, &sig) != 0)
-        ;
+    /* Wait for a signal, writing out batched log lines every 100 ms. */
+    int sig;
+    const struct timespec tick = {0, 100 * 1000 * 1000};
+    while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0)
+        server_log_flush();
+    server_log_flush();
     fprintf(stderr, "attnd: signal %d, finishing in-flight requests\n", sig);
     atomic_store(&stopping, 1);
 
@@ -361,6 +365,7 @@ int server_run(const server_config *config)
     MHD_stop_daemon(d);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
+    server_log_flush();
     if (left > 0)
         fprintf(stderr, "attnd: stopped, %d stalled request%s cut\n", left,
                 left == 1 ? "" : "s");

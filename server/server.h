@@ -50,6 +50,14 @@ void server_decide_early(const server_route *rt, const char *method,
 void server_dispatch(const server_route *rt, const char *body, size_t len,
                      api_response *res);
 
+/* ==== the access log (log.c) ==== */
+
+/* Appends one printf-formatted line (ending in \n) to stderr's log; with
+ * batch set it may wait in a buffer until server_log_flush. */
+void server_log(int batch, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void server_log_flush(void);
+
 /* The embedded openapi.yaml (server/assets.S). */
 extern const char server_openapi_start[];
 extern const char server_openapi_end[];
