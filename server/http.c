@@ -32,6 +32,7 @@ typedef struct request {
     char *body;
     size_t len, cap;
     int too_large;          /* body passed max_body: drained, then 413 */
+    int inm_match;          /* If-None-Match names the route's ETag */
     api_response early;     /* an answer decided before the body is read */
     int status;
     size_t sent;
@@ -116,6 +117,12 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
     if (res->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 res->content_type);
+    const char *etag = r->route ? server_route_etag(r->route) : NULL;
+    if (etag && (res->status == 200 || res->status == 304)) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                                "no-cache");    /* revalidate: cheap 304 */
+    }
     if (res->status == 405 && r->route)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
                                 r->route->allow);
@@ -188,6 +195,11 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
                                                         "Content-Type"),
                             &r->early);
 
+        const char *etag = server_route_etag(r->route);
+        const char *inm = MHD_lookup_connection_value(
+            c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+        r->inm_match = etag && inm &&
+                       (strstr(inm, etag) || strcmp(inm, "*") == 0);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > cfg->max_body)
@@ -225,6 +237,9 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
                  "limit of %llu bytes (--max-body)",
                  (unsigned long long)cfg->max_body);
         api_simple_error(&res, 413, "body_too_large", msg);
+    } else if (r->inm_match) {
+        res.status = 304;       /* the client's copy is current */
+        res.is_static = 1;
     } else {
         server_dispatch(r->route, r->body, r->len, &res);
     }
@@ -284,6 +299,7 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss,
 int server_run(const server_config *config)
 {
     cfg = config;
+    server_routes_init();
     api_config acfg = cfg->limits;
     acfg.omp_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     api_init(&acfg);

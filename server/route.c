@@ -1,6 +1,7 @@
 /* route.c -- the routing table and the decisions made before a body is
  * read.  No libmicrohttpd here: http.c feeds it from the daemon, the
  * fuzzer feeds it bytes. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -17,16 +18,46 @@ static void serve_openapi(api_response *res)
 }
 
 static const server_route routes[] = {
-    {"/bow", "POST, OPTIONS", api_bow, NULL},
-    {"/attention", "POST, OPTIONS", api_attention, NULL},
-    {"/randn", "POST, OPTIONS", api_randn, NULL},
-    {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz},
-    {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi},
+    {"/bow", "POST, OPTIONS", api_bow, NULL, 0},
+    {"/attention", "POST, OPTIONS", api_attention, NULL, 0},
+    {"/randn", "POST, OPTIONS", api_randn, NULL, 0},
+    {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz, 0},
+    {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi, 1},
 };
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+/* ETags of the cacheable routes, filled on first use (and before threads
+ * start: server_run asks for each once). */
+static char etags[NROUTES][24];
+
+const char *server_route_etag(const server_route *rt)
+{
+    if (!rt || !rt->cacheable || !rt->get)
+        return NULL;
+    const size_t i = (size_t)(rt - routes);
+    if (!etags[i][0]) {
+        api_response res = {0};
+        rt->get(&res);
+        /* FNV-1a 64 over the body: the file is fixed at build time. */
+        uint64_t h = 1469598103934665603ull;
+        for (size_t k = 0; k < res.len; k++)
+            h = (h ^ (unsigned char)res.body[k]) * 1099511628211ull;
+        snprintf(etags[i], sizeof etags[i], "\"%016llx\"",
+                 (unsigned long long)h);
+        api_response_free(&res);
+    }
+    return etags[i];
+}
+
+void server_routes_init(void)
+{
+    for (size_t i = 0; i < NROUTES; i++)
+        server_route_etag(&routes[i]);
+}
 
 const server_route *server_find_route(const char *path)
 {
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+    for (size_t i = 0; i < NROUTES; i++)
         if (strcmp(path, routes[i].path) == 0)
             return &routes[i];
     return NULL;

@@ -34,7 +34,15 @@ typedef struct server_route {
     const char *allow;      /* the Allow / Access-Control-Allow-Methods list */
     void (*post)(const char *body, size_t len, api_response *res);
     void (*get)(api_response *res);
+    int cacheable;          /* GET answers a fixed embedded file: ETag it */
 } server_route;
+
+/* The strong ETag of a cacheable route's body (a quoted hash of the bytes,
+ * computed once), or NULL. */
+const char *server_route_etag(const server_route *rt);
+
+/* Computes every ETag; called once before serving. */
+void server_routes_init(void);
 
 /* The route for an exact path, or NULL. */
 const server_route *server_find_route(const char *path);
