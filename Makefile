@@ -33,7 +33,7 @@ TEST_PKGS  := check pkg-config python3 python3-pytest
 
 ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c
 API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c \
-	api/seed.c api/body.c
+	api/seed.c api/body.c api/f2s.c
 SERVER := server/http.c server/route.c server/log.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
@@ -119,7 +119,8 @@ e2e: $(B)/attnd | test-deps
 test: unit e2e
 
 # All 2^32 float32 bit patterns through the response formatter (minutes).
-$(B)/check_floats: tests/floats/check_floats.c $(B)/obj/api/numtext.o
+$(B)/check_floats: tests/floats/check_floats.c $(B)/obj/api/f2s.o \
+		$(B)/obj/api/numtext.o
 	$(CC) $(CFLAGS) $^ -ldouble-conversion -lstdc++ -lm -o $@
 check-floats: $(B)/check_floats
 	./$(B)/check_floats

@@ -1,6 +1,6 @@
 /* jsonw.c -- see jsonw.h */
 #include "jsonw.h"
-#include "numtext.h"
+#include "f2s.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -84,7 +84,7 @@ void jw_bool(jsonw *w, int b)
 
 int jw_format_float(char *s, float f)
 {
-    return numtext_format_float(s, f);
+    return f2s_format(s, f);
 }
 
 void jw_float(jsonw *w, float f)
@@ -95,27 +95,48 @@ void jw_float(jsonw *w, float f)
                                          * weight matrix */
         w->buf[w->len++] = '0';
     else
-        w->len += (size_t)numtext_format_float(w->buf + w->len, f);
+        w->len += (size_t)f2s_format(w->buf + w->len, f);
 }
+
+/* The longest float text ("-1.17549435e-38") and a comma. */
+#define MAX_FLOAT_TEXT 16
 
 static void tensor_rec(jsonw *w, const engine_tensor *t, int d,
                        const float **p, int null_neg_inf)
 {
-    jw_raw(w, "[", 1);
-    for (int64_t i = 0; i < t->dim[d]; i++) {
-        if (i)
-            jw_raw(w, ",", 1);
-        if (d + 1 < t->rank) {
+    const int64_t n = t->dim[d];
+    if (d + 1 < t->rank) {
+        jw_raw(w, "[", 1);
+        for (int64_t i = 0; i < n; i++) {
+            if (i)
+                jw_raw(w, ",", 1);
             tensor_rec(w, t, d + 1, p, null_neg_inf);
+        }
+        jw_raw(w, "]", 1);
+        return;
+    }
+    /* The innermost row: room for all of it at once, then plain stores. */
+    if (!reserve(w, (size_t)n * MAX_FLOAT_TEXT + 2))
+        return;
+    char *o = w->buf + w->len;
+    const float *v = *p;
+    *o++ = '[';
+    for (int64_t i = 0; i < n; i++) {
+        if (i)
+            *o++ = ',';
+        const float f = v[i];
+        if (f == 0.0f && !signbit(f))
+            *o++ = '0';     /* the masked half of causal weights */
+        else if (null_neg_inf && f == -INFINITY) {
+            memcpy(o, "null", 4);
+            o += 4;
         } else {
-            float f = *(*p)++;
-            if (null_neg_inf && f == -INFINITY)
-                jw_raw(w, "null", 4);
-            else
-                jw_float(w, f);
+            o += f2s_format(o, f);
         }
     }
-    jw_raw(w, "]", 1);
+    *o++ = ']';
+    w->len = (size_t)(o - w->buf);
+    *p = v + n;
 }
 
 /* ==== many threads ==== */

@@ -38,8 +38,8 @@ void jw_lit(jsonw *w, const char *s);            /* NUL-terminated raw text */
 void jw_key(jsonw *w, const char *key);          /* "key": (key is plain ASCII) */
 void jw_bool(jsonw *w, int b);
 
-/* Shortest decimal text that reads back (strtof) as exactly f (see
- * numtext.h for the style); non-finite values are written as null.
+/* Shortest decimal text that reads back (strtof) as exactly f (f2s.c,
+ * Ryu; style and reference in numtext.h); non-finite values are null.
  * Returns the number of chars written to s (s must hold 32 bytes). */
 int jw_format_float(char *s, float f);
 void jw_float(jsonw *w, float f);

@@ -9,8 +9,8 @@
 extern "C" {
 #endif
 
-/* The shortest decimal text that reads back (strtof) as exactly f, in
- * JavaScript's style: plain decimals from 1e-6 to 1e21, else 1e-7 /
+/* The reference for f2s_format (which writes responses): the shortest
+ * decimal text that reads back (strtof) as exactly f, in JavaScript's style: plain decimals from 1e-6 to 1e21, else 1e-7 /
  * 3.4028235e+38; -0 stays "-0".  Non-finite values are written as null.
  * s must hold 32 bytes; returns the length (not counting the NUL). */
 int numtext_format_float(char *s, float f);

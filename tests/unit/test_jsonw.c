@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../../api/jsonw.h"
+#include "../../api/numtext.h"
 #include "unit.h"
 
 static int roundtrips(const char *s, float f)
@@ -124,12 +125,30 @@ START_TEST(tensor_mt_matches_single)
 }
 END_TEST
 
+/* The Ryu writer against its reference (double-conversion), on every
+ * 4099th bit pattern: identical text.  (make check-floats does all.) */
+START_TEST(format_matches_reference)
+{
+    char s[32], ref[32];
+    for (uint64_t b = (uint64_t)_i; b < (1ull << 32); b += 4099 * 4) {
+        const uint32_t bits = (uint32_t)b;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        jw_format_float(s, f);
+        numtext_format_float(ref, f);
+        ck_assert_msg(strcmp(s, ref) == 0, "0x%08x: \"%s\", reference \"%s\"",
+                      bits, s, ref);
+    }
+}
+END_TEST
+
 Suite *jsonw_suite(void)
 {
     Suite *s = suite_create("jsonw");
     TCase *tc = tcase_create("floats");
     tcase_add_test(tc, format_known_values);
     tcase_add_test(tc, format_is_shortest_roundtrip);
+    tcase_add_loop_test(tc, format_matches_reference, 0, 4);
     tcase_add_test(tc, tensor_nested_and_masked);
     tcase_add_loop_test(tc, tensor_mt_matches_single, 0, 10);
     suite_add_tcase(s, tc);

@@ -1,0 +1,11 @@
+/* f2s.h -- shortest round-trip float32 text (Ryu); see f2s.c. */
+#ifndef ATTND_F2S_H
+#define ATTND_F2S_H
+
+/* Writes the shortest decimal that reads back as exactly f, in the style
+ * of numtext_format_float (its reference): plain decimals for exponents
+ * -6..20, else 1.5e-7 / 3.4028235e+38; -0 as "-0"; inf and NaN as null.
+ * s must hold 32 bytes; returns the length. */
+int f2s_format(char *s, float f);
+
+#endif
