@@ -223,9 +223,10 @@ int f2s_format(char *s, float f)
     const int32_t point = n + exp10;
     const int32_t sci = point - 1;
 
-    /* JavaScript's style, as numtext_format_float: plain decimals for
-     * exponents -6..20, else d.ddde+X */
-    if (sci >= -6 && sci < 21) {
+    /* numtext_format_float's style: plain decimals for exponents -6..14
+     * (no integer of 16+ digits: int64 JSON parsers refuse them), else
+     * d.ddde+X */
+    if (sci >= -6 && sci < 15) {
         if (point <= 0) {
             *p++ = '0';
             *p++ = '.';

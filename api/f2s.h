@@ -4,7 +4,8 @@
 
 /* Writes the shortest decimal that reads back as exactly f, in the style
  * of numtext_format_float (its reference): plain decimals for exponents
- * -6..20, else 1.5e-7 / 3.4028235e+38; -0 as "-0"; inf and NaN as null.
+ * -6..14, else 1.5e-7 / 3e+20 / 3.4028235e+38; -0 as "-0"; inf and NaN as
+ * null.
  * s must hold 32 bytes; returns the length. */
 int f2s_format(char *s, float f);
 

@@ -23,7 +23,7 @@ using double_conversion::StringBuilder;
 // Immutable after construction, so one instance serves every thread.
 const DoubleToStringConverter converter(
     DoubleToStringConverter::EMIT_POSITIVE_EXPONENT_SIGN, "null", "null",
-    'e', -6, 21, 0, 0);
+    'e', -6, 15, 0, 0);
 }  // namespace
 
 extern "C" int numtext_format_float(char *s, float f)

@@ -10,8 +10,11 @@ extern "C" {
 #endif
 
 /* The reference for f2s_format (which writes responses): the shortest
- * decimal text that reads back (strtof) as exactly f, in JavaScript's style: plain decimals from 1e-6 to 1e21, else 1e-7 /
- * 3.4028235e+38; -0 stays "-0".  Non-finite values are written as null.
+ * decimal text that reads back (strtof) as exactly f: plain decimals from
+ * 1e-6 up to 1e15, else 1e-7 / 3e+20 / 3.4028235e+38; -0 stays "-0".
+ * (JavaScript goes plain up to 1e21, but an integer of 16+ digits breaks
+ * JSON parsers that read integers as int64 -- Jansson among them; the
+ * fuzzer found it.)  Non-finite values are written as null.
  * s must hold 32 bytes; returns the length (not counting the NUL). */
 int numtext_format_float(char *s, float f);
 

@@ -15,6 +15,8 @@ ct = c.get("content_type") or ""
 open(out, "wb").write(("%s %s\n%s\n" % (c["method"], c["path"], ct)).encode() + body)
 PY
 done
+# every input the fuzzer ever crashed on, kept as is
+cp tests/fuzz/regressions/* "$out/"
 for f in tests/fixtures/bow/*.json tests/fixtures/attention/*.json; do
     /usr/bin/python3 - "$f" "$out/fixture_$(basename "$f" .json)" <<'PY'
 import json, sys

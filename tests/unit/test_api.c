@@ -250,6 +250,27 @@ START_TEST(too_large_refused_before_allocating)
 }
 END_TEST
 
+/* Found by make fuzz: a float of 1e15 or more written as a 16+ digit
+ * integer is JSON that int64 parsers such as Jansson refuse. */
+START_TEST(big_floats_parse_as_json)
+{
+    static const char body[] =
+        "{\"x\": [[[3e+20, 3e+15]]], \"wq\": [[1, 1]], \"wk\": [[0.5, 0]], "
+        "\"wv\": [[0.5, 0]], \"return\": [\"q\"]}";
+    api_response res = {0};
+    api_attention(body, strlen(body), &res);
+    ck_assert_int_eq(res.status, 200);
+    json_error_t err;
+    json_t *j = json_loadb(res.body, res.len, 0, &err);
+    ck_assert_msg(j != NULL, "%.*s: %s", (int)res.len, res.body, err.text);
+    const double q = json_number_value(json_array_get(json_array_get(
+        json_array_get(json_object_get(j, "q"), 0), 0), 0));
+    ck_assert_double_eq_tol(q, 3.00003e20, 1e14);
+    json_decref(j);
+    api_response_free(&res);
+}
+END_TEST
+
 Suite *api_suite(void)
 {
     Suite *s = suite_create("api");
@@ -271,6 +292,7 @@ Suite *api_suite(void)
                         (int)(fixtures.gl_pathc + cases.gl_pathc));
     tcase_add_test(tc, tensor_shape_errors_name_the_value);
     tcase_add_test(tc, too_large_refused_before_allocating);
+    tcase_add_test(tc, big_floats_parse_as_json);
     suite_add_tcase(s, tc);
     return s;
 }
