@@ -29,17 +29,18 @@ LDFLAGS += $(OMPFLAGS)
 
 BUILD_PKGS := gcc g++ make libc6-dev libmicrohttpd-dev libjansson-dev \
 	libdouble-conversion-dev libfast-float-dev
-TEST_PKGS  := check pkg-config python3 python3-pytest
+TEST_PKGS  := check pkg-config python3 python3-pytest python3-yaml \
+	python3-jsonschema
 
 ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c
 API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c \
 	api/seed.c api/body.c api/f2s.c
-SERVER := server/http.c server/route.c server/log.c
+SERVER := server/http.c server/route.c server/log.c server/metrics.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
-.PHONY: all run test unit e2e deps test-deps clean fuzz check-floats
+.PHONY: all run test unit e2e contract deps test-deps clean fuzz check-floats
 all: $(B)/attnd
 
 # Installs the packages in $(1) that dpkg does not have (apt-get update
@@ -93,7 +94,7 @@ $(B)/obj/engine/rng_avx2.o: CFLAGS += $(AVX2FLAGS)
 # model refuses loops that need a remainder, so the engine gets -O3.
 $(B)/obj/engine/engine.o: CFLAGS += -O3
 
-$(B)/obj/server/assets.o: server/assets.S openapi.yaml | deps
+$(B)/obj/server/assets.o: server/assets.S openapi.yaml web/index.html | deps
 	@mkdir -p $(dir $@)
 	$(CC) -I. -c $< -o $@
 
@@ -116,7 +117,13 @@ e2e: $(B)/attnd | test-deps
 	OMP_WAIT_POLICY=PASSIVE ATTND_BIN=$(CURDIR)/$(B)/attnd \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
-test: unit e2e
+# The contract (every example of openapi.yaml sent to a real server and
+# checked against its schema) and the deployment files' cross-checks.
+contract: $(B)/attnd | test-deps
+	OMP_WAIT_POLICY=PASSIVE ATTND_BIN=$(CURDIR)/$(B)/attnd ATTND_SANITIZED=$(SAN) \
+		$(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/contract tests/deploy
+
+test: unit e2e contract test-ui
 
 # All 2^32 float32 bit patterns through the response formatter (minutes).
 $(B)/check_floats: tests/floats/check_floats.c $(B)/obj/api/f2s.o \
@@ -130,14 +137,15 @@ FUZZ_SECONDS ?= 600
 FUZZ_PKGS := clang-14 libfuzzer-14-dev libclang-rt-14-dev
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 build/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
-		api/numtext.cc server/route.c server/assets.S openapi.yaml | deps
+		api/numtext.cc server/route.c server/metrics.c server/assets.S openapi.yaml \
+		web/index.html | deps
 	$(call apt_need,$(FUZZ_PKGS))
 	@mkdir -p $(dir $@)
 	clang++-14 -g -O1 -std=c++17 -fno-exceptions $(FUZZ_SAN) \
 		-c api/numtext.cc -o build/fuzz/numtext.o
 	clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -I. -Wno-unknown-pragmas \
 		$(FUZZ_SAN) tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
-		server/route.c server/assets.S build/fuzz/numtext.o \
+		server/route.c server/metrics.c server/assets.S build/fuzz/numtext.o \
 		-ljansson -ldouble-conversion -lstdc++ -lm -o $@
 
 fuzz: build/fuzz/fuzz_request
@@ -183,3 +191,60 @@ soak-deps: deps
 soak: $(B)/attnd | soak-deps
 	ATTND_BIN=$(CURDIR)/$(B)/attnd PYTHON=$(PYTHON) SOAK_SECONDS=$(SOAK_SECONDS) \
 		bash tests/soak/soak.sh
+
+# ==== make test-ui: the visualizer (GET /, web/index.html) in Debian's
+# Chromium driven by playwright-core from npm (tests/ui/README.md); the last
+# part of make test.  No browser download: playwright-core only.  Node.js
+# and npm are the machine's; Debian's are installed only when there is no npm.
+UI_PKGS   := chromium curl
+UI_NODE   = $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
+UI_OUT    ?= $(CURDIR)/$(B)/ui
+
+.PHONY: test-ui ui-deps
+ui-deps:
+	$(call apt_need,$(UI_PKGS) $(UI_NODE))
+
+test-ui: $(B)/attnd | ui-deps
+	cd tests/ui && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+	@mkdir -p $(UI_OUT)
+	ATTND_BIN=$(CURDIR)/$(B)/attnd CHROMIUM=/usr/bin/chromium UI_OUT=$(UI_OUT) \
+		node --test --test-concurrency=1 tests/ui/visualizer.test.mjs
+
+# ==== make lint: openapi.yaml through @redocly/cli (recommended-strict, so a
+# warning fails too) and docker/k8s/*.yaml against the Kubernetes API schemas
+# (kubernetes-models), both pinned in tests/contract/package-lock.json and
+# installed by npm ci.  Node.js and npm are the machine's; Debian's are
+# installed only when there is no npm.
+LINT_NODE = $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
+
+.PHONY: lint
+lint:
+	$(call apt_need,$(LINT_NODE))
+	cd tests/contract && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+	cd tests/contract && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		npx --no-install redocly lint --config redocly.yaml ../../openapi.yaml
+	cd tests/contract && node k8s_schema.mjs
+
+# ==== make lb-test: docker/nginx.conf (the compose balancer) run by Debian's
+# nginx in front of three local attnd replicas (tests/lb/test_lb.py): answers
+# correct, every replica used, one killed and one drained without a failed
+# request.  Only loopback; only its own processes are stopped.
+LB_PKGS := nginx-light python3 python3-pytest
+
+.PHONY: lb-test
+lb-test: $(B)/attnd | test-deps
+	$(call apt_need,$(LB_PKGS))
+	OMP_WAIT_POLICY=PASSIVE ATTND_BIN=$(CURDIR)/$(B)/attnd LB_OUT=$(CURDIR)/$(B)/lb \
+		$(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/lb
+
+# ==== make docker-test: docker/Dockerfile built by podman from a debootstrap'd
+# bookworm (no Docker engine, no registry) and served from the image by
+# buildah (tests/docker/test_docker.py).  The base system is kept in
+# build/docker/ so reruns take seconds; make clean removes it.
+DOCKER_PKGS := podman buildah debootstrap python3 python3-pytest
+
+.PHONY: docker-test
+docker-test: | test-deps
+	$(call apt_need,$(DOCKER_PKGS))
+	DOCKER_CACHE=$(CURDIR)/build/docker \
+		$(PYTHON) -m pytest -q -rs -s -p no:cacheprovider tests/docker

@@ -154,9 +154,11 @@ void api_error_response(api_response *res, const api_error *e_in)
     }
     if (!text) {
         set_static(res, 503, oom_body, sizeof oom_body - 1);
+        res->code = "out_of_memory";
         return;
     }
     res->status = e->status;
+    res->code = e->code;
     res->content_type = "application/json";
     res->body = text;
     res->len = strlen(text);

@@ -39,6 +39,8 @@ typedef struct api_response {
     char *body;                 /* malloc'd, unless is_static */
     size_t len;
     int is_static;              /* body is static storage: never free it */
+    const char *code;           /* an error's code (static string), set by
+                                   api_error_response; NULL otherwise */
 } api_response;
 
 /* Frees what a handler put in res (safe on a zeroed res). */

@@ -7,4 +7,12 @@ server_openapi_start:
     .incbin "openapi.yaml"
 server_openapi_end:
     .byte 0
+/* The visualizer served at GET / (web/index.html: one page, its CSS and
+ * script inline). */
+    .global server_web_index_start
+    .global server_web_index_end
+server_web_index_start:
+    .incbin "web/index.html"
+server_web_index_end:
+    .byte 0
     .section .note.GNU-stack,"",@progbits

@@ -1,4 +1,5 @@
-/* http.c -- the libmicrohttpd daemon: routes, CORS, bodies, log, shutdown. */
+/* http.c -- the libmicrohttpd daemon: routes, CORS, bodies, log, metrics,
+ * shutdown. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -36,6 +37,9 @@ typedef struct request {
     api_response early;     /* an answer decided before the body is read */
     int status;
     size_t sent;
+    const char *code;       /* the error code answered, or why it was cut */
+    uint64_t received;      /* body bytes that arrived (drained ones too) */
+    char remote[48];        /* client address, for the JSON log only */
 } request;
 
 static const server_config *cfg;
@@ -69,6 +73,23 @@ static void log_copy(char *dst, size_t cap, const char *s)
     dst[i] = '\0';
 }
 
+/* The client's address as text ("" if unknown). */
+static void remote_addr(struct MHD_Connection *c, char *dst, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    dst[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, dst,
+                  (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+                  dst, (socklen_t)cap);
+}
+
 static void request_completed(void *cls, struct MHD_Connection *c,
                               void **req_cls,
                               enum MHD_RequestTerminationCode toe)
@@ -78,11 +99,27 @@ static void request_completed(void *cls, struct MHD_Connection *c,
     request *r = *req_cls;
     if (!r)
         return;
+    const int64_t us = elapsed_us(&r->start);
+    const int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    if (!r->code && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        r->code = "connection_timeout";
+    server_metrics_end(r->route, r->method, r->status, r->code, r->received,
+                       strcmp(r->method, "HEAD") == 0 ? 0 : r->sent, us);
     /* Batched while other requests are in flight (see log.c). */
-    server_log(atomic_load(&in_flight) > 1, "%s %s %d %zu %lldus%s\n",
-               r->method, r->path, r->status, r->sent,
-               (long long)elapsed_us(&r->start),
-               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+    const int batch = atomic_load(&in_flight) > 1;
+    if (cfg->log_json) {
+        char ts[32], path[sizeof r->path * 2];
+        server_log_timestamp(ts);
+        server_json_escape(path, sizeof path, 0, r->path);
+        server_log(batch, "{\"ts\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
+                   "\"status\":%d,\"bytes\":%zu,\"duration_us\":%lld,"
+                   "\"remote\":\"%s\"%s}\n", ts, r->method, path, r->status,
+                   r->sent, (long long)us, r->remote,
+                   ok ? "" : ",\"aborted\":true");
+    } else {
+        server_log(batch, "%s %s %d %zu %lldus%s\n", r->method, r->path,
+                   r->status, r->sent, (long long)us, ok ? "" : " aborted");
+    }
     api_response_free(&r->early);
     free(r->body);
     free(r);
@@ -135,6 +172,7 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
     }
     r->status = res->status;
     r->sent = res->len;
+    r->code = res->code;
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)res->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -185,7 +223,10 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
         if (!r)
             return MHD_NO;
         atomic_fetch_add(&in_flight, 1);
+        server_metrics_begin();
         clock_gettime(CLOCK_MONOTONIC, &r->start);
+        if (cfg->log_json)
+            remote_addr(c, r->remote, sizeof r->remote);
         log_copy(r->method, sizeof r->method, method);
         log_copy(r->path, sizeof r->path, url);
         r->route = server_find_route(url);
@@ -208,6 +249,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
     }
 
     if (*upload_data_size) {
+        r->received += *upload_data_size;
         /* libmicrohttpd 0.9.75 accepts a response only before the body or
          * after all of it, so a request cut mid-body cannot be answered:
          * its connection is closed, and the log line records why (status
@@ -216,10 +258,12 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
             /* The idle timeout resets on every byte; this bounds a client
              * that dribbles a body forever (slowloris). */
             r->status = 408;
+            r->code = "request_timeout";
             return MHD_NO;
         }
         if (!body_append(r, upload_data, *upload_data_size)) {
             r->status = 503;
+            r->code = "out_of_memory";
             return MHD_NO;
         }
         *upload_data_size = 0;
@@ -272,7 +316,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     line[strcspn(line, "\n")] = '\0';
-    server_log(0, "attnd: http: %s\n", line);
+    /* The one sign of a connection closed at --max-per-ip (or, in a race,
+     * at --max-connections): no request exists for it. */
+    if (strncmp(line, "Server reached connection limit", 31) == 0)
+        server_metrics_reject("connection_limit");
+    server_log_msg("attnd: http: %s", line);
 }
 
 static int resolve(const char *host, int port, struct sockaddr_storage *ss,
@@ -286,8 +334,8 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss,
     snprintf(service, sizeof service, "%d", port);
     int rc = getaddrinfo(host, service, &hints, &ai);
     if (rc != 0) {
-        fprintf(stderr, "attnd: cannot resolve --host %s: %s\n", host,
-                gai_strerror(rc));
+        server_log_msg("attnd: cannot resolve --host %s: %s", host,
+                       gai_strerror(rc));
         return 0;
     }
     memcpy(ss, ai->ai_addr, ai->ai_addrlen);
@@ -300,6 +348,8 @@ int server_run(const server_config *config)
 {
     cfg = config;
     server_routes_init();
+    server_log_json(cfg->log_json);
+    server_metrics_init(MHD_get_version(), cfg->threads);
     api_config acfg = cfg->limits;
     acfg.omp_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     api_init(&acfg);
@@ -340,18 +390,18 @@ int server_run(const server_config *config)
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
         MHD_OPTION_END);
     if (!d) {
-        fprintf(stderr, "attnd: cannot listen on %s:%d: %s\n",
-                cfg->host ? cfg->host : "0.0.0.0", cfg->port,
-                strerror(errno));
+        server_log_msg("attnd: cannot listen on %s:%d: %s",
+                       cfg->host ? cfg->host : "0.0.0.0", cfg->port,
+                       strerror(errno));
         return 1;
     }
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    fprintf(stderr, "attnd listening on http://%s%s%s:%u (%d threads)\n",
-            ipv6 ? "[" : "", cfg->host ? cfg->host : "0.0.0.0",
-            ipv6 ? "]" : "",
-            info ? (unsigned)info->port : (unsigned)cfg->port,
-            cfg->threads);
+    server_log_msg("attnd listening on http://%s%s%s:%u (%d threads)",
+                   ipv6 ? "[" : "", cfg->host ? cfg->host : "0.0.0.0",
+                   ipv6 ? "]" : "",
+                   info ? (unsigned)info->port : (unsigned)cfg->port,
+                   cfg->threads);
 
     /* Wait for a signal, writing out batched log lines every 100 ms. */
     int sig;
@@ -359,8 +409,23 @@ int server_run(const server_config *config)
     while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0)
         server_log_flush();
     server_log_flush();
-    fprintf(stderr, "attnd: signal %d, finishing in-flight requests\n", sig);
     atomic_store(&stopping, 1);
+    server_set_draining();          /* GET /readyz: 503 from now on */
+    if (cfg->drain_delay > 0) {
+        /* Keep serving (every answer with Connection: close) while load
+         * balancers see /readyz fail and move away; a second signal cuts
+         * the wait short. */
+        server_log_msg("attnd: signal %d, draining for %d s (/readyz "
+                       "answers 503)", sig, cfg->drain_delay);
+        const int64_t until = now_us() + (int64_t)cfg->drain_delay * 1000000;
+        while (now_us() < until) {
+            if (sigtimedwait(&stop, NULL, &tick) >= 0)
+                break;
+            server_log_flush();
+        }
+        server_log_flush();
+    }
+    server_log_msg("attnd: signal %d, finishing in-flight requests", sig);
 
     /* Stop accepting; let requests already started run to completion, for
      * at most the grace period.  libmicrohttpd notices some vanished
@@ -383,9 +448,9 @@ int server_run(const server_config *config)
         close(ls);
     server_log_flush();
     if (left > 0)
-        fprintf(stderr, "attnd: stopped, %d stalled request%s cut\n", left,
-                left == 1 ? "" : "s");
+        server_log_msg("attnd: stopped, %d stalled request%s cut", left,
+                       left == 1 ? "" : "s");
     else
-        fprintf(stderr, "attnd: stopped\n");
+        server_log_msg("attnd: stopped");
     return 0;
 }

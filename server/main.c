@@ -24,8 +24,8 @@ static void usage(FILE *f, const server_config *d)
 "usage: attnd [options]\n"
 "\n"
 "Attention as an HTTP service: POST /bow, POST /attention, POST /randn,\n"
-"GET /healthz, GET /openapi.yaml.  Every option can also be set from the\n"
-"environment; a flag wins over its variable.\n"
+"GET /healthz, GET /readyz, GET /metrics, GET /openapi.yaml.  Every option\n"
+"can also be set from the environment; a flag wins over its variable.\n"
 "\n"
 "Network\n"
 "  --host ADDR              address to bind, IPv4/IPv6 literal   ATTND_HOST\n"
@@ -45,6 +45,11 @@ static void usage(FILE *f, const server_config *d)
 "  --grace SECONDS          on SIGINT/SIGTERM, how long        ATTND_GRACE\n"
 "                           in-flight requests may take to\n"
 "                           finish; default %d\n"
+"  --drain-delay SECONDS    on SIGINT/SIGTERM, first keep      ATTND_DRAIN_DELAY\n"
+"                           serving this long with /readyz\n"
+"                           answering 503; default %d\n"
+"  --log-format FORMAT      access log: text or json (JSON     ATTND_LOG_FORMAT\n"
+"                           lines); default text\n"
 "\n"
 "Request limits (each refused before any allocation, with its own error)\n"
 "  --max-body BYTES         request body; 413 body_too_large;  ATTND_MAX_BODY\n"
@@ -65,9 +70,11 @@ static void usage(FILE *f, const server_config *d)
 "SIGINT/SIGTERM stop accepting connections, let in-flight requests finish\n"
 "(up to --grace seconds; stalled ones are cut after 1 s without progress)\n"
 "and exit 0.  One access-log line per request goes to stderr:\n"
-"METHOD PATH STATUS BYTES MICROSECONDSus.\n",
+"METHOD PATH STATUS BYTES MICROSECONDSus, or with --log-format json\n"
+"{\"ts\",\"method\",\"path\",\"status\",\"bytes\",\"duration_us\",\"remote\"}.\n",
             d->port, d->threads, d->conn_limit, d->per_ip_limit,
             d->conn_timeout, d->request_timeout, d->shutdown_grace,
+            d->drain_delay,
             (long long)d->limits.max_elements,
             (long long)d->limits.max_total_elements,
             (long long)d->limits.max_batch, (long long)d->limits.max_seq,
@@ -145,6 +152,8 @@ int main(int argc, char **argv)
         {"request-timeout", "ATTND_REQUEST_TIMEOUT", 0, 1, 86400, INT,
          &cfg.request_timeout},
         {"grace", "ATTND_GRACE", 0, 0, 3600, INT, &cfg.shutdown_grace},
+        {"drain-delay", "ATTND_DRAIN_DELAY", 0, 0, 3600, INT,
+         &cfg.drain_delay},
         {"max-body", "ATTND_MAX_BODY", 1, 1, big, U64, &cfg.max_body},
         {"max-elements", "ATTND_MAX_ELEMENTS", 0, 1, big, I64,
          &l->max_elements},
@@ -159,21 +168,25 @@ int main(int argc, char **argv)
     enum { NSPECS = sizeof specs / sizeof specs[0] };
     const server_config defaults = cfg;
 
-    struct option opts[NSPECS + 3];
+    struct option opts[NSPECS + 4];
     for (int i = 0; i < NSPECS; i++)
         opts[i] = (struct option){specs[i].flag, required_argument, NULL, i};
     opts[NSPECS] = (struct option){"host", required_argument, NULL, 'H'};
     opts[NSPECS + 1] = (struct option){"help", no_argument, NULL, 'h'};
-    opts[NSPECS + 2] = (struct option){NULL, 0, NULL, 0};
+    opts[NSPECS + 2] = (struct option){"log-format", required_argument,
+                                       NULL, 'L'};
+    opts[NSPECS + 3] = (struct option){NULL, 0, NULL, 0};
 
     const char *given[NSPECS] = {NULL};
-    const char *host = NULL;
+    const char *host = NULL, *log_format = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c >= 0 && c < NSPECS) {
             given[c] = optarg;
         } else if (c == 'H') {
             host = optarg;
+        } else if (c == 'L') {
+            log_format = optarg;
         } else if (c == 'h') {
             usage(stdout, &defaults);
             return 0;
@@ -190,6 +203,13 @@ int main(int argc, char **argv)
     for (int i = 0; i < NSPECS; i++)
         if (!apply(&specs[i], given[i]))
             return 2;
+    const char *lf = log_format ? log_format : getenv("ATTND_LOG_FORMAT");
+    if (lf && strcmp(lf, "text") != 0 && strcmp(lf, "json") != 0) {
+        fprintf(stderr, "attnd: invalid %s \"%s\" (expected text or json)\n",
+                log_format ? "--log-format" : "ATTND_LOG_FORMAT", lf);
+        return 2;
+    }
+    cfg.log_json = lf && strcmp(lf, "json") == 0;
     if (!host)
         host = getenv("ATTND_HOST");
     cfg.host = host && *host ? host : NULL;

@@ -17,14 +17,38 @@ static void serve_openapi(api_response *res)
     res->is_static = 1;
 }
 
+/* The visualizer page (web/index.html), ETag'd like the spec. */
+static void serve_index(api_response *res)
+{
+    res->status = 200;
+    res->content_type = "text/html; charset=utf-8";
+    res->body = (char *)server_web_index_start;
+    res->len = (size_t)(server_web_index_end - server_web_index_start);
+    res->is_static = 1;
+}
+
 static const server_route routes[] = {
     {"/bow", "POST, OPTIONS", api_bow, NULL, 0},
     {"/attention", "POST, OPTIONS", api_attention, NULL, 0},
     {"/randn", "POST, OPTIONS", api_randn, NULL, 0},
     {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz, 0},
     {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi, 1},
+    {"/", "GET, HEAD, OPTIONS", NULL, serve_index, 1},
+    {"/readyz", "GET, HEAD, OPTIONS", NULL, server_readyz, 0},
+    {"/metrics", "GET, HEAD, OPTIONS", NULL, server_metrics_get, 0},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
+_Static_assert(NROUTES <= SERVER_MAX_ROUTES, "raise SERVER_MAX_ROUTES");
+
+size_t server_route_count(void)
+{
+    return NROUTES;
+}
+
+const server_route *server_route_at(size_t i)
+{
+    return i < NROUTES ? &routes[i] : NULL;
+}
 
 /* ETags of the cacheable routes, filled on first use (and before threads
  * start: server_run asks for each once). */
@@ -88,7 +112,8 @@ void server_decide_early(const server_route *rt, const char *method,
     memset(early, 0, sizeof *early);
     if (!rt) {
         snprintf(msg, sizeof msg, "no route %s %s; routes: POST /bow, "
-                 "POST /attention, POST /randn, GET /healthz, GET /openapi.yaml", method,
+                 "POST /attention, POST /randn, GET /healthz, GET /readyz, "
+                 "GET /metrics, GET /openapi.yaml", method,
                  path);
         api_simple_error(early, 404, "not_found", msg);
         return;

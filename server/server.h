@@ -9,6 +9,8 @@
 
 #include "../api/api.h"
 
+#define ATTND_VERSION "1.0.0"   /* openapi.yaml's info.version */
+
 typedef struct server_config {
     const char *host;       /* NULL = all IPv4 interfaces */
     int port;               /* 0 = any free port */
@@ -19,6 +21,9 @@ typedef struct server_config {
     int conn_limit;         /* simultaneous connections */
     int per_ip_limit;       /* simultaneous connections from one address */
     int shutdown_grace;     /* seconds to let in-flight requests finish */
+    int drain_delay;        /* seconds /readyz says 503 before the daemon
+                               stops accepting, after SIGINT/SIGTERM */
+    int log_json;           /* access log as JSON lines (--log-format json) */
     api_config limits;      /* passed to api_init */
 } server_config;
 
@@ -44,6 +49,11 @@ const char *server_route_etag(const server_route *rt);
 /* Computes every ETag; called once before serving. */
 void server_routes_init(void);
 
+/* The table itself, for metrics labels: entry i of server_route_count(). */
+#define SERVER_MAX_ROUTES 32
+size_t server_route_count(void);
+const server_route *server_route_at(size_t i);
+
 /* The route for an exact path, or NULL. */
 const server_route *server_find_route(const char *path);
 
@@ -58,6 +68,28 @@ void server_decide_early(const server_route *rt, const char *method,
 void server_dispatch(const server_route *rt, const char *body, size_t len,
                      api_response *res);
 
+/* ==== metrics and readiness (metrics.c): relaxed atomics only ==== */
+
+/* Called once before serving. */
+void server_metrics_init(const char *mhd_version, int threads);
+/* A request began (in flight + 1). */
+void server_metrics_begin(void);
+/* A request completed: rt NULL = an unknown path (route="other"), status 0
+ * = nothing sent, code = the error code answered (or how the request was
+ * cut: "request_timeout", "connection_timeout", "out_of_memory"), NULL for
+ * none; bytes of the request and response bodies. */
+void server_metrics_end(const server_route *rt, const char *method,
+                        int status, const char *code, uint64_t bytes_in,
+                        uint64_t bytes_out, int64_t duration_us);
+/* Counts a rejection no request carries ("connection_limit"). */
+void server_metrics_reject(const char *reason);
+/* After SIGINT/SIGTERM: /readyz answers 503 {"status":"draining"}. */
+void server_set_draining(void);
+int server_draining(void);
+/* GET /metrics (Prometheus text 0.0.4) and GET /readyz. */
+void server_metrics_get(api_response *res);
+void server_readyz(api_response *res);
+
 /* ==== the access log (log.c) ==== */
 
 /* Appends one printf-formatted line (ending in \n) to stderr's log; with
@@ -66,8 +98,24 @@ void server_log(int batch, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void server_log_flush(void);
 
+/* A server message (not an access-log line): as is in the text format, as
+ * {"ts":...,"msg":"..."} with --log-format json.  Written at once. */
+void server_log_json(int on);
+void server_log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Appends s to dst (cap bytes in all, NUL-terminated) as the inside of a
+ * JSON string; returns the new length. */
+size_t server_json_escape(char *dst, size_t cap, size_t len, const char *s);
+
+/* The current UTC time as RFC 3339 with microseconds (28 bytes + NUL). */
+void server_log_timestamp(char buf[32]);
+
 /* The embedded openapi.yaml (server/assets.S). */
 extern const char server_openapi_start[];
 extern const char server_openapi_end[];
+
+/* The visualizer page, web/index.html (server/assets.S). */
+extern const char server_web_index_start[];
+extern const char server_web_index_end[];
 
 #endif
