@@ -113,7 +113,7 @@ void server_decide_early(const server_route *rt, const char *method,
     if (!rt) {
         snprintf(msg, sizeof msg, "no route %s %s; routes: POST /bow, "
                  "POST /attention, POST /randn, GET /healthz, GET /readyz, "
-                 "GET /metrics, GET /openapi.yaml", method,
+                 "GET /metrics, GET /openapi.yaml, GET / (the visualizer)", method,
                  path);
         api_simple_error(early, 404, "not_found", msg);
         return;
