@@ -166,6 +166,17 @@ static int slot_used(size_t s)
     return s < server_route_count() || s == SERVER_MAX_ROUTES;
 }
 
+/* One counter per route, with its HELP and TYPE lines. */
+static void write_route_counter(FILE *f, const char *name, const char *help,
+                                const counter *per_route)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (size_t s = 0; s < NSLOTS; s++)
+        if (slot_used(s))
+            fprintf(f, "%s{route=\"%s\"} %llu\n", name, route_label(s),
+                    (unsigned long long)GET(per_route[s]));
+}
+
 static void render(FILE *f)
 {
     fprintf(f,
@@ -239,20 +250,11 @@ static void render(FILE *f)
                 (unsigned long long)cum);
     }
 
-    fprintf(f, "# HELP attnd_request_bytes_total Request body bytes "
-               "received, by route.\n"
-               "# TYPE attnd_request_bytes_total counter\n");
-    for (size_t s = 0; s < NSLOTS; s++)
-        if (slot_used(s))
-            fprintf(f, "attnd_request_bytes_total{route=\"%s\"} %llu\n",
-                    route_label(s), (unsigned long long)GET(m.bytes_in[s]));
-    fprintf(f, "# HELP attnd_response_bytes_total Response body bytes "
-               "sent (HEAD: 0), by route.\n"
-               "# TYPE attnd_response_bytes_total counter\n");
-    for (size_t s = 0; s < NSLOTS; s++)
-        if (slot_used(s))
-            fprintf(f, "attnd_response_bytes_total{route=\"%s\"} %llu\n",
-                    route_label(s), (unsigned long long)GET(m.bytes_out[s]));
+    write_route_counter(f, "attnd_request_bytes_total",
+                        "Request body bytes received, by route.", m.bytes_in);
+    write_route_counter(f, "attnd_response_bytes_total",
+                        "Response body bytes sent (HEAD: 0), by route.",
+                        m.bytes_out);
 
     fprintf(f, "# HELP attnd_rejected_total Requests and connections refused "
                "by a limit, by reason (the error code, or how the "

@@ -8,23 +8,28 @@
 
 #include "server.h"
 
-static void serve_openapi(api_response *res)
+/* A file embedded at build time (server/assets.S), answered as is. */
+static void serve_embedded(api_response *res, const char *start,
+                           const char *end, const char *type)
 {
     res->status = 200;
-    res->content_type = "application/yaml";
-    res->body = (char *)server_openapi_start;
-    res->len = (size_t)(server_openapi_end - server_openapi_start);
+    res->content_type = type;
+    res->body = (char *)start;
+    res->len = (size_t)(end - start);
     res->is_static = 1;
+}
+
+static void serve_openapi(api_response *res)
+{
+    serve_embedded(res, server_openapi_start, server_openapi_end,
+                   "application/yaml");
 }
 
 /* The visualizer page (web/index.html), ETag'd like the spec. */
 static void serve_index(api_response *res)
 {
-    res->status = 200;
-    res->content_type = "text/html; charset=utf-8";
-    res->body = (char *)server_web_index_start;
-    res->len = (size_t)(server_web_index_end - server_web_index_start);
-    res->is_static = 1;
+    serve_embedded(res, server_web_index_start, server_web_index_end,
+                   "text/html; charset=utf-8");
 }
 
 static const server_route routes[] = {
