@@ -379,6 +379,17 @@ int api_check_dims(int64_t B, int64_t T, int64_t hs, const char *bpath,
     return 1;
 }
 
+int api_check_heads(int64_t H, const char *path, api_error *e)
+{
+    if (H <= config.max_head_size)
+        return 1;
+    api_fail(e, 413, "dimension_too_large", path,
+             "num_heads = %lld is over this server's limit of %lld "
+             "(--max-head-size bounds num_heads too)", (long long)H,
+             (long long)config.max_head_size);
+    return 0;
+}
+
 int api_check_total(int64_t n, api_error *e)
 {
     if (n <= config.max_total_elements)

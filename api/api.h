@@ -64,6 +64,7 @@ void api_fail(api_error *e, int status, const char *code, const char *path,
 /* Endpoint handlers. */
 void api_bow(const char *body, size_t len, api_response *res);
 void api_attention(const char *body, size_t len, api_response *res);
+void api_multihead(const char *body, size_t len, api_response *res);
 void api_randn(const char *body, size_t len, api_response *res);
 void api_healthz(api_response *res);
 

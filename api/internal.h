@@ -90,6 +90,10 @@ int api_read_count(const json_t *v, const char *name, int64_t *out,
 int api_check_dims(int64_t B, int64_t T, int64_t hs, const char *bpath,
                    const char *tpath, const char *hpath, api_error *e);
 
+/* 413 dimension_too_large when num_heads passes --max-head-size (which
+ * bounds both sizes of a head grid); path names where H came from. */
+int api_check_heads(int64_t H, const char *path, api_error *e);
+
 /* 413 request_too_large when all the floats of a request pass the cap. */
 int api_check_total(int64_t n, api_error *e);
 

@@ -307,6 +307,133 @@ void engine_attention_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
     }
 }
 
+/* ==== multi-head self-attention ==== */
+
+int64_t engine_multihead_scratch(const engine_tensor *x, int64_t H,
+                                 int64_t hs)
+{
+    return 4 * H * hs * x->dim[2] + 2 * x->dim[0] * H * hs * x->dim[1];
+}
+
+void engine_multihead(engine_tensor *q, engine_tensor *k, engine_tensor *v,
+                      engine_tensor *scores, engine_tensor *wei,
+                      engine_tensor *heads, engine_tensor *out,
+                      const engine_tensor *x, const engine_tensor *wq,
+                      const engine_tensor *wk, const engine_tensor *wv,
+                      const engine_tensor *wo, const engine_tensor *bo,
+                      const engine_attention_args *args, float *scratch,
+                      int nthreads)
+{
+    /* x: (B,T,C); wq, wk, wv: (H,hs,C); wo: (C,H*hs); bo: (C,);
+     * q, k, v: (B,H,T,hs); scores, wei: (B,H,T,T); heads: (B,T,H*hs);
+     * out: (B,T,C); scratch: wqt, wkt, wvt (H,C,hs), wot (H*hs,C),
+     * kt (B,H,hs,T), ho (B,H,T,hs) */
+    const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
+    const int64_t H = wq->dim[0], hs = wq->dim[1], D = H * hs;
+    float *wqt = scratch, *wkt = wqt + D * C, *wvt = wkt + D * C;
+    float *wot = wvt + D * C, *kts = wot + D * C, *hos = kts + B * D * T;
+
+#ifdef HAVE_AVX2_KERNELS
+    const int avx2 = use_avx2();
+    const linear_fn linear_t = avx2 ? linear_t_avx2 : linear_t_base;
+    const attend_fn attend_one = avx2 ? attend_one_avx2 : attend_one_base;
+#else
+    const linear_fn linear_t = linear_t_base;
+    const attend_fn attend_one = attend_one_base;
+#endif
+    for (int64_t h = 0; h < H; h++) {
+        transpose(wqt + h * hs * C, wq->data + h * hs * C, hs, C);
+        transpose(wkt + h * hs * C, wk->data + h * hs * C, hs, C);
+        transpose(wvt + h * hs * C, wv->data + h * hs * C, hs, C);
+    }
+    transpose(wot, wo->data, C, D);
+
+    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        const int64_t b = bh / H, h = bh % H;
+        const float *xb = x->data + b * T * C;
+        float *qb = q->data + bh * T * hs, *kb = k->data + bh * T * hs;
+        float *vb = v->data + bh * T * hs, *kt = kts + bh * hs * T;
+        linear_t(qb, xb, wqt + h * hs * C, T, C, hs);
+        linear_t(kb, xb, wkt + h * hs * C, T, C, hs);
+        linear_t(vb, xb, wvt + h * hs * C, T, C, hs);
+        transpose(kt, kb, T, hs);
+        attend_one(scores->data + bh * T * T, wei->data + bh * T * T,
+                   hos + bh * T * hs, qb, kt, vb, T, hs, args->causal,
+                   args->scale);
+    }
+
+    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
+    for (int64_t b = 0; b < B; b++) {
+        float *hb = heads->data + b * T * D, *ob = out->data + b * T * C;
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t t = 0; t < T; t++)
+                memcpy(hb + t * D + h * hs, hos + ((b * H + h) * T + t) * hs,
+                       (size_t)hs * sizeof *hb);
+        linear_t(ob, hb, wot, T, D, C);
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t c = 0; c < C; c++)
+                ob[t * C + c] += bo->data[c];
+    }
+}
+
+void engine_multihead_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
+                          engine_tensor *scores, engine_tensor *wei,
+                          engine_tensor *heads, engine_tensor *out,
+                          const engine_tensor *x, const engine_tensor *wq,
+                          const engine_tensor *wk, const engine_tensor *wv,
+                          const engine_tensor *wo, const engine_tensor *bo,
+                          const engine_attention_args *args)
+{
+    const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
+    const int64_t H = wq->dim[0], hs = wq->dim[1], D = H * hs;
+
+    for (int64_t b = 0; b < B; b++) {
+        const float *xb = x->data + b * T * C;
+        float *hb = heads->data + b * T * D;
+        for (int64_t h = 0; h < H; h++) {
+            const int64_t bh = b * H + h;
+            float *qb = q->data + bh * T * hs, *kb = k->data + bh * T * hs;
+            float *vb = v->data + bh * T * hs;
+            float *sb = scores->data + bh * T * T, *wb = wei->data + bh * T * T;
+            linear_one(qb, xb, wq->data + h * hs * C, T, C, hs);
+            linear_one(kb, xb, wk->data + h * hs * C, T, C, hs);
+            linear_one(vb, xb, wv->data + h * hs * C, T, C, hs);
+            for (int64_t t = 0; t < T; t++) {
+                const int64_t n = args->causal ? t + 1 : T;
+                float *st = sb + t * T, *wt = wb + t * T;
+                for (int64_t s = 0; s < n; s++) {
+                    float dot = 0.0f;
+                    for (int64_t i = 0; i < hs; i++)
+                        dot += qb[t * hs + i] * kb[s * hs + i];
+                    st[s] = dot * args->scale;
+                }
+                for (int64_t s = n; s < T; s++)
+                    st[s] = -INFINITY;
+                memcpy(wt, st, (size_t)n * sizeof *wt);
+                engine_softmax_rows(wt, 1, n);
+                for (int64_t s = n; s < T; s++)
+                    wt[s] = 0.0f;
+                /* head h's out straight into its columns of heads */
+                for (int64_t i = 0; i < hs; i++) {
+                    float sum = 0.0f;
+                    for (int64_t s = 0; s < n; s++)
+                        sum += wt[s] * vb[s * hs + i];
+                    hb[t * D + h * hs + i] = sum;
+                }
+            }
+        }
+        float *ob = out->data + b * T * C;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t c = 0; c < C; c++) {
+                float sum = 0.0f;
+                for (int64_t j = 0; j < D; j++)
+                    sum += hb[t * D + j] * wo->data[c * D + j];
+                ob[t * C + c] = sum + bo->data[c];
+            }
+    }
+}
+
 /* ==== comparisons ==== */
 
 float engine_max_abs_diff(const float *a, const float *b, int64_t n)

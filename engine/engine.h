@@ -102,6 +102,42 @@ void engine_attention_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                           const engine_tensor *wv,
                           const engine_attention_args *args);
 
+/* ==== multi-head self-attention ==== */
+
+/* The lecture's MultiHeadAttention: H heads of head size hs run side by
+ * side on the same x, concatenated, then proj = nn.Linear(H*hs, C).
+ *   x: (B,T,C); wq, wk, wv: (H,hs,C), head h's nn.Linear.weight
+ *   wo: (C,H*hs), bo: (C,)        proj.weight and proj.bias
+ *   q, k, v: (B,H,T,hs); scores, wei: (B,H,T,T)   as engine_attention's,
+ *                                                  per (batch, head)
+ *   heads:   (B,T,H*hs)  head h's out in columns h*hs .. h*hs+hs-1
+ *   out:     (B,T,C)     heads @ wo^T + bo
+ *   scratch: engine_multihead_scratch(x, H, hs) floats
+ * Caller-owned buffers of exactly those shapes; OpenMP over batch x heads
+ * (then over the batch for the projection) with nthreads. */
+void engine_multihead(engine_tensor *q, engine_tensor *k, engine_tensor *v,
+                      engine_tensor *scores, engine_tensor *wei,
+                      engine_tensor *heads, engine_tensor *out,
+                      const engine_tensor *x, const engine_tensor *wq,
+                      const engine_tensor *wk, const engine_tensor *wv,
+                      const engine_tensor *wo, const engine_tensor *bo,
+                      const engine_attention_args *args, float *scratch,
+                      int nthreads);
+
+/* Floats of scratch engine_multihead needs: 4*H*hs*C + 2*B*H*hs*T. */
+int64_t engine_multihead_scratch(const engine_tensor *x, int64_t H,
+                                 int64_t hs);
+
+/* The plain reference: engine_attention_ref per (batch, head), then the
+ * concatenation and projection in the obvious loops.  One thread. */
+void engine_multihead_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
+                          engine_tensor *scores, engine_tensor *wei,
+                          engine_tensor *heads, engine_tensor *out,
+                          const engine_tensor *x, const engine_tensor *wq,
+                          const engine_tensor *wk, const engine_tensor *wv,
+                          const engine_tensor *wo, const engine_tensor *bo,
+                          const engine_attention_args *args);
+
 /* ==== comparisons (the /bow "all" report, and tests) ==== */
 
 /* max |a-b| over n elements. */

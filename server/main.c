@@ -23,9 +23,10 @@ static void usage(FILE *f, const server_config *d)
     fprintf(f,
 "usage: attnd [options]\n"
 "\n"
-"Attention as an HTTP service: POST /bow, POST /attention, POST /randn,\n"
-"GET /healthz, GET /readyz, GET /metrics, GET /openapi.yaml.  Every option\n"
-"can also be set from the environment; a flag wins over its variable.\n"
+"Attention as an HTTP service: POST /bow, POST /attention, POST /multihead,\n"
+"POST /randn, GET /healthz, GET /readyz, GET /metrics, GET /openapi.yaml.\n"
+"Every option can also be set from the environment; a flag wins over its\n"
+"variable.\n"
 "\n"
 "Network\n"
 "  --host ADDR              address to bind, IPv4/IPv6 literal   ATTND_HOST\n"

@@ -35,6 +35,7 @@ static void serve_index(api_response *res)
 static const server_route routes[] = {
     {"/bow", "POST, OPTIONS", api_bow, NULL, 0},
     {"/attention", "POST, OPTIONS", api_attention, NULL, 0},
+    {"/multihead", "POST, OPTIONS", api_multihead, NULL, 0},
     {"/randn", "POST, OPTIONS", api_randn, NULL, 0},
     {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz, 0},
     {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi, 1},
@@ -117,9 +118,9 @@ void server_decide_early(const server_route *rt, const char *method,
     memset(early, 0, sizeof *early);
     if (!rt) {
         snprintf(msg, sizeof msg, "no route %s %s; routes: POST /bow, "
-                 "POST /attention, POST /randn, GET /healthz, GET /readyz, "
-                 "GET /metrics, GET /openapi.yaml, GET / (the visualizer)", method,
-                 path);
+                 "POST /attention, POST /multihead, POST /randn, "
+                 "GET /healthz, GET /readyz, GET /metrics, GET /openapi.yaml, "
+                 "GET / (the visualizer)", method, path);
         api_simple_error(early, 404, "not_found", msg);
         return;
     }

@@ -21,14 +21,14 @@ def test_fixture(server, fixture_path):
     if fixture_path is None:
         pytest.fail("no fixtures found under %s/*/*.json" % FIXTURES_DIR)
     fx = load_fixture(fixture_path)
-    assert fx["endpoint"] in ("/bow", "/attention", "/randn"), fx["endpoint"]
+    assert fx["endpoint"] in ("/bow", "/attention", "/multihead", "/randn"), fx["endpoint"]
     r = server.post(fx["endpoint"], fx["request"])
     problems = check_fixture_response(fx, r)
     assert not problems, "%s: %d problem(s):\n  %s" % (fixture_path.name, len(problems), "\n  ".join(problems))
 
 
 def test_fixture_folders_not_empty():
-    for sub in ("bow", "attention", "randn"):
+    for sub in ("bow", "attention", "multihead", "randn"):
         assert list((FIXTURES_DIR / sub).glob("*.json")), "no fixtures in %s" % (FIXTURES_DIR / sub)
 
 

@@ -17,7 +17,8 @@ PY
 done
 # every input the fuzzer ever crashed on, kept as is
 cp tests/fuzz/regressions/* "$out/"
-for f in tests/fixtures/bow/*.json tests/fixtures/attention/*.json; do
+for f in tests/fixtures/bow/*.json tests/fixtures/attention/*.json \
+         tests/fixtures/multihead/*.json; do
     /usr/bin/python3 - "$f" "$out/fixture_$(basename "$f" .json)" <<'PY'
 import json, sys
 fx = json.load(open(sys.argv[1]))

@@ -20,6 +20,8 @@ static handler handler_for(const char *path)
         return api_bow;
     if (strcmp(path, "/attention") == 0)
         return api_attention;
+    if (strcmp(path, "/multihead") == 0)
+        return api_multihead;
     if (strcmp(path, "/randn") == 0)
         return api_randn;
     return NULL;

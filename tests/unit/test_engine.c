@@ -242,6 +242,165 @@ START_TEST(attention_scale_multiplies_scores)
 }
 END_TEST
 
+/* ==== multi-head: the plain float64 loops of MultiHeadAttention ==== */
+
+static void ref_multihead(float *wei, float *heads, float *out, const float *x,
+                          const float *wq, const float *wk, const float *wv,
+                          const float *wo, const float *bo, int64_t B,
+                          int64_t T, int64_t C, int64_t H, int64_t hs,
+                          int causal, float scale)
+{
+    const int64_t D = H * hs;
+    double *q = malloc(T * hs * 8), *k = malloc(T * hs * 8),
+           *v = malloc(T * hs * 8), *hd = malloc(T * D * 8);
+    for (int64_t b = 0; b < B; b++) {
+        const float *xb = x + b * T * C;
+        for (int64_t h = 0; h < H; h++) {
+            const float *q_w = wq + h * hs * C, *k_w = wk + h * hs * C,
+                        *v_w = wv + h * hs * C;
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t o = 0; o < hs; o++) {
+                    double sq = 0, sk = 0, sv = 0;
+                    for (int64_t c = 0; c < C; c++) {
+                        sq += (double)xb[t * C + c] * q_w[o * C + c];
+                        sk += (double)xb[t * C + c] * k_w[o * C + c];
+                        sv += (double)xb[t * C + c] * v_w[o * C + c];
+                    }
+                    q[t * hs + o] = sq, k[t * hs + o] = sk, v[t * hs + o] = sv;
+                }
+            float *w = wei + (b * H + h) * T * T;
+            for (int64_t t = 0; t < T; t++) {
+                double m = -INFINITY, sum = 0, row[T];
+                for (int64_t s = 0; s < T; s++) {
+                    double d = 0;
+                    for (int64_t i = 0; i < hs; i++)
+                        d += q[t * hs + i] * k[s * hs + i];
+                    row[s] = causal && s > t ? -INFINITY : d * scale;
+                    if (row[s] > m)
+                        m = row[s];
+                }
+                for (int64_t s = 0; s < T; s++)
+                    sum += row[s] = exp(row[s] - m);
+                for (int64_t s = 0; s < T; s++)
+                    w[t * T + s] = (float)(row[s] / sum);
+                for (int64_t i = 0; i < hs; i++) {
+                    double d = 0;
+                    for (int64_t s = 0; s < T; s++)
+                        d += row[s] / sum * v[s * hs + i];
+                    hd[t * D + h * hs + i] = d;
+                    heads[(b * T + t) * D + h * hs + i] = (float)d;
+                }
+            }
+        }
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t c = 0; c < C; c++) {
+                double d = bo[c];
+                for (int64_t j = 0; j < D; j++)
+                    d += hd[t * D + j] * wo[c * D + j];
+                out[(b * T + t) * C + c] = (float)d;
+            }
+    }
+    free(q), free(k), free(v), free(hd);
+}
+
+static const int64_t mh_shapes[][5] = {         /* B, T, C, H, hs */
+    {1, 1, 1, 1, 1}, {4, 8, 32, 4, 8}, {3, 7, 5, 3, 2}, {2, 6, 3, 2, 8},
+    {2, 33, 12, 5, 4}};
+
+START_TEST(multihead_matches_reference)
+{
+    const int64_t *sh = mh_shapes[_i / 4];
+    const int64_t B = sh[0], T = sh[1], C = sh[2], H = sh[3], hs = sh[4];
+    const int64_t D = H * hs;
+    const int causal = _i % 2;
+    engine_attention_force_baseline((_i / 2) % 2);
+    const float scale = (float)pow((double)hs, -0.5);
+    const int64_t nx = B * T * C, nw = D * C, nq = B * H * T * hs,
+                  ns = B * H * T * T, nh = B * T * D;
+    float *x = malloc(nx * 4), *wq = malloc(nw * 4), *wk = malloc(nw * 4),
+          *wv = malloc(nw * 4), *wo = malloc(nw * 4), *bo = malloc(C * 4);
+    unit_fill_random(x, nx, 21 + _i);
+    unit_fill_random(wq, nw, 22 + _i);
+    unit_fill_random(wk, nw, 23 + _i);
+    unit_fill_random(wv, nw, 24 + _i);
+    unit_fill_random(wo, nw, 25 + _i);
+    unit_fill_random(bo, C, 26 + _i);
+    float *buf[2][7];
+    const int64_t n[7] = {nq, nq, nq, ns, ns, nh, nx};
+    for (int r = 0; r < 2; r++)
+        for (int j = 0; j < 7; j++)
+            buf[r][j] = malloc(n[j] * 4);
+    engine_tensor tx = {x, 3, {B, T, C}}, twq = {wq, 3, {H, hs, C}},
+                  twk = {wk, 3, {H, hs, C}}, twv = {wv, 3, {H, hs, C}},
+                  two = {wo, 2, {C, D}}, tbo = {bo, 1, {C}};
+    engine_tensor t[2][7];
+    for (int r = 0; r < 2; r++) {
+        for (int j = 0; j < 3; j++)
+            t[r][j] = (engine_tensor){buf[r][j], 4, {B, H, T, hs}};
+        for (int j = 3; j < 5; j++)
+            t[r][j] = (engine_tensor){buf[r][j], 4, {B, H, T, T}};
+        t[r][5] = (engine_tensor){buf[r][5], 3, {B, T, D}};
+        t[r][6] = (engine_tensor){buf[r][6], 3, {B, T, C}};
+    }
+    engine_attention_args args = {causal, scale};
+    float *scratch = malloc(engine_multihead_scratch(&tx, H, hs) * 4);
+    engine_multihead(&t[0][0], &t[0][1], &t[0][2], &t[0][3], &t[0][4],
+                     &t[0][5], &t[0][6], &tx, &twq, &twk, &twv, &two, &tbo,
+                     &args, scratch, 3);
+    engine_multihead_ref(&t[1][0], &t[1][1], &t[1][2], &t[1][3], &t[1][4],
+                         &t[1][5], &t[1][6], &tx, &twq, &twk, &twv, &two, &tbo,
+                         &args);
+    for (int j = 0; j < 7; j++)     /* scores: -inf is not allclose */
+        ck_assert(j == 3 ||
+                  engine_allclose(buf[0][j], buf[1][j], n[j], 1e-5, 1e-6));
+    for (int64_t i = 0; i < ns; i++) {  /* the same mask, exactly */
+        const float a = buf[0][3][i], b = buf[1][3][i];
+        ck_assert((a == -INFINITY) == (b == -INFINITY));
+        ck_assert(a == -INFINITY || engine_allclose(&a, &b, 1, 1e-5, 1e-6));
+    }
+
+    float *rwei = malloc(ns * 4), *rheads = malloc(nh * 4),
+          *rout = malloc(nx * 4);
+    ref_multihead(rwei, rheads, rout, x, wq, wk, wv, wo, bo, B, T, C, H, hs,
+                  causal, scale);
+    ck_assert(engine_allclose(buf[0][4], rwei, ns, 1e-5, 1e-5));
+    ck_assert(engine_allclose(buf[0][5], rheads, nh, 1e-5, 1e-5));
+    ck_assert(engine_allclose(buf[0][6], rout, nx, 1e-5, 1e-5));
+
+    /* head h is engine_attention with head h's weights, exactly */
+    const int64_t h = H - 1;
+    float *q1 = malloc(B * T * hs * 4), *k1 = malloc(B * T * hs * 4),
+          *v1 = malloc(B * T * hs * 4), *s1 = malloc(B * T * T * 4),
+          *w1 = malloc(B * T * T * 4), *o1 = malloc(B * T * hs * 4),
+          *sc1 = malloc(engine_attention_scratch(&tx, hs) * 4);
+    engine_tensor a[6] = {{q1, 3, {B, T, hs}}, {k1, 3, {B, T, hs}},
+                          {v1, 3, {B, T, hs}}, {s1, 3, {B, T, T}},
+                          {w1, 3, {B, T, T}},  {o1, 3, {B, T, hs}}};
+    engine_tensor hq = {wq + h * hs * C, 2, {hs, C}},
+                  hk = {wk + h * hs * C, 2, {hs, C}},
+                  hv = {wv + h * hs * C, 2, {hs, C}};
+    engine_attention(&a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &tx, &hq, &hk,
+                     &hv, &args, sc1, 1);
+    for (int64_t b = 0; b < B; b++) {
+        const int64_t bh = b * H + h;
+        ck_assert(memcmp(buf[0][0] + bh * T * hs, q1 + b * T * hs,
+                         T * hs * 4) == 0);
+        ck_assert(memcmp(buf[0][4] + bh * T * T, w1 + b * T * T,
+                         T * T * 4) == 0);
+        for (int64_t tt = 0; tt < T; tt++)
+            ck_assert(memcmp(buf[0][5] + (b * T + tt) * D + h * hs,
+                             o1 + (b * T + tt) * hs, hs * 4) == 0);
+    }
+    engine_attention_force_baseline(0);
+    free(q1), free(k1), free(v1), free(s1), free(w1), free(o1), free(sc1);
+    free(rwei), free(rheads), free(rout), free(scratch);
+    for (int r = 0; r < 2; r++)
+        for (int j = 0; j < 7; j++)
+            free(buf[r][j]);
+    free(x), free(wq), free(wk), free(wv), free(wo), free(bo);
+}
+END_TEST
+
 START_TEST(allclose_is_torch_semantics)
 {
     const float a[2] = {1.0f, 0.0f}, b[2] = {1.0f + 5e-6f, 1e-9f};
@@ -267,6 +426,10 @@ Suite *engine_suite(void)
                         4 * (int)(sizeof attn_shapes / sizeof attn_shapes[0]));
     tcase_add_test(tc, attention_scale_multiplies_scores);
     tcase_add_test(tc, allclose_is_torch_semantics);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("multihead");
+    tcase_add_loop_test(tc, multihead_matches_reference, 0,
+                        4 * (int)(sizeof mh_shapes / sizeof mh_shapes[0]));
     suite_add_tcase(s, tc);
     return s;
 }

@@ -82,6 +82,14 @@ static const struct {
     {"attention seeded", api_attention,
      "{\"seed\":1337,\"shape\":[2,4,8],\"head_size\":4,\"return\":[\"x\","
      "\"wq\",\"weights\"]}"},
+    {"multihead explicit", api_multihead,
+     "{\"x\":[[[1,0],[0,1],[2,3]]],\"wq\":[[[1,0]],[[0,1]]],"
+     "\"wk\":[[[1,2]],[[0,1]]],\"wv\":[[[1,0]],[[3,1]]],"
+     "\"wo\":[[1,0],[0,1]],\"bo\":[0.5,-1],\"return\":[\"heads\","
+     "\"q\",\"scores\",\"weights\",\"out\"]}"},
+    {"multihead seeded", api_multihead,
+     "{\"seed\":1337,\"shape\":[2,4,8],\"num_heads\":2,\"head_size\":4,"
+     "\"average_weights\":true,\"return\":[\"wo\",\"weights\"]}"},
     {"randn", api_randn, "{\"seed\":\"18446744073709551615\",\"shape\":[3,7]}"},
     {"error 422", api_attention, "{\"x\":[[[1,2],[3]]],\"wq\":[[1]],"
                                  "\"wk\":[[1]],\"wv\":[[1]]}"},
