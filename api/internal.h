@@ -97,6 +97,32 @@ int api_check_heads(int64_t H, const char *path, api_error *e);
 /* 413 request_too_large when all the floats of a request pass the cap. */
 int api_check_total(int64_t n, api_error *e);
 
+/* ==== fields /attention and /multihead share (options.c) ==== */
+
+#define API_MAX_OUTPUTS 16
+
+/* The outputs an endpoint's "return" may name, and its default. */
+typedef struct api_outputs {
+    const char *const *names;
+    int n;                          /* <= API_MAX_OUTPUTS */
+    const char *list;               /* the names, for messages */
+    int defaults[4];
+    int ndefaults;
+} api_outputs;
+
+/* A boolean field, dflt when absent. */
+int api_read_bool(const json_t *root, const char *key, int dflt, int *out,
+                  api_error *e);
+
+/* "scale": true or absent -> NAN (the caller applies head_size**-0.5),
+ * false -> 1, a number -> itself (within float32). */
+int api_read_scale(const json_t *root, float *scale, api_error *e);
+
+/* "return": indexes into outs->names, in request order, duplicates once;
+ * outs->defaults when absent. */
+int api_read_return(const json_t *root, const api_outputs *outs, int *order,
+                    int *norder, api_error *e);
+
 /* res = 200 with w's text (w is emptied), or 503 if w failed. */
 void api_respond_json(api_response *res, jsonw *w);
 void api_oom(api_response *res);

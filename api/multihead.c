@@ -25,97 +25,8 @@ typedef struct mh_request {
     int norder;
 } mh_request;
 
-static int read_bool(const json_t *root, const char *key, int dflt, int *out,
-                     api_error *e)
-{
-    const json_t *v = json_object_get(root, key);
-    *out = dflt;
-    if (!v)
-        return 1;
-    if (!json_is_boolean(v)) {
-        api_fail(e, 422, "wrong_type", key, "%s must be true or false, not %s",
-                 key, codec_type_name(v));
-        return 0;
-    }
-    *out = json_is_true(v);
-    return 1;
-}
-
-static int read_scale(const json_t *root, mh_request *r, api_error *e)
-{
-    const json_t *v = json_object_get(root, "scale");
-    r->scale = 1.0f;
-    if (!v || json_is_true(v)) {
-        r->scale = NAN;         /* head_size**-0.5, once hs is known */
-        return 1;
-    }
-    if (json_is_false(v))
-        return 1;
-    if (!json_is_number(v)) {
-        api_fail(e, 422, "wrong_type", "scale",
-                 "scale must be true (head_size**-0.5), false (no scaling) "
-                 "or a number, not %s", codec_type_name(v));
-        return 0;
-    }
-    double d = json_number_value(v);
-    if (!(fabs(d) < FLOAT32_LIMIT)) {
-        api_fail(e, 422, "out_of_range", "scale",
-                 "scale = %g does not fit in float32", d);
-        return 0;
-    }
-    r->scale = (float)d;
-    return 1;
-}
-
-static int read_return(const json_t *root, mh_request *r, api_error *e)
-{
-    const json_t *v = json_object_get(root, "return");
-    r->norder = 0;
-    if (!v) {
-        r->order[r->norder++] = R_OUT;
-        r->order[r->norder++] = R_WEIGHTS;
-        return 1;
-    }
-    if (!json_is_array(v)) {
-        api_fail(e, 422, "wrong_type", "return",
-                 "return must be an array of names from " RETURN_LIST
-                 "; not %s", codec_type_name(v));
-        return 0;
-    }
-    if (json_array_size(v) == 0) {
-        api_fail(e, 422, "invalid_value", "return",
-                 "return is empty; name at least one of " RETURN_LIST);
-        return 0;
-    }
-    int seen[R_COUNT] = {0};
-    size_t i;
-    const json_t *item;
-    json_array_foreach(v, i, item) {
-        char path[32];
-        snprintf(path, sizeof path, "return[%zu]", i);
-        if (!json_is_string(item)) {
-            api_fail(e, 422, "wrong_type", path,
-                     "%s must be a string, not %s", path,
-                     codec_type_name(item));
-            return 0;
-        }
-        int found = -1;
-        for (int j = 0; j < R_COUNT; j++)
-            if (strcmp(json_string_value(item), return_names[j]) == 0)
-                found = j;
-        if (found < 0) {
-            api_fail(e, 422, "unknown_return", path,
-                     "%s = \"%.60s\" is not an output; choose from "
-                     RETURN_LIST, path, json_string_value(item));
-            return 0;
-        }
-        if (!seen[found]) {
-            seen[found] = 1;
-            r->order[r->norder++] = found;
-        }
-    }
-    return 1;
-}
+static const api_outputs outputs = {return_names, R_COUNT, RETURN_LIST,
+                                     {R_OUT, R_WEIGHTS}, 2};
 
 /* The explicit ones of wq, wk, wv (given[i]) must each be (H, hs, C): the
  * first one given sets H and hs unless num_heads / head_size did. */
@@ -245,9 +156,10 @@ void api_multihead(const char *body, size_t len, api_response *res)
             goto fail;
         }
     }
-    if (!read_bool(root, "causal", 1, &r.causal, &e) ||
-        !read_bool(root, "average_weights", 0, &r.average, &e) ||
-        !read_scale(root, &r, &e) || !read_return(root, &r, &e))
+    if (!api_read_bool(root, "causal", 1, &r.causal, &e) ||
+        !api_read_bool(root, "average_weights", 0, &r.average, &e) ||
+        !api_read_scale(root, &r.scale, &e) ||
+        !api_read_return(root, &outputs, r.order, &r.norder, &e))
         goto fail;
     if (jshape && !api_read_shape(jshape, "shape", 3, 3, 1, sdim, &srank, &e))
         goto fail;

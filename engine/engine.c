@@ -192,6 +192,21 @@ static int use_avx2(void)
 #endif
 }
 
+/* The build of the hot loops this CPU runs. */
+typedef struct kernels {
+    linear_fn linear;
+    attend_fn attend;
+} kernels;
+
+static kernels pick_kernels(void)
+{
+#ifdef HAVE_AVX2_KERNELS
+    if (use_avx2())
+        return (kernels){linear_t_avx2, attend_one_avx2};
+#endif
+    return (kernels){linear_t_base, attend_one_base};
+}
+
 const char *engine_attention_kernel(void)
 {
     return use_avx2() ? "avx2+fma" : "baseline";
@@ -217,14 +232,9 @@ void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
     float *wqt = scratch, *wkt = wqt + hs * C, *wvt = wkt + hs * C;
     float *kts = wvt + hs * C;
 
-#ifdef HAVE_AVX2_KERNELS
-    const int avx2 = use_avx2();
-    const linear_fn linear_t = avx2 ? linear_t_avx2 : linear_t_base;
-    const attend_fn attend_one = avx2 ? attend_one_avx2 : attend_one_base;
-#else
-    const linear_fn linear_t = linear_t_base;
-    const attend_fn attend_one = attend_one_base;
-#endif
+    const kernels kn = pick_kernels();
+    const linear_fn linear_t = kn.linear;
+    const attend_fn attend_one = kn.attend;
     transpose(wqt, wq->data, hs, C);
     transpose(wkt, wk->data, hs, C);
     transpose(wvt, wv->data, hs, C);
@@ -333,14 +343,9 @@ void engine_multihead(engine_tensor *q, engine_tensor *k, engine_tensor *v,
     float *wqt = scratch, *wkt = wqt + D * C, *wvt = wkt + D * C;
     float *wot = wvt + D * C, *kts = wot + D * C, *hos = kts + B * D * T;
 
-#ifdef HAVE_AVX2_KERNELS
-    const int avx2 = use_avx2();
-    const linear_fn linear_t = avx2 ? linear_t_avx2 : linear_t_base;
-    const attend_fn attend_one = avx2 ? attend_one_avx2 : attend_one_base;
-#else
-    const linear_fn linear_t = linear_t_base;
-    const attend_fn attend_one = attend_one_base;
-#endif
+    const kernels kn = pick_kernels();
+    const linear_fn linear_t = kn.linear;
+    const attend_fn attend_one = kn.attend;
     for (int64_t h = 0; h < H; h++) {
         transpose(wqt + h * hs * C, wq->data + h * hs * C, hs, C);
         transpose(wkt + h * hs * C, wk->data + h * hs * C, hs, C);
