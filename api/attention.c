@@ -1,4 +1,5 @@
-/* attention.c -- POST /attention: single-head self-attention. */
+/* attention.c -- POST /attention: single-head attention, self or cross
+ * (context), causal or masked. */
 #include "internal.h"
 
 #include <float.h>
@@ -17,6 +18,7 @@ static const char *const return_names[R_COUNT] = {
 
 typedef struct attn_request {
     int causal;
+    const api_cross *cross;
     float scale;
     int order[R_COUNT];     /* requested outputs, in request order */
     int norder;
@@ -68,23 +70,24 @@ static int check_weight_shapes(const engine_tensor *w, const int *given,
 }
 
 /* The first requested output holding inf/NaN where a number belongs, or
- * -1.  Masked scores are -inf by design and skipped.  Only what is returned
- * is checked: an overflow in scores shows in weights if those are asked
- * for, and need not fail a request for q alone. */
+ * -1.  Masked scores (causal or mask) are -inf by design and skipped.
+ * Only what is returned is checked: an overflow in scores shows in weights
+ * if those are asked for, and need not fail a request for q alone. */
 static int first_non_finite(const engine_tensor *outs, const attn_request *rq)
 {
     for (int o = 0; o < rq->norder; o++) {
         const int r = rq->order[o];
         if (r >= R_COMPUTED)
             continue;           /* inputs were checked on the way in */
-        const int causal = rq->causal;
         const engine_tensor *t = &outs[r];
         const int64_t n = engine_numel(t);
-        const int64_t T = t->dim[1], last = t->dim[2];
+        const int64_t T = t->dim[1], S = t->dim[2];
         for (int64_t i = 0; i < n; i++) {
             if (isfinite(t->data[i]))
                 continue;
-            if (r == R_SCORES && causal && i % last > (i / last) % T)
+            if (r == R_SCORES && t->data[i] == -INFINITY &&
+                api_cross_hidden(rq->cross, rq->causal, i / (T * S),
+                                 i / S % T, i % S))
                 continue;
             return r;
         }
@@ -94,21 +97,23 @@ static int first_non_finite(const engine_tensor *outs, const attn_request *rq)
 
 void api_attention(const char *body, size_t len, api_response *res)
 {
-    static const char *const fields[] = {"x", "wq", "wk", "wv", "causal",
-                                         "scale", "return", "seed", "shape",
-                                         "head_size", NULL};
+    static const char *const fields[] = {"x", "wq", "wk", "wv", "context",
+                                         "mask", "causal", "scale", "return",
+                                         "seed", "shape", "head_size", NULL};
     static const char *const wnames[3] = {"wq", "wk", "wv"};
     api_error e = {0};
     attn_request r;
     api_seed seed;
+    api_cross cross = {0};
     engine_tensor x = {0}, w[3] = {{0}}, t[R_COUNT];
     const json_t *jx, *jw[3], *jshape, *jhs;
     int given[3];
-    int64_t sdim[3], hs = 0;
+    int64_t sdim[3], hs = 0, S;
     int srank;
     float *block = NULL;
 
-    static const char *const tensors[] = {"x", "wq", "wk", "wv", NULL};
+    static const char *const tensors[] = {"x", "wq", "wk", "wv", "context",
+                                          NULL};
     api_body b;
     if (!api_body_parse(&b, body, len, tensors, &e))
         goto fail;
@@ -148,7 +153,7 @@ void api_attention(const char *body, size_t len, api_response *res)
             goto fail;
         }
     }
-    if (!api_read_bool(root, "causal", 1, &r.causal, &e) ||
+    if (!api_read_causal(root, &r.causal, &e) ||
         !api_read_scale(root, &r.scale, &e) ||
         !api_read_return(root, &outputs, r.order, &r.norder, &e))
         goto fail;
@@ -161,6 +166,9 @@ void api_attention(const char *body, size_t len, api_response *res)
     for (int i = 0; i < 3; i++)
         if (given[i] && !api_body_tensor(&b, wnames[i], 2, &w[i], &e))
             goto fail;
+    if (!api_cross_read(&b, &cross, &e))
+        goto fail;
+    r.cross = &cross;
     if (jx && jshape &&
         (x.dim[0] != sdim[0] || x.dim[1] != sdim[1] || x.dim[2] != sdim[2])) {
         api_fail(&e, 422, "shape_mismatch", "shape",
@@ -172,17 +180,23 @@ void api_attention(const char *body, size_t len, api_response *res)
     if (!jx)
         x = (engine_tensor){NULL, 3, {sdim[0], sdim[1], sdim[2]}};
     const int64_t B = x.dim[0], T = x.dim[1], C = x.dim[2];
-    if (!check_weight_shapes(w, given, C, &hs, jhs != NULL, &e))
+    if (!check_weight_shapes(w, given, C, &hs, jhs != NULL, &e) ||
+        !api_cross_check(&cross, B, T, C, &S, &e))
         goto fail;
     const char *hpath = jhs ? "head_size"
                       : given[0] ? "wq" : given[1] ? "wk" : "wv";
     if (!api_check_dims(B, T, hs, jx ? "x" : "shape[0]", jx ? "x" : "shape[1]",
                         hpath, &e) ||
         !api_check_size(hs * C, "wq, wk and wv (head_size x C)", hpath, &e) ||
-        !api_check_size(B * T * hs, "q, k, v and out (B x T x head_size)",
-                        hpath, &e) ||
-        !api_check_size(B * T * T, "scores and weights (B x T x T)",
-                        jx ? "x" : "shape", &e))
+        !api_check_size(B * T * hs, cross.has_ctx ?
+                        "q and out (B x T x head_size)" :
+                        "q, k, v and out (B x T x head_size)", hpath, &e) ||
+        !api_check_size(B * S * hs, "k and v (B x S x head_size)", hpath,
+                        &e) ||
+        !api_check_size(B * T * S, cross.has_ctx ?
+                        "scores and weights (B x T x S)" :
+                        "scores and weights (B x T x T)",
+                        cross.has_ctx ? "context" : jx ? "x" : "shape", &e))
         goto fail;
 
     if (isnan(r.scale))         /* scale: true -> head_size**-0.5 */
@@ -190,9 +204,13 @@ void api_attention(const char *body, size_t len, api_response *res)
 
     /* One allocation for every tensor of the request.  Each count is under
      * max_elements, so the sum cannot overflow. */
-    const int64_t nx = B * T * C, nw = hs * C, nh = B * T * hs, ns = B * T * T;
-    const int64_t nscratch = engine_attention_scratch(&x, hs);
-    const int64_t total = nx + 3 * nw + 4 * nh + 2 * ns + nscratch;
+    const int64_t nx = B * T * C, nw = hs * C, nh = B * T * hs,
+                  nk = B * S * hs, ns = B * T * S;
+    const int64_t ncross = api_cross_floats(&cross);
+    const int64_t nscratch =
+        engine_attention_scratch(&x, cross.has_ctx ? &cross.ctx : NULL, hs);
+    const int64_t total = nx + ncross + 3 * nw + 2 * nh + 2 * nk + 2 * ns +
+                          nscratch;
     if (!api_check_total(total, &e))
         goto fail;
     block = malloc((size_t)total * sizeof *block);
@@ -208,11 +226,14 @@ void api_attention(const char *body, size_t len, api_response *res)
         w[i] = (engine_tensor){p, 2, {hs, C}};
         p += nw;
     }
+    api_cross_fill(&b, &cross, p);
+    p += ncross;
     if (seed.present) {
         /* torch.manual_seed(seed); x = torch.randn(B, T, C); then
          * key, query, value = nn.Linear(C, hs, bias=False), in that order.
          * Every draw happens even for tensors given explicitly, so the
-         * generated ones keep PyTorch's values. */
+         * generated ones keep PyTorch's values.  context is never
+         * generated: it is sent or absent, and draws nothing. */
         engine_rng g;
         engine_rng_seed(&g, seed.value);
         engine_randn(&g, x.data, nx);
@@ -227,21 +248,24 @@ void api_attention(const char *body, size_t len, api_response *res)
             api_body_fill(&b, wnames[i], &w[i]);
     api_body_free(&b);          /* the tree can be far bigger than the floats */
     for (int i = 0; i < R_COMPUTED; i++) {
-        const int64_t last = i == R_SCORES || i == R_WEIGHTS ? T : hs;
-        t[i] = (engine_tensor){p, 3, {B, T, last}};
-        p += B * T * last;
+        const int64_t rows = i == R_K || i == R_V ? S : T;
+        const int64_t last = i == R_SCORES || i == R_WEIGHTS ? S : hs;
+        t[i] = (engine_tensor){p, 3, {B, rows, last}};
+        p += B * rows * last;
     }
     t[R_X] = x;
     t[R_WQ] = w[0];
     t[R_WK] = w[1];
     t[R_WV] = w[2];
 
-    engine_attention_args args = {r.causal, r.scale};
+    engine_attention_args args = {r.causal, r.scale,
+                                  cross.has_mask ? &cross.mask : NULL};
     api_compute_begin();
-    const int nthreads =
-        api_threads_for((double)B * T * (3.0 * C * hs + 2.0 * T * hs));
+    const int nthreads = api_threads_for(
+        (double)B * (C * hs * (T + 2.0 * S) + 2.0 * T * S * hs));
     engine_attention(&t[R_Q], &t[R_K], &t[R_V], &t[R_SCORES], &t[R_WEIGHTS],
-                     &t[R_OUT], &x, &w[0], &w[1], &w[2], &args, p, nthreads);
+                     &t[R_OUT], &x, cross.has_ctx ? &cross.ctx : NULL, &w[0],
+                     &w[1], &w[2], &args, p, nthreads);
     api_compute_end();
 
     int bad = first_non_finite(t, &r);

@@ -123,6 +123,39 @@ int api_read_scale(const json_t *root, float *scale, api_error *e);
 int api_read_return(const json_t *root, const api_outputs *outs, int *order,
                     int *norder, api_error *e);
 
+/* ==== cross-attention and masks (mask.c) ==== */
+
+/* "context" and "mask" of a request.  ctx and mask carry the shapes read
+ * from the body; their data is set by api_cross_fill. */
+typedef struct api_cross {
+    int has_ctx, has_mask;
+    engine_tensor ctx;              /* B x S x C */
+    engine_tensor mask;             /* T x S or B x T x S, additive */
+    int mask_bool;                  /* sent as booleans */
+} api_cross;
+
+/* "causal": default false when context or mask is sent, true otherwise;
+ * an explicit true with a mask is 422 invalid_value (as SDPA refuses). */
+int api_read_causal(const json_t *root, int *causal, api_error *e);
+
+/* context (through the body's tensor reader) and mask (structure, element
+ * kinds, size) of b. */
+int api_cross_read(const api_body *b, api_cross *c, api_error *e);
+
+/* context against x's B and C, S against --max-seq, mask against
+ * (T,S) / (B,T,S); *S = context's length, or T without one. */
+int api_cross_check(const api_cross *c, int64_t B, int64_t T, int64_t C,
+                    int64_t *S, api_error *e);
+
+/* Floats api_cross_fill writes at p: context, then mask. */
+int64_t api_cross_floats(const api_cross *c);
+void api_cross_fill(const api_body *b, api_cross *c, float *p);
+
+/* Nonzero when score (b, t, s) is -inf by design: hidden by causal or by
+ * the mask (after api_cross_fill). */
+int api_cross_hidden(const api_cross *c, int causal, int64_t b, int64_t t,
+                     int64_t s);
+
 /* res = 200 with w's text (w is emptied), or 503 if w failed. */
 void api_respond_json(api_response *res, jsonw *w);
 void api_oom(api_response *res);

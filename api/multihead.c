@@ -1,5 +1,6 @@
 /* multihead.c -- POST /multihead: the lecture's MultiHeadAttention, H heads
- * of head_size side by side, concatenated, then proj = nn.Linear(H*hs, C). */
+ * of head_size side by side, concatenated, then proj = nn.Linear(H*hs, C);
+ * self- or cross-attention (context), causal or masked. */
 #include "internal.h"
 
 #include <float.h>
@@ -19,6 +20,7 @@ static const char *const return_names[R_COUNT] = {
 
 typedef struct mh_request {
     int causal;
+    const api_cross *cross;
     int average;            /* average_weights */
     float scale;
     int order[R_COUNT];     /* requested outputs, in request order */
@@ -70,7 +72,7 @@ static int check_weight_shapes(const engine_tensor *w, const int *given,
 }
 
 /* The first requested output holding inf/NaN where a number belongs, or
- * -1.  Masked scores are -inf by design and skipped. */
+ * -1.  Masked scores (causal or mask) are -inf by design and skipped. */
 static int first_non_finite(const engine_tensor *outs, const mh_request *rq)
 {
     for (int o = 0; o < rq->norder; o++) {
@@ -79,12 +81,16 @@ static int first_non_finite(const engine_tensor *outs, const mh_request *rq)
             continue;           /* inputs were checked on the way in */
         const engine_tensor *t = &outs[r];
         const int64_t n = engine_numel(t);
-        const int64_t T = t->dim[t->rank - 2], last = t->dim[t->rank - 1];
         for (int64_t i = 0; i < n; i++) {
             if (isfinite(t->data[i]))
                 continue;
-            if (r == R_SCORES && rq->causal && i % last > (i / last) % T)
-                continue;
+            if (r == R_SCORES && t->data[i] == -INFINITY) {
+                /* scores: (B,H,T,S) */
+                const int64_t H = t->dim[1], T = t->dim[2], S = t->dim[3];
+                if (api_cross_hidden(rq->cross, rq->causal, i / (H * T * S),
+                                     i / S % T, i % S))
+                    continue;
+            }
             return r;
         }
     }
@@ -94,21 +100,23 @@ static int first_non_finite(const engine_tensor *outs, const mh_request *rq)
 void api_multihead(const char *body, size_t len, api_response *res)
 {
     static const char *const fields[] = {
-        "x", "wq", "wk", "wv", "wo", "bo", "causal", "scale", "return",
-        "average_weights", "seed", "shape", "num_heads", "head_size", NULL};
+        "x", "wq", "wk", "wv", "wo", "bo", "context", "mask", "causal",
+        "scale", "return", "average_weights", "seed", "shape", "num_heads",
+        "head_size", NULL};
     static const char *const wnames[3] = {"wq", "wk", "wv"};
     api_error e = {0};
     mh_request r;
     api_seed seed;
+    api_cross cross = {0};
     engine_tensor x = {0}, w[3] = {{0}}, wo = {0}, bo = {0}, t[R_COUNT];
     const json_t *jx, *jw[3], *jwo, *jbo, *jshape, *jnh, *jhs;
     int given[3];
-    int64_t sdim[3], H = 0, hs = 0;
+    int64_t sdim[3], H = 0, hs = 0, S;
     int srank;
     float *block = NULL;
 
     static const char *const tensors[] = {"x", "wq", "wk", "wv", "wo", "bo",
-                                          NULL};
+                                          "context", NULL};
     api_body b;
     if (!api_body_parse(&b, body, len, tensors, &e))
         goto fail;
@@ -156,7 +164,7 @@ void api_multihead(const char *body, size_t len, api_response *res)
             goto fail;
         }
     }
-    if (!api_read_bool(root, "causal", 1, &r.causal, &e) ||
+    if (!api_read_causal(root, &r.causal, &e) ||
         !api_read_bool(root, "average_weights", 0, &r.average, &e) ||
         !api_read_scale(root, &r.scale, &e) ||
         !api_read_return(root, &outputs, r.order, &r.norder, &e))
@@ -178,6 +186,9 @@ void api_multihead(const char *body, size_t len, api_response *res)
         goto fail;
     if (jbo && !api_body_tensor(&b, "bo", 1, &bo, &e))
         goto fail;
+    if (!api_cross_read(&b, &cross, &e))
+        goto fail;
+    r.cross = &cross;
     if (jx && jshape &&
         (x.dim[0] != sdim[0] || x.dim[1] != sdim[1] || x.dim[2] != sdim[2])) {
         api_fail(&e, 422, "shape_mismatch", "shape",
@@ -212,16 +223,25 @@ void api_multihead(const char *body, size_t len, api_response *res)
                  bo.dim[0] == 1 ? "" : "s", (long long)C);
         goto fail;
     }
+    if (!api_cross_check(&cross, B, T, C, &S, &e))
+        goto fail;
     if (!api_check_dims(B, T, hs, jx ? "x" : "shape[0]", jx ? "x" : "shape[1]",
                         hpath, &e) ||
         !api_check_size(D * C,
                         "wq, wk and wv (num_heads x head_size x C) and wo",
                         hpath, &e) ||
-        !api_check_size(B * T * D, "q, k, v and heads (B x T x num_heads x "
+        !api_check_size(B * T * D, cross.has_ctx ?
+                        "q and heads (B x T x num_heads x head_size)" :
+                        "q, k, v and heads (B x T x num_heads x head_size)",
+                        hpath, &e) ||
+        !api_check_size(B * S * D, "k and v (B x S x num_heads x "
                         "head_size)", hpath, &e) ||
-        !api_check_size(B * T * T, "scores and weights (B x T x T)",
-                        jx ? "x" : "shape", &e) ||
-        !api_check_size(B * H * T * T,
+        !api_check_size(B * T * S, cross.has_ctx ?
+                        "scores and weights (B x T x S)" :
+                        "scores and weights (B x T x T)",
+                        cross.has_ctx ? "context" : jx ? "x" : "shape", &e) ||
+        !api_check_size(B * H * T * S, cross.has_ctx ?
+                        "scores and weights (B x num_heads x T x S)" :
                         "scores and weights (B x num_heads x T x T)", npath,
                         &e))
         goto fail;
@@ -232,10 +252,13 @@ void api_multihead(const char *body, size_t len, api_response *res)
     /* One allocation for every tensor of the request.  Each count is under
      * max_elements, so the sum cannot overflow. */
     const int64_t nx = B * T * C, nw = D * C, nh = B * T * D,
-                  ns = B * H * T * T, navg = r.average ? B * T * T : 0;
-    const int64_t nscratch = engine_multihead_scratch(&x, H, hs);
-    const int64_t total = 2 * nx + 4 * nw + C + 4 * nh + 2 * ns + navg +
-                          nscratch;
+                  nk = B * S * D, ns = B * H * T * S,
+                  navg = r.average ? B * T * S : 0;
+    const int64_t ncross = api_cross_floats(&cross);
+    const int64_t nscratch = engine_multihead_scratch(
+        &x, cross.has_ctx ? &cross.ctx : NULL, H, hs);
+    const int64_t total = 2 * nx + ncross + 4 * nw + C + 2 * nh + 2 * nk +
+                          2 * ns + navg + nscratch;
     if (!api_check_total(total, &e))
         goto fail;
     block = malloc((size_t)total * sizeof *block);
@@ -255,12 +278,14 @@ void api_multihead(const char *body, size_t len, api_response *res)
     p += nw;
     bo = (engine_tensor){p, 1, {C}};
     p += C;
+    api_cross_fill(&b, &cross, p);
+    p += ncross;
     if (seed.present) {
         /* torch.manual_seed(seed); x = torch.randn(B, T, C); then
          * MultiHeadAttention(H, hs): each Head's key, query, value =
          * nn.Linear(C, hs, bias=False), head by head; then proj =
          * nn.Linear(H*hs, C), weight then bias.  Every draw happens even
-         * for tensors given explicitly. */
+         * for tensors given explicitly.  context is never generated. */
         engine_rng g;
         engine_rng_seed(&g, seed.value);
         engine_randn(&g, x.data, nx);
@@ -282,12 +307,13 @@ void api_multihead(const char *body, size_t len, api_response *res)
         api_body_fill(&b, "bo", &bo);
     api_body_free(&b);          /* the tree can be far bigger than the floats */
     for (int i = R_Q; i <= R_V; i++) {
-        t[i] = (engine_tensor){p, 4, {B, H, T, hs}};
-        p += nh;
+        const int64_t rows = i == R_Q ? T : S;
+        t[i] = (engine_tensor){p, 4, {B, H, rows, hs}};
+        p += B * H * rows * hs;
     }
-    t[R_SCORES] = (engine_tensor){p, 4, {B, H, T, T}};
+    t[R_SCORES] = (engine_tensor){p, 4, {B, H, T, S}};
     p += ns;
-    engine_tensor wei = {p, 4, {B, H, T, T}};
+    engine_tensor wei = {p, 4, {B, H, T, S}};
     p += ns;
     t[R_HEADS] = (engine_tensor){p, 3, {B, T, D}};
     p += nh;
@@ -295,7 +321,7 @@ void api_multihead(const char *body, size_t len, api_response *res)
     p += nx;
     t[R_WEIGHTS] = wei;
     if (r.average) {
-        t[R_WEIGHTS] = (engine_tensor){p, 3, {B, T, T}};
+        t[R_WEIGHTS] = (engine_tensor){p, 3, {B, T, S}};
         p += navg;
     }
     t[R_X] = x;
@@ -305,22 +331,24 @@ void api_multihead(const char *body, size_t len, api_response *res)
     t[R_WO] = wo;
     t[R_BO] = bo;
 
-    engine_attention_args args = {r.causal, r.scale};
+    engine_attention_args args = {r.causal, r.scale,
+                                  cross.has_mask ? &cross.mask : NULL};
     api_compute_begin();
     const int nthreads = api_threads_for(
-        (double)B * T * (3.0 * C * D + 2.0 * T * D + (double)D * C));
+        (double)B * (C * D * (2.0 * T + 2.0 * S) + 2.0 * T * S * D));
     engine_multihead(&t[R_Q], &t[R_K], &t[R_V], &t[R_SCORES], &wei,
-                     &t[R_HEADS], &t[R_OUT], &x, &w[0], &w[1], &w[2], &wo,
-                     &bo, &args, p, nthreads);
+                     &t[R_HEADS], &t[R_OUT], &x,
+                     cross.has_ctx ? &cross.ctx : NULL, &w[0], &w[1], &w[2],
+                     &wo, &bo, &args, p, nthreads);
     if (r.average) {
         /* nn.MultiheadAttention's average_attn_weights: mean over heads */
         float *avg = t[R_WEIGHTS].data;
         for (int64_t bb = 0; bb < B; bb++)
-            for (int64_t i = 0; i < T * T; i++) {
+            for (int64_t i = 0; i < T * S; i++) {
                 float sum = 0.0f;
                 for (int64_t h = 0; h < H; h++)
-                    sum += wei.data[(bb * H + h) * T * T + i];
-                avg[bb * T * T + i] = sum / (float)H;
+                    sum += wei.data[(bb * H + h) * T * S + i];
+                avg[bb * T * S + i] = sum / (float)H;
             }
     }
     api_compute_end();

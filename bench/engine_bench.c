@@ -142,9 +142,10 @@ int main(int argc, char **argv)
     fill(&wq, 1.0 / sqrt((double)C));
     fill(&wk, 1.0 / sqrt((double)C));
     fill(&wv, 1.0 / sqrt((double)C));
-    const engine_attention_args args = {1, (float)(1.0 / sqrt((double)hs))};
+    const engine_attention_args args = {1, (float)(1.0 / sqrt((double)hs)),
+                                        NULL};
     const double flop = 4.0 * B * T * T * hs;
-    float *scratch = malloc((size_t)engine_attention_scratch(&x, hs) *
+    float *scratch = malloc((size_t)engine_attention_scratch(&x, NULL, hs) *
                             sizeof *scratch);
     if (!scratch)
         return 1;
@@ -153,8 +154,8 @@ int main(int argc, char **argv)
      * speed drifts (a shared host) affects them alike. */
     static double times[8][MAX_REPS], spins[8][MAX_REPS];
     for (int ti = 0; ti < nthr; ti++)   /* untimed: page in, start teams */
-        engine_attention(&q, &k, &v, &scores, &wei, &out, &x, &wq, &wk, &wv,
-                         &args, scratch, threads[ti]);
+        engine_attention(&q, &k, &v, &scores, &wei, &out, &x, NULL, &wq,
+                         &wk, &wv, &args, scratch, threads[ti]);
     int reps = 0;
     double start = now();
     while (reps < MAX_REPS &&
@@ -166,8 +167,8 @@ int main(int argc, char **argv)
         }
         for (int ti = 0; ti < nthr; ti++) {
             double t0 = now();
-            engine_attention(&q, &k, &v, &scores, &wei, &out, &x, &wq, &wk,
-                             &wv, &args, scratch, threads[ti]);
+            engine_attention(&q, &k, &v, &scores, &wei, &out, &x, NULL, &wq,
+                             &wk, &wv, &args, scratch, threads[ti]);
             times[ti][reps] = now() - t0;
         }
         reps++;

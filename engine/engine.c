@@ -132,7 +132,7 @@ static void linear_one(float *out, const float *x, const float *w,
     }
 }
 
-/* ==== single-head self-attention ==== */
+/* ==== single-head attention ==== */
 
 /* ---- the optimised kernel ---- */
 
@@ -143,6 +143,23 @@ static void transpose(float *restrict wt, const float *restrict w, int64_t N,
     for (int64_t o = 0; o < N; o++)
         for (int64_t c = 0; c < C; c++)
             wt[c * N + o] = w[o * C + c];
+}
+
+/* Keys row t may see: all S, or 0..t when causal (top-left aligned like
+ * F.scaled_dot_product_attention(is_causal=True) when T != S). */
+static inline int64_t causal_keys(int causal, int64_t t, int64_t S)
+{
+    return causal && t + 1 < S ? t + 1 : S;
+}
+
+/* The mask rows of batch element b: mask (T,S) is shared, (B,T,S) is
+ * b's own; NULL when there is no mask. */
+static const float *mask_of(const engine_tensor *mask, int64_t b,
+                            int64_t T, int64_t S)
+{
+    if (!mask)
+        return NULL;
+    return mask->rank == 3 ? mask->data + b * T * S : mask->data;
 }
 
 /* The hot loops, stamped out twice (attend_kernels.inc) and chosen once
@@ -166,7 +183,8 @@ typedef void (*linear_fn)(float *restrict, const float *restrict,
                           const float *restrict, int64_t, int64_t, int64_t);
 typedef void (*attend_fn)(float *restrict, float *restrict, float *restrict,
                           const float *restrict, const float *restrict,
-                          const float *restrict, int64_t, int64_t, int, float);
+                          const float *restrict, const float *restrict,
+                          int64_t, int64_t, int64_t, int, float);
 
 static int force_baseline;
 
@@ -212,23 +230,29 @@ const char *engine_attention_kernel(void)
     return use_avx2() ? "avx2+fma" : "baseline";
 }
 
-int64_t engine_attention_scratch(const engine_tensor *x, int64_t hs)
+int64_t engine_attention_scratch(const engine_tensor *x,
+                                 const engine_tensor *ctx, int64_t hs)
 {
-    return 3 * hs * x->dim[2] + x->dim[0] * hs * x->dim[1];
+    const int64_t S = ctx ? ctx->dim[1] : x->dim[1];
+    return 3 * hs * x->dim[2] + x->dim[0] * hs * S;
 }
 
 void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                       engine_tensor *scores, engine_tensor *wei,
                       engine_tensor *out, const engine_tensor *x,
-                      const engine_tensor *wq, const engine_tensor *wk,
-                      const engine_tensor *wv,
+                      const engine_tensor *ctx, const engine_tensor *wq,
+                      const engine_tensor *wk, const engine_tensor *wv,
                       const engine_attention_args *args, float *scratch,
                       int nthreads)
 {
-    /* x: (B,T,C); wq, wk, wv: (hs,C); q, k, v, out: (B,T,hs);
-     * scores, wei: (B,T,T); scratch: wqt, wkt, wvt (C,hs), kt (B,hs,T) */
+    /* x: (B,T,C); ctx: (B,S,C) or NULL (then ctx = x, S = T);
+     * wq, wk, wv: (hs,C); q, out: (B,T,hs); k, v: (B,S,hs);
+     * scores, wei: (B,T,S); args->mask: NULL, (T,S) or (B,T,S);
+     * scratch: wqt, wkt, wvt (C,hs), kt (B,hs,S) */
+    if (!ctx)
+        ctx = x;
     const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
-    const int64_t hs = wq->dim[0];
+    const int64_t S = ctx->dim[1], hs = wq->dim[0];
     float *wqt = scratch, *wkt = wqt + hs * C, *wvt = wkt + hs * C;
     float *kts = wvt + hs * C;
 
@@ -241,107 +265,125 @@ void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
 
     #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
     for (int64_t b = 0; b < B; b++) {
-        const float *xb = x->data + b * T * C;
-        float *qb = q->data + b * T * hs, *kb = k->data + b * T * hs;
-        float *vb = v->data + b * T * hs, *kt = kts + b * hs * T;
+        const float *xb = x->data + b * T * C, *cb = ctx->data + b * S * C;
+        float *qb = q->data + b * T * hs, *kb = k->data + b * S * hs;
+        float *vb = v->data + b * S * hs, *kt = kts + b * hs * S;
         linear_t(qb, xb, wqt, T, C, hs);
-        linear_t(kb, xb, wkt, T, C, hs);
-        linear_t(vb, xb, wvt, T, C, hs);
-        transpose(kt, kb, T, hs);
-        attend_one(scores->data + b * T * T, wei->data + b * T * T,
-                   out->data + b * T * hs, qb, kt, vb, T, hs, args->causal,
+        linear_t(kb, cb, wkt, S, C, hs);
+        linear_t(vb, cb, wvt, S, C, hs);
+        transpose(kt, kb, S, hs);
+        attend_one(scores->data + b * T * S, wei->data + b * T * S,
+                   out->data + b * T * hs, qb, kt, vb,
+                   mask_of(args->mask, b, T, S), T, S, hs, args->causal,
                    args->scale);
     }
 }
 
 /* ---- the plain reference ---- */
 
-void engine_attention_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
-                          engine_tensor *scores, engine_tensor *wei,
-                          engine_tensor *out, const engine_tensor *x,
-                          const engine_tensor *wq, const engine_tensor *wk,
-                          const engine_tensor *wv,
-                          const engine_attention_args *args)
+/* One batch element, the obvious loops: scores sb, weights wb (T,S) and
+ * out ob (T,hs) from q (T,hs), k, v (S,hs), mask mb (T,S) or NULL.
+ * ostride: the distance between out's rows (hs, or H*hs when writing a
+ * head's columns of the concatenation). */
+static void attend_ref(float *sb, float *wb, float *ob, int64_t ostride,
+                       const float *qb, const float *kb, const float *vb,
+                       const float *mb, int64_t T, int64_t S, int64_t hs,
+                       const engine_attention_args *args)
 {
-    /* x: (B,T,C); wq, wk, wv: (hs,C); q, k, v, out: (B,T,hs);
-     * scores, wei: (B,T,T) */
-    const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
-    const int64_t hs = wq->dim[0];
-    const float scale = args->scale;
-    const int causal = args->causal;
-
-    for (int64_t b = 0; b < B; b++) {
-        const float *xb = x->data + b * T * C;
-        float *qb = q->data + b * T * hs;
-        float *kb = k->data + b * T * hs;
-        float *vb = v->data + b * T * hs;
-        float *sb = scores->data + b * T * T;
-        float *wb = wei->data + b * T * T;
-        float *ob = out->data + b * T * hs;
-
-        linear_one(qb, xb, wq->data, T, C, hs);
-        linear_one(kb, xb, wk->data, T, C, hs);
-        linear_one(vb, xb, wv->data, T, C, hs);
-
-        for (int64_t t = 0; t < T; t++) {
-            /* Row t attends to s < n: everything, or 0..t when causal. */
-            const int64_t n = causal ? t + 1 : T;
-            const float *qt = qb + t * hs;
-            float *st = sb + t * T;
-            float *wt = wb + t * T;
-            for (int64_t s = 0; s < n; s++) {
-                const float *ks = kb + s * hs;
-                float dot = 0.0f;
-                for (int64_t i = 0; i < hs; i++)
-                    dot += qt[i] * ks[i];
-                st[s] = dot * scale;
-            }
-            for (int64_t s = n; s < T; s++)
-                st[s] = -INFINITY;
-
-            memcpy(wt, st, (size_t)n * sizeof *wt);
-            engine_softmax_rows(wt, 1, n);
-            for (int64_t s = n; s < T; s++)
-                wt[s] = 0.0f;
-
-            float *ot = ob + t * hs;
+    for (int64_t t = 0; t < T; t++) {
+        /* Row t attends to s < n: everything, or 0..t when causal. */
+        const int64_t n = causal_keys(args->causal, t, S);
+        const float *qt = qb + t * hs;
+        float *st = sb + t * S;
+        float *wt = wb + t * S;
+        for (int64_t s = 0; s < n; s++) {
+            const float *ks = kb + s * hs;
+            float dot = 0.0f;
             for (int64_t i = 0; i < hs; i++)
-                ot[i] = 0.0f;
-            for (int64_t s = 0; s < n; s++) {
-                const float a = wt[s];
-                const float *vs = vb + s * hs;
-                for (int64_t i = 0; i < hs; i++)
-                    ot[i] += a * vs[i];
-            }
+                dot += qt[i] * ks[i];
+            st[s] = dot * args->scale;
+            if (mb)
+                st[s] += mb[t * S + s];
+        }
+        for (int64_t s = n; s < S; s++)
+            st[s] = -INFINITY;
+
+        memcpy(wt, st, (size_t)n * sizeof *wt);
+        engine_softmax_rows(wt, 1, n);
+        for (int64_t s = n; s < S; s++)
+            wt[s] = 0.0f;
+
+        float *ot = ob + t * ostride;
+        for (int64_t i = 0; i < hs; i++) {
+            float sum = 0.0f;
+            for (int64_t s = 0; s < n; s++)
+                sum += wt[s] * vb[s * hs + i];
+            ot[i] = sum;
         }
     }
 }
 
-/* ==== multi-head self-attention ==== */
+void engine_attention_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
+                          engine_tensor *scores, engine_tensor *wei,
+                          engine_tensor *out, const engine_tensor *x,
+                          const engine_tensor *ctx, const engine_tensor *wq,
+                          const engine_tensor *wk, const engine_tensor *wv,
+                          const engine_attention_args *args)
+{
+    /* x: (B,T,C); ctx: (B,S,C) or NULL (= x); wq, wk, wv: (hs,C);
+     * q, out: (B,T,hs); k, v: (B,S,hs); scores, wei: (B,T,S);
+     * args->mask: NULL, (T,S) or (B,T,S) */
+    if (!ctx)
+        ctx = x;
+    const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
+    const int64_t S = ctx->dim[1], hs = wq->dim[0];
 
-int64_t engine_multihead_scratch(const engine_tensor *x, int64_t H,
+    for (int64_t b = 0; b < B; b++) {
+        float *qb = q->data + b * T * hs;
+        float *kb = k->data + b * S * hs;
+        float *vb = v->data + b * S * hs;
+        linear_one(qb, x->data + b * T * C, wq->data, T, C, hs);
+        linear_one(kb, ctx->data + b * S * C, wk->data, S, C, hs);
+        linear_one(vb, ctx->data + b * S * C, wv->data, S, C, hs);
+        attend_ref(scores->data + b * T * S, wei->data + b * T * S,
+                   out->data + b * T * hs, hs, qb, kb, vb,
+                   mask_of(args->mask, b, T, S), T, S, hs, args);
+    }
+}
+
+/* ==== multi-head attention ==== */
+
+int64_t engine_multihead_scratch(const engine_tensor *x,
+                                 const engine_tensor *ctx, int64_t H,
                                  int64_t hs)
 {
-    return 4 * H * hs * x->dim[2] + 2 * x->dim[0] * H * hs * x->dim[1];
+    const int64_t S = ctx ? ctx->dim[1] : x->dim[1];
+    return 4 * H * hs * x->dim[2] + x->dim[0] * H * hs * (S + x->dim[1]);
 }
 
 void engine_multihead(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                       engine_tensor *scores, engine_tensor *wei,
                       engine_tensor *heads, engine_tensor *out,
-                      const engine_tensor *x, const engine_tensor *wq,
-                      const engine_tensor *wk, const engine_tensor *wv,
-                      const engine_tensor *wo, const engine_tensor *bo,
+                      const engine_tensor *x, const engine_tensor *ctx,
+                      const engine_tensor *wq, const engine_tensor *wk,
+                      const engine_tensor *wv, const engine_tensor *wo,
+                      const engine_tensor *bo,
                       const engine_attention_args *args, float *scratch,
                       int nthreads)
 {
-    /* x: (B,T,C); wq, wk, wv: (H,hs,C); wo: (C,H*hs); bo: (C,);
-     * q, k, v: (B,H,T,hs); scores, wei: (B,H,T,T); heads: (B,T,H*hs);
-     * out: (B,T,C); scratch: wqt, wkt, wvt (H,C,hs), wot (H*hs,C),
-     * kt (B,H,hs,T), ho (B,H,T,hs) */
+    /* x: (B,T,C); ctx: (B,S,C) or NULL (= x, S = T); wq, wk, wv: (H,hs,C);
+     * wo: (C,H*hs); bo: (C,); q: (B,H,T,hs); k, v: (B,H,S,hs);
+     * scores, wei: (B,H,T,S); heads: (B,T,H*hs); out: (B,T,C);
+     * args->mask: NULL, (T,S) or (B,T,S), the same for every head;
+     * scratch: wqt, wkt, wvt (H,C,hs), wot (H*hs,C), kt (B,H,hs,S),
+     * ho (B,H,T,hs) */
+    if (!ctx)
+        ctx = x;
     const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
+    const int64_t S = ctx->dim[1];
     const int64_t H = wq->dim[0], hs = wq->dim[1], D = H * hs;
     float *wqt = scratch, *wkt = wqt + D * C, *wvt = wkt + D * C;
-    float *wot = wvt + D * C, *kts = wot + D * C, *hos = kts + B * D * T;
+    float *wot = wvt + D * C, *kts = wot + D * C, *hos = kts + B * D * S;
 
     const kernels kn = pick_kernels();
     const linear_fn linear_t = kn.linear;
@@ -356,15 +398,16 @@ void engine_multihead(engine_tensor *q, engine_tensor *k, engine_tensor *v,
     #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
     for (int64_t bh = 0; bh < B * H; bh++) {
         const int64_t b = bh / H, h = bh % H;
-        const float *xb = x->data + b * T * C;
-        float *qb = q->data + bh * T * hs, *kb = k->data + bh * T * hs;
-        float *vb = v->data + bh * T * hs, *kt = kts + bh * hs * T;
+        const float *xb = x->data + b * T * C, *cb = ctx->data + b * S * C;
+        float *qb = q->data + bh * T * hs, *kb = k->data + bh * S * hs;
+        float *vb = v->data + bh * S * hs, *kt = kts + bh * hs * S;
         linear_t(qb, xb, wqt + h * hs * C, T, C, hs);
-        linear_t(kb, xb, wkt + h * hs * C, T, C, hs);
-        linear_t(vb, xb, wvt + h * hs * C, T, C, hs);
-        transpose(kt, kb, T, hs);
-        attend_one(scores->data + bh * T * T, wei->data + bh * T * T,
-                   hos + bh * T * hs, qb, kt, vb, T, hs, args->causal,
+        linear_t(kb, cb, wkt + h * hs * C, S, C, hs);
+        linear_t(vb, cb, wvt + h * hs * C, S, C, hs);
+        transpose(kt, kb, S, hs);
+        attend_one(scores->data + bh * T * S, wei->data + bh * T * S,
+                   hos + bh * T * hs, qb, kt, vb,
+                   mask_of(args->mask, b, T, S), T, S, hs, args->causal,
                    args->scale);
     }
 
@@ -385,48 +428,33 @@ void engine_multihead(engine_tensor *q, engine_tensor *k, engine_tensor *v,
 void engine_multihead_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                           engine_tensor *scores, engine_tensor *wei,
                           engine_tensor *heads, engine_tensor *out,
-                          const engine_tensor *x, const engine_tensor *wq,
-                          const engine_tensor *wk, const engine_tensor *wv,
-                          const engine_tensor *wo, const engine_tensor *bo,
+                          const engine_tensor *x, const engine_tensor *ctx,
+                          const engine_tensor *wq, const engine_tensor *wk,
+                          const engine_tensor *wv, const engine_tensor *wo,
+                          const engine_tensor *bo,
                           const engine_attention_args *args)
 {
+    /* shapes as engine_multihead's */
+    if (!ctx)
+        ctx = x;
     const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
+    const int64_t S = ctx->dim[1];
     const int64_t H = wq->dim[0], hs = wq->dim[1], D = H * hs;
 
     for (int64_t b = 0; b < B; b++) {
-        const float *xb = x->data + b * T * C;
+        const float *xb = x->data + b * T * C, *cb = ctx->data + b * S * C;
         float *hb = heads->data + b * T * D;
         for (int64_t h = 0; h < H; h++) {
             const int64_t bh = b * H + h;
-            float *qb = q->data + bh * T * hs, *kb = k->data + bh * T * hs;
-            float *vb = v->data + bh * T * hs;
-            float *sb = scores->data + bh * T * T, *wb = wei->data + bh * T * T;
+            float *qb = q->data + bh * T * hs, *kb = k->data + bh * S * hs;
+            float *vb = v->data + bh * S * hs;
             linear_one(qb, xb, wq->data + h * hs * C, T, C, hs);
-            linear_one(kb, xb, wk->data + h * hs * C, T, C, hs);
-            linear_one(vb, xb, wv->data + h * hs * C, T, C, hs);
-            for (int64_t t = 0; t < T; t++) {
-                const int64_t n = args->causal ? t + 1 : T;
-                float *st = sb + t * T, *wt = wb + t * T;
-                for (int64_t s = 0; s < n; s++) {
-                    float dot = 0.0f;
-                    for (int64_t i = 0; i < hs; i++)
-                        dot += qb[t * hs + i] * kb[s * hs + i];
-                    st[s] = dot * args->scale;
-                }
-                for (int64_t s = n; s < T; s++)
-                    st[s] = -INFINITY;
-                memcpy(wt, st, (size_t)n * sizeof *wt);
-                engine_softmax_rows(wt, 1, n);
-                for (int64_t s = n; s < T; s++)
-                    wt[s] = 0.0f;
-                /* head h's out straight into its columns of heads */
-                for (int64_t i = 0; i < hs; i++) {
-                    float sum = 0.0f;
-                    for (int64_t s = 0; s < n; s++)
-                        sum += wt[s] * vb[s * hs + i];
-                    hb[t * D + h * hs + i] = sum;
-                }
-            }
+            linear_one(kb, cb, wk->data + h * hs * C, S, C, hs);
+            linear_one(vb, cb, wv->data + h * hs * C, S, C, hs);
+            /* head h's out straight into its columns of heads */
+            attend_ref(scores->data + bh * T * S, wei->data + bh * T * S,
+                       hb + h * hs, D, qb, kb, vb,
+                       mask_of(args->mask, b, T, S), T, S, hs, args);
         }
         float *ob = out->data + b * T * C;
         for (int64_t t = 0; t < T; t++)

@@ -1,5 +1,6 @@
 /* engine.h -- attnd's numerics: float32 tensors, bag-of-words averaging,
- * softmax, causal masks, single-head self-attention.
+ * softmax, causal and additive masks, single- and multi-head attention
+ * (self or cross).
  *
  * Pure C: no JSON, no HTTP, no allocation in the kernels, no exit().  Every
  * kernel writes into buffers its caller owns (outputs first, then const
@@ -54,32 +55,41 @@ void engine_matmul_tt(engine_tensor *out, const engine_tensor *wei,
  * (nothing to attend to) becomes all zeros instead of NaN. */
 void engine_softmax_rows(float *m, int64_t rows, int64_t n);
 
-/* ==== single-head self-attention ==== */
+/* ==== single-head attention: self or cross, causal or masked ==== */
 
 typedef struct engine_attention_args {
-    int causal;     /* nonzero: mask scores above the diagonal with -inf */
+    int causal;     /* nonzero: row t sees keys s <= t only (top-left
+                     * aligned when T != S, like SDPA's is_causal) */
     float scale;    /* multiplies q @ k^T before the mask */
+    /* NULL, or an additive mask (T,S) shared by the batch or (B,T,S),
+     * added to the scaled scores; -inf where a query may not attend.
+     * A row with nothing left to attend to gets zero weights and a zero
+     * out row, not NaN. */
+    const engine_tensor *mask;
 } engine_attention_args;
 
-/* Single-head self-attention, the lecture's Head.forward with explicit
- * weights in nn.Linear.weight layout (out_features x in_features).
- *   x: (B,T,C); wq, wk, wv: (hs,C)
- *   q, k, v: (B,T,hs)   q = x @ wq^T, k = x @ wk^T, v = x @ wv^T
- *   scores:  (B,T,T)    (q @ k^T) * scale, -inf above the diagonal if causal
- *   wei:     (B,T,T)    softmax(scores, -1)
- *   out:     (B,T,hs)   wei @ v
- *   scratch: engine_attention_scratch(x, hs) floats (weights and keys
- *            transposed, so every inner loop runs along contiguous memory
- *            and vectorises without reassociating a sum)
+/* Single-head attention, the lecture's Head.forward with explicit weights
+ * in nn.Linear.weight layout (out_features x in_features); queries come
+ * from x, keys and values from ctx (cross-attention), or from x when ctx
+ * is NULL (self-attention, S = T).
+ *   x: (B,T,C); ctx: (B,S,C) or NULL; wq, wk, wv: (hs,C)
+ *   q: (B,T,hs)    q = x @ wq^T
+ *   k, v: (B,S,hs) k = ctx @ wk^T, v = ctx @ wv^T
+ *   scores:  (B,T,S)  (q @ k^T) * scale (+ mask), -inf where causal hides
+ *   wei:     (B,T,S)  softmax(scores, -1), all-masked rows all zeros
+ *   out:     (B,T,hs) wei @ v
+ *   scratch: engine_attention_scratch(x, ctx, hs) floats (weights and
+ *            keys transposed, so every inner loop runs along contiguous
+ *            memory and vectorises without reassociating a sum)
  * All buffers are caller-owned and must have exactly those shapes.
- * With causal set, the masked half of q @ k^T is never computed.  Sums run
+ * With causal set, the hidden part of q @ k^T is never computed.  Sums run
  * in the same order as engine_attention_ref's; only FMA contraction in the
  * AVX2 build makes the two differ, in the last bits. */
 void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                       engine_tensor *scores, engine_tensor *wei,
                       engine_tensor *out, const engine_tensor *x,
-                      const engine_tensor *wq, const engine_tensor *wk,
-                      const engine_tensor *wv,
+                      const engine_tensor *ctx, const engine_tensor *wq,
+                      const engine_tensor *wk, const engine_tensor *wv,
                       const engine_attention_args *args, float *scratch,
                       int nthreads);
 
@@ -90,52 +100,59 @@ const char *engine_attention_kernel(void);
 /* Tests: nonzero makes engine_attention use the baseline loops. */
 void engine_attention_force_baseline(int on);
 
-/* Floats of scratch engine_attention needs: 3*hs*C + B*hs*T. */
-int64_t engine_attention_scratch(const engine_tensor *x, int64_t hs);
+/* Floats of scratch engine_attention needs: 3*hs*C + B*hs*S (ctx NULL:
+ * S = T). */
+int64_t engine_attention_scratch(const engine_tensor *x,
+                                 const engine_tensor *ctx, int64_t hs);
 
 /* The plain reference engine_attention is tested against: the same
  * shapes, dot products in the obvious loops, no scratch, one thread. */
 void engine_attention_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                           engine_tensor *scores, engine_tensor *wei,
                           engine_tensor *out, const engine_tensor *x,
-                          const engine_tensor *wq, const engine_tensor *wk,
-                          const engine_tensor *wv,
+                          const engine_tensor *ctx, const engine_tensor *wq,
+                          const engine_tensor *wk, const engine_tensor *wv,
                           const engine_attention_args *args);
 
-/* ==== multi-head self-attention ==== */
+/* ==== multi-head attention ==== */
 
 /* The lecture's MultiHeadAttention: H heads of head size hs run side by
- * side on the same x, concatenated, then proj = nn.Linear(H*hs, C).
- *   x: (B,T,C); wq, wk, wv: (H,hs,C), head h's nn.Linear.weight
- *   wo: (C,H*hs), bo: (C,)        proj.weight and proj.bias
- *   q, k, v: (B,H,T,hs); scores, wei: (B,H,T,T)   as engine_attention's,
- *                                                  per (batch, head)
+ * side (queries from x, keys and values from ctx, or x when ctx is NULL),
+ * concatenated, then proj = nn.Linear(H*hs, C).
+ *   x: (B,T,C); ctx: (B,S,C) or NULL; wq, wk, wv: (H,hs,C), head h's
+ *   nn.Linear.weight; wo: (C,H*hs), bo: (C,)  proj.weight and proj.bias
+ *   q: (B,H,T,hs); k, v: (B,H,S,hs); scores, wei: (B,H,T,S)
+ *                        as engine_attention's, per (batch, head); the
+ *                        mask (args) is the same for every head
  *   heads:   (B,T,H*hs)  head h's out in columns h*hs .. h*hs+hs-1
  *   out:     (B,T,C)     heads @ wo^T + bo
- *   scratch: engine_multihead_scratch(x, H, hs) floats
+ *   scratch: engine_multihead_scratch(x, ctx, H, hs) floats
  * Caller-owned buffers of exactly those shapes; OpenMP over batch x heads
  * (then over the batch for the projection) with nthreads. */
 void engine_multihead(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                       engine_tensor *scores, engine_tensor *wei,
                       engine_tensor *heads, engine_tensor *out,
-                      const engine_tensor *x, const engine_tensor *wq,
-                      const engine_tensor *wk, const engine_tensor *wv,
-                      const engine_tensor *wo, const engine_tensor *bo,
+                      const engine_tensor *x, const engine_tensor *ctx,
+                      const engine_tensor *wq, const engine_tensor *wk,
+                      const engine_tensor *wv, const engine_tensor *wo,
+                      const engine_tensor *bo,
                       const engine_attention_args *args, float *scratch,
                       int nthreads);
 
-/* Floats of scratch engine_multihead needs: 4*H*hs*C + 2*B*H*hs*T. */
-int64_t engine_multihead_scratch(const engine_tensor *x, int64_t H,
+/* Floats of scratch engine_multihead needs: 4*H*hs*C + B*H*hs*(S+T). */
+int64_t engine_multihead_scratch(const engine_tensor *x,
+                                 const engine_tensor *ctx, int64_t H,
                                  int64_t hs);
 
-/* The plain reference: engine_attention_ref per (batch, head), then the
- * concatenation and projection in the obvious loops.  One thread. */
+/* The plain reference: the obvious loops per (batch, head), then the
+ * concatenation and projection.  One thread. */
 void engine_multihead_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                           engine_tensor *scores, engine_tensor *wei,
                           engine_tensor *heads, engine_tensor *out,
-                          const engine_tensor *x, const engine_tensor *wq,
-                          const engine_tensor *wk, const engine_tensor *wv,
-                          const engine_tensor *wo, const engine_tensor *bo,
+                          const engine_tensor *x, const engine_tensor *ctx,
+                          const engine_tensor *wq, const engine_tensor *wk,
+                          const engine_tensor *wv, const engine_tensor *wo,
+                          const engine_tensor *bo,
                           const engine_attention_args *args);
 
 /* ==== comparisons (the /bow "all" report, and tests) ==== */

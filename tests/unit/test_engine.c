@@ -170,11 +170,11 @@ START_TEST(attention_matches_reference)
                   tq = {q, 3, {B, T, hs}}, tk = {k, 3, {B, T, hs}},
                   tv = {v, 3, {B, T, hs}}, ts = {sc, 3, {B, T, T}},
                   tw = {wei, 3, {B, T, T}}, to = {out, 3, {B, T, hs}};
-    engine_attention_args args = {causal, scale};
+    engine_attention_args args = {causal, scale, NULL};
 
-    float *scratch = malloc(engine_attention_scratch(&tx, hs) * 4);
-    engine_attention(&tq, &tk, &tv, &ts, &tw, &to, &tx, &twq, &twk, &twv,
-                     &args, scratch, 2);
+    float *scratch = malloc(engine_attention_scratch(&tx, NULL, hs) * 4);
+    engine_attention(&tq, &tk, &tv, &ts, &tw, &to, &tx, NULL, &twq, &twk,
+                     &twv, &args, scratch, 2);
     ref_attention(rwei, rout, x, wq, wk, wv, B, T, C, hs, causal, scale);
 
     /* against float64: float32 sums over C terms (with or without FMA)
@@ -188,8 +188,8 @@ START_TEST(attention_matches_reference)
     engine_tensor tq2 = {q2, 3, {B, T, hs}}, tk2 = {k2, 3, {B, T, hs}},
                   tv2 = {v2, 3, {B, T, hs}}, ts2 = {s2, 3, {B, T, T}},
                   tw2 = {w2, 3, {B, T, T}}, to2 = {o2, 3, {B, T, hs}};
-    engine_attention_ref(&tq2, &tk2, &tv2, &ts2, &tw2, &to2, &tx, &twq, &twk,
-                         &twv, &args);
+    engine_attention_ref(&tq2, &tk2, &tv2, &ts2, &tw2, &to2, &tx, NULL, &twq,
+                         &twk, &twv, &args);
     ck_assert(engine_allclose(q, q2, nh, 1e-5, 1e-6));
     ck_assert(engine_allclose(k, k2, nh, 1e-5, 1e-6));
     ck_assert(engine_allclose(v, v2, nh, 1e-5, 1e-6));
@@ -230,13 +230,13 @@ START_TEST(attention_scale_multiplies_scores)
                   tv = {v, 3, {B, T, hs}}, ts1 = {s1, 3, {B, T, T}},
                   ts2 = {s2, 3, {B, T, T}}, twei = {wei, 3, {B, T, T}},
                   to = {o, 3, {B, T, hs}};
-    engine_attention_args a1 = {0, 1.0f}, a2 = {0, -0.5f};
+    engine_attention_args a1 = {0, 1.0f, NULL}, a2 = {0, -0.5f, NULL};
     float scratch[3 * 12 + 30];
-    ck_assert_int_eq(engine_attention_scratch(&tx, hs), 3 * 12 + 30);
-    engine_attention(&tq, &tk, &tv, &ts1, &twei, &to, &tx, &tw, &tw, &tw,
-                     &a1, scratch, 1);
-    engine_attention(&tq, &tk, &tv, &ts2, &twei, &to, &tx, &tw, &tw, &tw,
-                     &a2, scratch, 1);
+    ck_assert_int_eq(engine_attention_scratch(&tx, NULL, hs), 3 * 12 + 30);
+    engine_attention(&tq, &tk, &tv, &ts1, &twei, &to, &tx, NULL, &tw, &tw,
+                     &tw, &a1, scratch, 1);
+    engine_attention(&tq, &tk, &tv, &ts2, &twei, &to, &tx, NULL, &tw, &tw,
+                     &tw, &a2, scratch, 1);
     for (int i = 0; i < 50; i++)
         ck_assert_float_eq(s2[i], s1[i] * -0.5f);
 }
@@ -342,14 +342,14 @@ START_TEST(multihead_matches_reference)
         t[r][5] = (engine_tensor){buf[r][5], 3, {B, T, D}};
         t[r][6] = (engine_tensor){buf[r][6], 3, {B, T, C}};
     }
-    engine_attention_args args = {causal, scale};
-    float *scratch = malloc(engine_multihead_scratch(&tx, H, hs) * 4);
+    engine_attention_args args = {causal, scale, NULL};
+    float *scratch = malloc(engine_multihead_scratch(&tx, NULL, H, hs) * 4);
     engine_multihead(&t[0][0], &t[0][1], &t[0][2], &t[0][3], &t[0][4],
-                     &t[0][5], &t[0][6], &tx, &twq, &twk, &twv, &two, &tbo,
-                     &args, scratch, 3);
+                     &t[0][5], &t[0][6], &tx, NULL, &twq, &twk, &twv, &two,
+                     &tbo, &args, scratch, 3);
     engine_multihead_ref(&t[1][0], &t[1][1], &t[1][2], &t[1][3], &t[1][4],
-                         &t[1][5], &t[1][6], &tx, &twq, &twk, &twv, &two, &tbo,
-                         &args);
+                         &t[1][5], &t[1][6], &tx, NULL, &twq, &twk, &twv, &two,
+                         &tbo, &args);
     for (int j = 0; j < 7; j++)     /* scores: -inf is not allclose */
         ck_assert(j == 3 ||
                   engine_allclose(buf[0][j], buf[1][j], n[j], 1e-5, 1e-6));
@@ -372,15 +372,15 @@ START_TEST(multihead_matches_reference)
     float *q1 = malloc(B * T * hs * 4), *k1 = malloc(B * T * hs * 4),
           *v1 = malloc(B * T * hs * 4), *s1 = malloc(B * T * T * 4),
           *w1 = malloc(B * T * T * 4), *o1 = malloc(B * T * hs * 4),
-          *sc1 = malloc(engine_attention_scratch(&tx, hs) * 4);
+          *sc1 = malloc(engine_attention_scratch(&tx, NULL, hs) * 4);
     engine_tensor a[6] = {{q1, 3, {B, T, hs}}, {k1, 3, {B, T, hs}},
                           {v1, 3, {B, T, hs}}, {s1, 3, {B, T, T}},
                           {w1, 3, {B, T, T}},  {o1, 3, {B, T, hs}}};
     engine_tensor hq = {wq + h * hs * C, 2, {hs, C}},
                   hk = {wk + h * hs * C, 2, {hs, C}},
                   hv = {wv + h * hs * C, 2, {hs, C}};
-    engine_attention(&a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &tx, &hq, &hk,
-                     &hv, &args, sc1, 1);
+    engine_attention(&a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &tx, NULL, &hq,
+                     &hk, &hv, &args, sc1, 1);
     for (int64_t b = 0; b < B; b++) {
         const int64_t bh = b * H + h;
         ck_assert(memcmp(buf[0][0] + bh * T * hs, q1 + b * T * hs,
@@ -398,6 +398,260 @@ START_TEST(multihead_matches_reference)
         for (int j = 0; j < 7; j++)
             free(buf[r][j]);
     free(x), free(wq), free(wk), free(wv), free(wo), free(bo);
+}
+END_TEST
+
+/* ==== cross-attention and masks ==== */
+
+/* The float64 reference with keys and values from ctx (B,S,C) and an
+ * additive mask m (T,S) or (B,T,S) or NULL; an all-masked row's weights
+ * and out are zeros. */
+static void ref_cross(float *wei, float *out, const float *x,
+                      const float *ctx, const float *wq, const float *wk,
+                      const float *wv, const float *m, int mrank, int64_t B,
+                      int64_t T, int64_t S, int64_t C, int64_t hs,
+                      int causal, float scale)
+{
+    double *q = malloc(T * hs * 8), *k = malloc(S * hs * 8),
+           *v = malloc(S * hs * 8), *row = malloc(S * 8);
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t o = 0; o < hs; o++) {
+                double d = 0;
+                for (int64_t c = 0; c < C; c++)
+                    d += (double)x[(b * T + t) * C + c] * wq[o * C + c];
+                q[t * hs + o] = d;
+            }
+        for (int64_t s = 0; s < S; s++)
+            for (int64_t o = 0; o < hs; o++) {
+                double dk = 0, dv = 0;
+                for (int64_t c = 0; c < C; c++) {
+                    dk += (double)ctx[(b * S + s) * C + c] * wk[o * C + c];
+                    dv += (double)ctx[(b * S + s) * C + c] * wv[o * C + c];
+                }
+                k[s * hs + o] = dk, v[s * hs + o] = dv;
+            }
+        const float *mb = m ? m + (mrank == 3 ? b * T * S : 0) : NULL;
+        for (int64_t t = 0; t < T; t++) {
+            double mx = -INFINITY, sum = 0;
+            for (int64_t s = 0; s < S; s++) {
+                double d = 0;
+                for (int64_t i = 0; i < hs; i++)
+                    d += q[t * hs + i] * k[s * hs + i];
+                row[s] = d * scale + (mb ? mb[t * S + s] : 0.0);
+                if (causal && s > t)
+                    row[s] = -INFINITY;
+                if (row[s] > mx)
+                    mx = row[s];
+            }
+            for (int64_t s = 0; s < S; s++)
+                sum += row[s] = mx == -INFINITY ? 0 : exp(row[s] - mx);
+            for (int64_t s = 0; s < S; s++)
+                wei[(b * T + t) * S + s] = sum ? (float)(row[s] / sum) : 0;
+            for (int64_t i = 0; i < hs; i++) {
+                double d = 0;
+                for (int64_t s = 0; s < S; s++)
+                    d += (sum ? row[s] / sum : 0) * v[s * hs + i];
+                out[(b * T + t) * hs + i] = (float)d;
+            }
+        }
+    }
+    free(q), free(k), free(v), free(row);
+}
+
+static const int64_t cross_shapes[][5] = {      /* B, T, S, C, hs */
+    {2, 5, 3, 4, 2}, {2, 3, 7, 5, 3}, {1, 1, 4, 2, 2}, {3, 9, 9, 6, 4},
+    {2, 33, 17, 12, 4}};
+
+/* A mask for variant 0..3: none; 0/-inf (T,S) with row 0 fully masked;
+ * additive (B,T,S) with some -inf; additive (T,S), no -inf. */
+static float *make_mask(int variant, int64_t B, int64_t T, int64_t S,
+                        engine_tensor *tm, uint64_t seed)
+{
+    if (variant == 0)
+        return NULL;
+    const int64_t n = (variant == 2 ? B : 1) * T * S;
+    float *m = malloc(n * 4);
+    unit_fill_random(m, n, seed);
+    for (int64_t i = 0; i < n; i++) {
+        if (variant == 1)
+            m[i] = m[i] > 0.2f || i < S ? -INFINITY : 0.0f;
+        else if (variant == 2 && m[i] > 0.6f)
+            m[i] = -INFINITY;
+        else
+            m[i] *= 3.0f;
+    }
+    *tm = variant == 2 ? (engine_tensor){m, 3, {B, T, S}}
+                       : (engine_tensor){m, 2, {T, S}};
+    return m;
+}
+
+START_TEST(cross_attention_matches_reference)
+{
+    const int64_t *sh = cross_shapes[_i / 8];
+    const int64_t B = sh[0], T = sh[1], S = sh[2], C = sh[3], hs = sh[4];
+    const int variant = _i % 4, causal = variant == 0 || variant == 3;
+    engine_attention_force_baseline((_i / 4) % 2);
+    const float scale = (float)pow((double)hs, -0.5);
+    const int64_t nx = B * T * C, nc = B * S * C, nw = hs * C,
+                  nq = B * T * hs, nk = B * S * hs, ns = B * T * S;
+    float *x = malloc(nx * 4), *ctx = malloc(nc * 4), *w = malloc(3 * nw * 4);
+    unit_fill_random(x, nx, 31 + _i);
+    unit_fill_random(ctx, nc, 32 + _i);
+    unit_fill_random(w, 3 * nw, 33 + _i);
+    engine_tensor tm = {0};
+    float *m = make_mask(variant, B, T, S, &tm, 34 + _i);
+    engine_tensor tx = {x, 3, {B, T, C}}, tc = {ctx, 3, {B, S, C}},
+                  twq = {w, 2, {hs, C}}, twk = {w + nw, 2, {hs, C}},
+                  twv = {w + 2 * nw, 2, {hs, C}};
+    const int64_t n[6] = {nq, nk, nk, ns, ns, nq};
+    float *buf[2][6];
+    engine_tensor t[2][6];
+    for (int r = 0; r < 2; r++)
+        for (int j = 0; j < 6; j++) {
+            buf[r][j] = malloc(n[j] * 4);
+            const int64_t last = j == 3 || j == 4 ? S : hs;
+            t[r][j] = (engine_tensor){buf[r][j], 3,
+                                      {B, j == 1 || j == 2 ? S : T, last}};
+        }
+    engine_attention_args args = {causal, scale, m ? &tm : NULL};
+    float *scratch = malloc(engine_attention_scratch(&tx, &tc, hs) * 4);
+    ck_assert_int_eq(engine_attention_scratch(&tx, &tc, hs),
+                     3 * nw + B * hs * S);
+    engine_attention(&t[0][0], &t[0][1], &t[0][2], &t[0][3], &t[0][4],
+                     &t[0][5], &tx, &tc, &twq, &twk, &twv, &args, scratch, 2);
+    engine_attention_ref(&t[1][0], &t[1][1], &t[1][2], &t[1][3], &t[1][4],
+                         &t[1][5], &tx, &tc, &twq, &twk, &twv, &args);
+    for (int j = 0; j < 6; j++)
+        ck_assert(j == 3 ||
+                  engine_allclose(buf[0][j], buf[1][j], n[j], 1e-5, 1e-6));
+    float *rwei = malloc(ns * 4), *rout = malloc(nq * 4);
+    ref_cross(rwei, rout, x, ctx, w, w + nw, w + 2 * nw, m, tm.rank, B, T, S,
+              C, hs, causal, scale);
+    ck_assert(engine_allclose(buf[0][4], rwei, ns, 1e-5, 1e-5));
+    ck_assert(engine_allclose(buf[0][5], rout, nq, 1e-5, 1e-5));
+    int full = 0;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t tt = 0; tt < T; tt++) {
+            int open = 0;
+            for (int64_t s = 0; s < S; s++) {
+                const int64_t i = (b * T + tt) * S + s;
+                const float mv = m ? m[(tm.rank == 3 ? b * T * S : 0) +
+                                       tt * S + s] : 0.0f;
+                const int hidden = (causal && s > tt) || mv == -INFINITY;
+                /* exactly the hidden scores are -inf, in both kernels */
+                ck_assert_int_eq(buf[0][3][i] == -INFINITY, hidden);
+                ck_assert_int_eq(buf[1][3][i] == -INFINITY, hidden);
+                if (!hidden)
+                    ck_assert(engine_allclose(&buf[0][3][i], &buf[1][3][i],
+                                              1, 1e-5, 1e-6));
+                else
+                    ck_assert(buf[0][4][i] == 0.0f);
+                open += !hidden;
+            }
+            if (!open) {    /* nothing to attend to: zeros, not NaN */
+                full++;
+                for (int64_t i = 0; i < hs; i++)
+                    ck_assert(buf[0][5][(b * T + tt) * hs + i] == 0.0f);
+            }
+        }
+    if (variant == 1)
+        ck_assert_int_ge(full, (int)B);   /* row 0 is fully masked */
+    engine_attention_force_baseline(0);
+    for (int r = 0; r < 2; r++)
+        for (int j = 0; j < 6; j++)
+            free(buf[r][j]);
+    free(x), free(ctx), free(w), free(m), free(scratch), free(rwei),
+        free(rout);
+}
+END_TEST
+
+START_TEST(cross_multihead_matches_reference)
+{
+    const int64_t *sh = cross_shapes[_i / 8];
+    const int64_t B = sh[0], T = sh[1], S = sh[2], C = sh[3], hs = sh[4];
+    const int64_t H = 3, D = H * hs;
+    const int variant = _i % 4, causal = variant == 0 || variant == 3;
+    engine_attention_force_baseline((_i / 4) % 2);
+    const float scale = (float)pow((double)hs, -0.5);
+    const int64_t nx = B * T * C, nc = B * S * C, nw = D * C,
+                  nq = B * H * T * hs, nk = B * H * S * hs, ns = B * H * T * S,
+                  nh = B * T * D;
+    float *x = malloc(nx * 4), *ctx = malloc(nc * 4), *w = malloc(4 * nw * 4),
+          *bo = malloc(C * 4);
+    unit_fill_random(x, nx, 41 + _i);
+    unit_fill_random(ctx, nc, 42 + _i);
+    unit_fill_random(w, 4 * nw, 43 + _i);
+    unit_fill_random(bo, C, 44 + _i);
+    engine_tensor tm = {0};
+    float *m = make_mask(variant, B, T, S, &tm, 45 + _i);
+    engine_tensor tx = {x, 3, {B, T, C}}, tc = {ctx, 3, {B, S, C}},
+                  twq = {w, 3, {H, hs, C}}, twk = {w + nw, 3, {H, hs, C}},
+                  twv = {w + 2 * nw, 3, {H, hs, C}},
+                  two = {w + 3 * nw, 2, {C, D}}, tbo = {bo, 1, {C}};
+    const int64_t n[7] = {nq, nk, nk, ns, ns, nh, nx};
+    float *buf[2][7];
+    engine_tensor t[2][7];
+    for (int r = 0; r < 2; r++) {
+        for (int j = 0; j < 7; j++)
+            buf[r][j] = malloc(n[j] * 4);
+        t[r][0] = (engine_tensor){buf[r][0], 4, {B, H, T, hs}};
+        t[r][1] = (engine_tensor){buf[r][1], 4, {B, H, S, hs}};
+        t[r][2] = (engine_tensor){buf[r][2], 4, {B, H, S, hs}};
+        t[r][3] = (engine_tensor){buf[r][3], 4, {B, H, T, S}};
+        t[r][4] = (engine_tensor){buf[r][4], 4, {B, H, T, S}};
+        t[r][5] = (engine_tensor){buf[r][5], 3, {B, T, D}};
+        t[r][6] = (engine_tensor){buf[r][6], 3, {B, T, C}};
+    }
+    engine_attention_args args = {causal, scale, m ? &tm : NULL};
+    float *scratch = malloc(engine_multihead_scratch(&tx, &tc, H, hs) * 4);
+    engine_multihead(&t[0][0], &t[0][1], &t[0][2], &t[0][3], &t[0][4],
+                     &t[0][5], &t[0][6], &tx, &tc, &twq, &twk, &twv, &two,
+                     &tbo, &args, scratch, 3);
+    engine_multihead_ref(&t[1][0], &t[1][1], &t[1][2], &t[1][3], &t[1][4],
+                         &t[1][5], &t[1][6], &tx, &tc, &twq, &twk, &twv, &two,
+                         &tbo, &args);
+    for (int j = 0; j < 7; j++)
+        ck_assert(j == 3 ||
+                  engine_allclose(buf[0][j], buf[1][j], n[j], 1e-5, 1e-6));
+    for (int64_t i = 0; i < ns; i++) {
+        const float a = buf[0][3][i], b = buf[1][3][i];
+        ck_assert((a == -INFINITY) == (b == -INFINITY));
+        ck_assert(a == -INFINITY || engine_allclose(&a, &b, 1, 1e-5, 1e-6));
+    }
+    /* head h is engine_attention on the same context and mask, exactly */
+    const int64_t h = H - 1;
+    float *a[6], *sc1 = malloc(engine_attention_scratch(&tx, &tc, hs) * 4);
+    const int64_t an[6] = {B * T * hs, B * S * hs, B * S * hs, B * T * S,
+                           B * T * S, B * T * hs};
+    engine_tensor at[6];
+    for (int j = 0; j < 6; j++) {
+        a[j] = malloc(an[j] * 4);
+        at[j] = (engine_tensor){a[j], 3, {B, j == 1 || j == 2 ? S : T,
+                                          j == 3 || j == 4 ? S : hs}};
+    }
+    engine_tensor hq = {w + h * hs * C, 2, {hs, C}},
+                  hk = {w + nw + h * hs * C, 2, {hs, C}},
+                  hv = {w + 2 * nw + h * hs * C, 2, {hs, C}};
+    engine_attention(&at[0], &at[1], &at[2], &at[3], &at[4], &at[5], &tx, &tc,
+                     &hq, &hk, &hv, &args, sc1, 1);
+    for (int64_t b = 0; b < B; b++) {
+        const int64_t bh = b * H + h;
+        ck_assert(memcmp(buf[0][1] + bh * S * hs, a[1] + b * S * hs,
+                         S * hs * 4) == 0);
+        ck_assert(memcmp(buf[0][4] + bh * T * S, a[4] + b * T * S,
+                         T * S * 4) == 0);
+        for (int64_t tt = 0; tt < T; tt++)
+            ck_assert(memcmp(buf[0][5] + (b * T + tt) * D + h * hs,
+                             a[5] + (b * T + tt) * hs, hs * 4) == 0);
+    }
+    engine_attention_force_baseline(0);
+    for (int j = 0; j < 6; j++)
+        free(a[j]);
+    for (int r = 0; r < 2; r++)
+        for (int j = 0; j < 7; j++)
+            free(buf[r][j]);
+    free(x), free(ctx), free(w), free(bo), free(m), free(scratch), free(sc1);
 }
 END_TEST
 
@@ -430,6 +684,11 @@ Suite *engine_suite(void)
     tc = tcase_create("multihead");
     tcase_add_loop_test(tc, multihead_matches_reference, 0,
                         4 * (int)(sizeof mh_shapes / sizeof mh_shapes[0]));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cross and masks");
+    const int ncross = (int)(sizeof cross_shapes / sizeof cross_shapes[0]);
+    tcase_add_loop_test(tc, cross_attention_matches_reference, 0, 8 * ncross);
+    tcase_add_loop_test(tc, cross_multihead_matches_reference, 0, 8 * ncross);
     suite_add_tcase(s, tc);
     return s;
 }

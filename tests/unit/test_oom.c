@@ -90,6 +90,23 @@ static const struct {
     {"multihead seeded", api_multihead,
      "{\"seed\":1337,\"shape\":[2,4,8],\"num_heads\":2,\"head_size\":4,"
      "\"average_weights\":true,\"return\":[\"wo\",\"weights\"]}"},
+    {"attention context", api_attention,
+     "{\"x\":[[[1,0],[0,1],[2,3]]],\"context\":[[[1,2],[0,1]]],"
+     "\"wq\":[[1,0],[0,1]],\"wk\":[[1,2],[0,1]],\"wv\":[[1,0],[3,1]],"
+     "\"causal\":true,\"return\":[\"k\",\"scores\",\"weights\","
+     "\"out\"]}"},
+    {"attention mask", api_attention,
+     "{\"x\":[[[1,0],[0,1],[2,3]]],\"wq\":[[1,0],[0,1]],"
+     "\"wk\":[[1,2],[0,1]],\"wv\":[[1,0],[3,1]],\"mask\":[[true,false,"
+     "false],[false,false,false],[true,true,true]],\"return\":[\"scores\","
+     "\"weights\",\"out\"]}"},
+    {"multihead context and mask", api_multihead,
+     "{\"x\":[[[1,0],[0,1],[2,3]]],\"context\":[[[1,2],[0,1]]],"
+     "\"mask\":[[[0,null],[-1,0],[null,null]]],"
+     "\"wq\":[[[1,0]],[[0,1]]],\"wk\":[[[1,2]],[[0,1]]],"
+     "\"wv\":[[[1,0]],[[3,1]]],\"wo\":[[1,0],[0,1]],\"bo\":[0.5,-1],"
+     "\"average_weights\":true,\"return\":[\"scores\",\"weights\","
+     "\"out\"]}"},
     {"randn", api_randn, "{\"seed\":\"18446744073709551615\",\"shape\":[3,7]}"},
     {"error 422", api_attention, "{\"x\":[[[1,2],[3]]],\"wq\":[[1]],"
                                  "\"wk\":[[1]],\"wv\":[[1]]}"},

@@ -1,0 +1,290 @@
+/* mask.c -- what /attention and /multihead share for cross-attention and
+ * masks: "causal" with its default, "context" (B x S x C) and "mask"
+ * (T x S or B x T x S; booleans, true = may attend as in
+ * F.scaled_dot_product_attention, or numbers added to the scores, null
+ * standing for -inf).
+ *
+ * Why a reader of its own for the mask: tensors hold only numbers
+ * (codec.c, body.c), and a boolean mask is the common case.  A mask is
+ * T x S, small next to x, so Jansson's tree is fast enough for it. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ==== causal ==== */
+
+int api_read_causal(const json_t *root, int *causal, api_error *e)
+{
+    const json_t *jmask = json_object_get(root, "mask");
+    const int cross = json_object_get(root, "context") || jmask;
+    if (!api_read_bool(root, "causal", !cross, causal, e))
+        return 0;
+    if (*causal && jmask) {
+        api_fail(e, 422, "invalid_value", "causal",
+                 "causal: true cannot be combined with a mask "
+                 "(F.scaled_dot_product_attention refuses is_causal with "
+                 "an attn_mask too); put the causal pattern into the mask "
+                 "(false above the diagonal) or drop \"causal\"");
+        return 0;
+    }
+    return 1;
+}
+
+/* ==== the mask's structure ==== */
+
+enum { LEAF_NONE, LEAF_BOOL, LEAF_NUMBER };
+
+typedef struct mwalk {
+    int rank;
+    int64_t dim[ENGINE_MAX_RANK];
+    size_t idx[ENGINE_MAX_RANK];
+    int kind;                       /* LEAF_BOOL or LEAF_NUMBER */
+    char first[128];                /* path of the leaf that set kind */
+    api_error *e;
+} mwalk;
+
+static void mpath(char *out, size_t cap, const size_t *idx, int depth)
+{
+    int n = snprintf(out, cap, "mask");
+    for (int d = 0; d < depth && n > 0 && (size_t)n < cap; d++)
+        n += snprintf(out + n, cap - (size_t)n, "[%zu]", idx[d]);
+}
+
+static int leaf_kind(const json_t *v)
+{
+    if (json_is_boolean(v))
+        return LEAF_BOOL;
+    if (json_is_number(v) || json_is_null(v))
+        return LEAF_NUMBER;
+    return LEAF_NONE;
+}
+
+static int mwalk_check(mwalk *w, const json_t *v, int depth)
+{
+    char path[128];
+    if (depth < w->rank) {
+        if (!json_is_array(v)) {
+            mpath(path, sizeof path, w->idx, depth);
+            api_fail(w->e, 422, "ragged_array", path,
+                     "%s is %s where an array of %lld was expected: the "
+                     "nesting must be the same everywhere", path,
+                     codec_type_name(v), (long long)w->dim[depth]);
+            return 0;
+        }
+        const size_t n = json_array_size(v);
+        if ((int64_t)n != w->dim[depth]) {
+            mpath(path, sizeof path, w->idx, depth);
+            api_fail(w->e, 422, "ragged_array", path,
+                     "%s has %zu element%s but its siblings have %lld: "
+                     "every row must be the same length", path, n,
+                     n == 1 ? "" : "s", (long long)w->dim[depth]);
+            return 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+            w->idx[depth] = i;
+            if (!mwalk_check(w, json_array_get(v, i), depth + 1))
+                return 0;
+        }
+        return 1;
+    }
+    mpath(path, sizeof path, w->idx, depth);
+    const int kind = leaf_kind(v);
+    if (json_is_array(v)) {
+        api_fail(w->e, 422, "ragged_array", path,
+                 "%s is an array where a value was expected: the nesting "
+                 "must be the same everywhere (mask is %d-D)", path, w->rank);
+        return 0;
+    }
+    if (kind == LEAF_NONE) {
+        api_fail(w->e, 422, "wrong_type", path,
+                 "%s is %s; a mask holds booleans (true = may attend) or "
+                 "numbers (added to the scores, null for -inf)", path,
+                 codec_type_name(v));
+        return 0;
+    }
+    if (!w->kind) {
+        w->kind = kind;
+        snprintf(w->first, sizeof w->first, "%s", path);
+    } else if (kind != w->kind) {
+        api_fail(w->e, 422, "wrong_type", path,
+                 "%s is %s but %s is %s; a mask is all booleans (true = may "
+                 "attend) or all numbers (added to the scores, null for "
+                 "-inf), not both", path,
+                 kind == LEAF_BOOL ? "a boolean" : "a number",
+                 w->first, w->kind == LEAF_BOOL ? "a boolean" : "a number");
+        return 0;
+    }
+    if (json_is_number(v) && !(fabs(json_number_value(v)) < FLOAT32_LIMIT)) {
+        api_fail(w->e, 422, "out_of_range", path,
+                 "%s = %g does not fit in float32 (largest magnitude "
+                 "3.4028235e38; send null for -inf)", path,
+                 json_number_value(v));
+        return 0;
+    }
+    return 1;
+}
+
+/* Shape and kind of the mask value v, every element checked. */
+static int read_mask(const json_t *v, api_cross *c, api_error *e)
+{
+    mwalk w = {.e = e};
+    char path[128];
+    if (!json_is_array(v)) {
+        api_fail(e, 422, "wrong_type", "mask",
+                 "mask must be a T x S or B x T x S array of booleans or "
+                 "numbers, not %s", codec_type_name(v));
+        return 0;
+    }
+    const json_t *p = v;
+    int depth = 0;
+    while (json_is_array(p)) {
+        if (json_array_size(p) == 0) {
+            mpath(path, sizeof path, w.idx, depth);
+            api_fail(e, 422, "empty_dimension", path,
+                     "%s is empty: every dimension of mask must be at "
+                     "least 1", path);
+            return 0;
+        }
+        if (depth == 3) {
+            api_fail(e, 422, "wrong_rank", "mask",
+                     "mask must be 2-D (T x S) or 3-D (B x T x S) but is "
+                     "nested deeper");
+            return 0;
+        }
+        w.dim[depth] = (int64_t)json_array_size(p);
+        w.idx[depth] = 0;
+        p = json_array_get(p, 0);
+        depth++;
+    }
+    if (depth < 2) {
+        api_fail(e, 422, "wrong_rank", "mask",
+                 "mask must be 2-D (T x S) or 3-D (B x T x S) but is 1-D");
+        return 0;
+    }
+    w.rank = depth;
+    memset(w.idx, 0, sizeof w.idx);
+    if (!mwalk_check(&w, v, 0))
+        return 0;
+    c->mask = (engine_tensor){NULL, w.rank, {0}};
+    memcpy(c->mask.dim, w.dim, sizeof w.dim);
+    c->mask_bool = w.kind == LEAF_BOOL;
+    return api_check_tensor_size(&c->mask, "mask", e);
+}
+
+/* ==== context and mask ==== */
+
+int api_cross_read(const api_body *b, api_cross *c, api_error *e)
+{
+    memset(c, 0, sizeof *c);
+    const json_t *jctx = json_object_get(b->root, "context");
+    const json_t *jmask = json_object_get(b->root, "mask");
+    if (jctx) {
+        c->has_ctx = 1;
+        if (!api_body_tensor(b, "context", 3, &c->ctx, e))
+            return 0;
+    }
+    if (jmask) {
+        c->has_mask = 1;
+        if (!read_mask(jmask, c, e))
+            return 0;
+    }
+    return 1;
+}
+
+int api_cross_check(const api_cross *c, int64_t B, int64_t T, int64_t C,
+                    int64_t *S, api_error *e)
+{
+    *S = T;
+    if (c->has_ctx) {
+        const int64_t *d = c->ctx.dim;
+        if (d[0] != B || d[2] != C) {
+            api_fail(e, 422, "shape_mismatch", "context",
+                     "context is %lld x %lld x %lld but must be B x S x C "
+                     "with B = %lld and C = %lld as in x (S, its length, is "
+                     "free)", (long long)d[0], (long long)d[1],
+                     (long long)d[2], (long long)B, (long long)C);
+            return 0;
+        }
+        *S = d[1];
+        if (!api_check_dims(B, *S, 0, "context", "context", NULL, e))
+            return 0;
+    }
+    if (c->has_mask) {
+        const engine_tensor *m = &c->mask;
+        const int r = m->rank;
+        const char *spath = c->has_ctx ? "S from context"
+                                       : "S = T without a context";
+        if ((r == 3 && m->dim[0] != B) || m->dim[r - 2] != T ||
+            m->dim[r - 1] != *S) {
+            if (r == 3)
+                api_fail(e, 422, "shape_mismatch", "mask",
+                         "mask is %lld x %lld x %lld but must be T x S = "
+                         "%lld x %lld or B x T x S = %lld x %lld x %lld "
+                         "(T from x, %s)", (long long)m->dim[0],
+                         (long long)m->dim[1], (long long)m->dim[2],
+                         (long long)T, (long long)*S, (long long)B,
+                         (long long)T, (long long)*S, spath);
+            else
+                api_fail(e, 422, "shape_mismatch", "mask",
+                         "mask is %lld x %lld but must be T x S = %lld x "
+                         "%lld or B x T x S = %lld x %lld x %lld (T from x, "
+                         "%s)", (long long)m->dim[0],
+                         (long long)m->dim[1], (long long)T, (long long)*S,
+                         (long long)B, (long long)T, (long long)*S, spath);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int64_t api_cross_floats(const api_cross *c)
+{
+    return (c->has_ctx ? engine_numel(&c->ctx) : 0) +
+           (c->has_mask ? engine_numel(&c->mask) : 0);
+}
+
+/* Row-major copy of the checked mask value v into out: bool -> 0 / -inf,
+ * number -> itself as float32, null -> -inf. */
+static float *fill_mask(float *out, const json_t *v, int is_bool)
+{
+    if (json_is_array(v)) {
+        size_t i;
+        const json_t *el;
+        json_array_foreach(v, i, el)
+            out = fill_mask(out, el, is_bool);
+        return out;
+    }
+    if (is_bool)
+        *out = json_is_true(v) ? 0.0f : -INFINITY;
+    else
+        *out = json_is_null(v) ? -INFINITY : (float)json_number_value(v);
+    return out + 1;
+}
+
+void api_cross_fill(const api_body *b, api_cross *c, float *p)
+{
+    if (c->has_ctx) {
+        c->ctx.data = p;
+        api_body_fill(b, "context", &c->ctx);
+        p += engine_numel(&c->ctx);
+    }
+    if (c->has_mask) {
+        c->mask.data = p;
+        fill_mask(p, json_object_get(b->root, "mask"), c->mask_bool);
+    }
+}
+
+int api_cross_hidden(const api_cross *c, int causal, int64_t b, int64_t t,
+                     int64_t s)
+{
+    if (causal && s > t)
+        return 1;
+    if (!c->has_mask)
+        return 0;
+    const engine_tensor *m = &c->mask;
+    const int64_t T = m->dim[m->rank - 2], S = m->dim[m->rank - 1];
+    const int64_t base = m->rank == 3 ? b * T * S : 0;
+    return m->data[base + t * S + s] == -INFINITY;
+}
