@@ -302,8 +302,9 @@ static void attend_ref(float *sb, float *wb, float *ob, int64_t ostride,
             for (int64_t i = 0; i < hs; i++)
                 dot += qt[i] * ks[i];
             st[s] = dot * args->scale;
-            if (mb)
-                st[s] += mb[t * S + s];
+            if (mb)     /* -inf: masked_fill, as in engine_attention */
+                st[s] = mb[t * S + s] == -INFINITY ? -INFINITY
+                                                   : st[s] + mb[t * S + s];
         }
         for (int64_t s = n; s < S; s++)
             st[s] = -INFINITY;

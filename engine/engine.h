@@ -62,7 +62,8 @@ typedef struct engine_attention_args {
                      * aligned when T != S, like SDPA's is_causal) */
     float scale;    /* multiplies q @ k^T before the mask */
     /* NULL, or an additive mask (T,S) shared by the batch or (B,T,S),
-     * added to the scaled scores; -inf where a query may not attend.
+     * added to the scaled scores; -inf where a query may not attend (that
+     * score becomes -inf whatever the product, like masked_fill).
      * A row with nothing left to attend to gets zero weights and a zero
      * out row, not NaN. */
     const engine_tensor *mask;
