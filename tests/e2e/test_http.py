@@ -257,6 +257,68 @@ def test_attention_defaults(server):
                 assert w[t][s] == 0, "default must be causal"
 
 
+def test_causal_default_with_context_or_mask(server):
+    """causal defaults to false when context or mask is sent: the same
+    answer as an explicit false, and something above the diagonal."""
+    rng = random.Random(11)
+    ctx = rand_tensor(rng, 2, 6, 4)
+    for extra in ({"context": ctx}, {"mask": [[True] * 6] * 6}):
+        base = att_body(seed=8, B=2, T=6, C=4, hs=3, **extra)
+        implicit = server.post("/attention", base)
+        explicit = server.post("/attention", dict(base, causal=False))
+        assert implicit.status == 200 and explicit.status == 200, (implicit, explicit)
+        assert implicit.json() == explicit.json()
+        assert any(w[t][s] > 0 for w in implicit.json()["weights"]
+                   for t in range(6) for s in range(t + 1, 6))
+
+
+def test_mask_forms_agree_exactly(server):
+    """A bool mask, the same mask as 0/null numbers, and as B x T x S
+    (the T x S mask repeated) give byte-identical answers; an all-true mask
+    is no mask; a tril mask is causal."""
+    T = 5
+    rng = random.Random(12)
+    m = [[rng.random() < 0.6 or s == 0 for s in range(T)] for _ in range(T)]
+    m[3] = [False] * T                       # a fully masked row
+    ret = {"return": ["scores", "weights", "out"]}
+    base = att_body(seed=9, B=2, T=T, C=4, hs=3, **ret)
+    bodies = [dict(base, mask=m),
+              dict(base, mask=[[0 if v else None for v in row] for row in m]),
+              dict(base, mask=[m, m])]
+    answers = [server.post("/attention", b) for b in bodies]
+    assert all(r.status == 200 for r in answers), answers
+    assert answers[0].body == answers[1].body == answers[2].body
+    got = answers[0].json()
+    for b in range(2):
+        assert got["weights"][b][3] == [0] * T and got["out"][b][3] == [0] * 3
+        assert got["scores"][b][3] == [None] * T
+    ones = server.post("/attention", dict(base, mask=[[True] * T] * T))
+    plain = server.post("/attention", dict(base, causal=False))
+    assert ones.body == plain.body
+    tril = [[s <= t for s in range(T)] for t in range(T)]
+    masked = server.post("/attention", dict(base, mask=tril))
+    causal = server.post("/attention", dict(base, causal=True))
+    assert masked.body == causal.body
+
+
+def test_multihead_mask_applies_to_every_head(server):
+    """/multihead with a mask: head h's weights are /attention's with head
+    h's weights, the same context and the same mask."""
+    rng = random.Random(13)
+    H, hs, C, T, S = 2, 2, 4, 3, 5
+    x, ctx = rand_tensor(rng, 1, T, C), rand_tensor(rng, 1, S, C)
+    w = {k: rand_tensor(rng, H, hs, C) for k in ("wq", "wk", "wv")}
+    mask = [[True, False, True, True, False], [False] * S, [True] * S]
+    r = server.post("/multihead", dict(x=x, context=ctx, mask=mask, wo=rand_tensor(rng, C, H * hs),
+                                       bo=rand_tensor(rng, C), **w, **{"return": ["weights"]}))
+    assert r.status == 200, r
+    for h in range(H):
+        a = server.post("/attention", dict(x=x, context=ctx, mask=mask, wq=w["wq"][h], wk=w["wk"][h],
+                                           wv=w["wv"][h], **{"return": ["weights"]}))
+        assert a.status == 200, a
+        assert r.json()["weights"][0][h] == a.json()["weights"][0]
+
+
 def test_attention_scale_values(server):
     base = att_body(seed=8, B=1, T=4, C=4, hs=4, causal=False, **{"return": ["scores"]})
     s_true = server.post("/attention", dict(base, scale=True)).json()["scores"]

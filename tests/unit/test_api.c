@@ -252,6 +252,51 @@ START_TEST(too_large_refused_before_allocating)
 }
 END_TEST
 
+/* A context's length S is bounded like T, and the B x T x S scores it
+ * makes are named after it, on both endpoints. */
+#define W1 "\"wq\":[[1]],\"wk\":[[1]],\"wv\":[[1]]"
+#define MH1 "\"wq\":[[[1]]],\"wk\":[[[1]]],\"wv\":[[[1]]],\"wo\":[[1]]," \
+            "\"bo\":[0]"
+#define CTX_S5 "\"x\":[[[1],[0]]],\"context\":[[[1],[2],[3],[4],[5]]]"
+#define CTX_S6 "\"x\":[[[1],[0],[1],[0]]],\"context\":[[[1],[2],[3],[4]," \
+               "[5],[6]]]"
+START_TEST(context_limits_name_the_context)
+{
+    static const struct {
+        handler h;
+        const char *body, *code;
+        int small_seq;      /* else small max_elements */
+    } c[4] = {
+        {api_attention, "{" CTX_S5 "," W1 "}", "dimension_too_large", 1},
+        {api_multihead, "{" CTX_S5 "," MH1 "}", "dimension_too_large", 1},
+        {api_attention, "{" CTX_S6 "," W1 "}", "too_large", 0},
+        {api_multihead, "{" CTX_S6 "," MH1 "}", "too_large", 0}};
+    api_config cfg;
+    for (int i = 0; i < 4; i++) {
+        api_config_defaults(&cfg);
+        if (c[i].small_seq)
+            cfg.max_seq = 4;        /* T = 2 fits, S = 5 does not */
+        else
+            cfg.max_elements = 20;  /* every input fits, T x S = 24 not */
+        api_init(&cfg);
+        api_response res = {0};
+        c[i].h(c[i].body, strlen(c[i].body), &res);
+        ck_assert_msg(res.status == 413, "%s: %.*s", c[i].body,
+                      (int)res.len, res.body);
+        json_t *j = json_loadb(res.body, res.len, 0, NULL);
+        json_t *e = json_object_get(j, "error");
+        ck_assert_str_eq(json_string_value(json_object_get(e, "code")),
+                         c[i].code);
+        ck_assert_str_eq(json_string_value(json_object_get(e, "path")),
+                         "context");
+        json_decref(j);
+        api_response_free(&res);
+    }
+    api_config_defaults(&cfg);
+    api_init(&cfg);
+}
+END_TEST
+
 /* Found by make fuzz: a float of 1e15 or more written as a 16+ digit
  * integer is JSON that int64 parsers such as Jansson refuse. */
 START_TEST(big_floats_parse_as_json)
@@ -295,6 +340,7 @@ Suite *api_suite(void)
     tcase_add_test(tc, tensor_shape_errors_name_the_value);
     tcase_add_test(tc, too_large_refused_before_allocating);
     tcase_add_test(tc, big_floats_parse_as_json);
+    tcase_add_test(tc, context_limits_name_the_context);
     suite_add_tcase(s, tc);
     return s;
 }
