@@ -379,6 +379,17 @@ int api_check_dims(int64_t B, int64_t T, int64_t hs, const char *bpath,
     return 1;
 }
 
+int api_check_seq(int64_t S, const char *what, const char *path,
+                  api_error *e)
+{
+    if (S <= config.max_seq)
+        return 1;
+    api_fail(e, 413, "dimension_too_large", path,
+             "%s = %lld is over this server's limit of %lld (--max-seq)",
+             what, (long long)S, (long long)config.max_seq);
+    return 0;
+}
+
 int api_check_heads(int64_t H, const char *path, api_error *e)
 {
     if (H <= config.max_head_size)

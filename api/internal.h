@@ -90,6 +90,11 @@ int api_read_count(const json_t *v, const char *name, int64_t *out,
 int api_check_dims(int64_t B, int64_t T, int64_t hs, const char *bpath,
                    const char *tpath, const char *hpath, api_error *e);
 
+/* 413 dimension_too_large when a sequence length other than T (what, such
+ * as a context's S) passes --max-seq. */
+int api_check_seq(int64_t S, const char *what, const char *path,
+                  api_error *e);
+
 /* 413 dimension_too_large when num_heads passes --max-head-size (which
  * bounds both sizes of a head grid); path names where H came from. */
 int api_check_heads(int64_t H, const char *path, api_error *e);

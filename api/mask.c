@@ -208,7 +208,7 @@ int api_cross_check(const api_cross *c, int64_t B, int64_t T, int64_t C,
             return 0;
         }
         *S = d[1];
-        if (!api_check_dims(B, *S, 0, "context", "context", NULL, e))
+        if (!api_check_seq(*S, "context length S", "context", e))
             return 0;
     }
     if (c->has_mask) {

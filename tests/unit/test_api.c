@@ -289,6 +289,9 @@ START_TEST(context_limits_name_the_context)
                          c[i].code);
         ck_assert_str_eq(json_string_value(json_object_get(e, "path")),
                          "context");
+        ck_assert(strstr(json_string_value(json_object_get(e, "message")),
+                         c[i].small_seq ? "context length S = 5" :
+                         "(B x T x S) = 24") != NULL);
         json_decref(j);
         api_response_free(&res);
     }
