@@ -2,14 +2,16 @@
  * handlers.
  *
  * An infer request is checked in v2 terms (inputs with name, shape,
- * datatype FP32 -- or BOOL for a mask -- and data, flat or nested), then
+ * datatype FP32 -- or BOOL for a mask -- and data, flat or nested, or as
+ * Triton's binary tensor data after the JSON object), then
  * rewritten as the native body of the model: each input becomes the field
  * of its name as nested arrays of its shape, each request parameter the
  * native field of its name, the "outputs" list the native "return".  The
  * native handler answers; its tensors become v2 outputs.
  *
  * Exactness both ways: an input number is written as the double Jansson
- * read (integers as integers, reals with 17 digits), so the native parser
+ * read (integers as integers, reals with 17 digits; a binary float32 as
+ * its exact double), so the native parser
  * reads the same double and rounds it to the same float32 as if the
  * number had been sent to the native endpoint; an output number is the
  * native answer's text copied byte for byte (the shortest text that reads
@@ -19,10 +21,14 @@
 #include "v2.h"
 #include "internal.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "binary tensor data is little-endian float32: read it as is");
 
 /* ==== the models ==== */
 
@@ -242,7 +248,9 @@ typedef struct v2_input {
     int rank;
     int64_t dim[ENGINE_MAX_RANK];
     int64_t n;
-    const json_t **leaves;          /* n of them, malloc'd */
+    const json_t **leaves;          /* n of them, malloc'd; or NULL and */
+    const unsigned char *raw;       /* binary data: n float32 (LE) or n
+                                     * bytes for BOOL, in the body */
 } v2_input;
 
 typedef struct v2_request {
@@ -253,6 +261,8 @@ typedef struct v2_request {
     v2_input in[V2_MAX_INPUTS];
     int noutputs;                   /* 0 = none asked for */
     int out[V2_MAX_OUTPUTS];        /* indexes into the model's outputs */
+    const unsigned char *tail;      /* binary data after the JSON, or NULL */
+    size_t tail_len, tail_used;
 } v2_request;
 
 /* An error found by the adapter itself: status, code, v2 path, message. */
@@ -317,6 +327,52 @@ static int count(const json_t *a, int is_bool, int64_t *n, int64_t *bad,
     return 1;
 }
 
+/* An input whose data is binary (Triton's binary tensor data): the next
+ * `size` bytes after the JSON, little-endian float32 or one byte per BOOL,
+ * every float finite, every BOOL 0 or 1. */
+static int read_binary(v2_request *rq, size_t i, v2_input *t,
+                       const char *name, json_int_t size, v2_error *e)
+{
+    const int64_t want = t->n * (t->is_bool ? 1 : 4);
+    snprintf(e->path, sizeof e->path, "inputs[%zu].parameters."
+             "binary_data_size", i);
+    if (size != want)
+        return fail(e, 400, "shape_mismatch", "%s's shape holds %lld "
+                    "element%s, %lld bytes as %s, but binary_data_size is "
+                    "%lld", name, (long long)t->n, t->n == 1 ? "" : "s",
+                    (long long)want, t->is_bool ? "BOOL" : "FP32",
+                    (long long)size);
+    if ((uint64_t)size > rq->tail_len - rq->tail_used)
+        return fail(e, 400, "invalid_value", "the binary data after the "
+                    "JSON is %zu bytes, too few for binary_data_size %lld "
+                    "of %s after %zu bytes taken by the inputs before it",
+                    rq->tail_len, (long long)size, name, rq->tail_used);
+    const unsigned char *p = rq->tail + rq->tail_used;
+    for (int64_t j = 0; j < t->n; j++) {
+        int ok;
+        if (t->is_bool) {
+            ok = p[j] <= 1;
+        } else {
+            float f;
+            memcpy(&f, p + 4 * j, sizeof f);
+            ok = isfinite(f);
+        }
+        if (!ok) {
+            snprintf(e->path, sizeof e->path, "inputs[%zu].data[%lld]", i,
+                     (long long)j);
+            return fail(e, 400, t->is_bool ? "wrong_type" : "not_a_number",
+                        "%s's element %lld in the binary data is %s",
+                        name, (long long)j, t->is_bool
+                            ? "a byte other than 0 or 1 (BOOL)"
+                            : "not a finite float32 (NaN or infinity)");
+        }
+    }
+    t->raw = p;
+    rq->tail_used += (size_t)size;
+    rq->ninputs++;
+    return 1;
+}
+
 static int read_input(v2_request *rq, size_t i, const json_t *in,
                       v2_error *e, int *oom)
 {
@@ -339,8 +395,10 @@ static int read_input(v2_request *rq, size_t i, const json_t *in,
                         "in inputs[%zu]; an input has name, shape, datatype, "
                         "data and parameters", key, i);
         }
+    const json_t *jp = json_object_get(in, "parameters");
+    const json_t *jbin = json_object_get(jp, "binary_data_size");
     for (int k = 0; k < 4; k++)
-        if (!json_object_get(in, keys[k])) {
+        if (!json_object_get(in, keys[k]) && !(k == 3 && jbin)) {
             snprintf(e->path, sizeof e->path, "inputs[%zu].%s", i, keys[k]);
             return fail(e, 400, "missing_field", "inputs[%zu] has no \"%s\"; "
                         "an input needs name, shape, datatype and data", i,
@@ -362,8 +420,7 @@ static int read_input(v2_request *rq, size_t i, const json_t *in,
         if (rq->in[k].name == t->name)
             return fail(e, 400, "duplicate_input", "input %s is given twice "
                         "(inputs[%d] and inputs[%zu])", name, k, i);
-    /* parameters: Triton's binary extension is the only one clients send */
-    const json_t *jp = json_object_get(in, "parameters");
+    /* parameters: binary_data_size (Triton's binary tensor data) only */
     if (jp) {
         snprintf(e->path, sizeof e->path, "inputs[%zu].parameters", i);
         if (!json_is_object(jp))
@@ -372,13 +429,16 @@ static int read_input(v2_request *rq, size_t i, const json_t *in,
         json_object_foreach((json_t *)jp, key, v) {
             snprintf(e->path, sizeof e->path, "inputs[%zu].parameters.%.40s",
                      i, key);
-            if (strcmp(key, "binary_data_size") == 0)
-                return fail(e, 400, "unsupported", "binary tensor data is "
-                            "not supported: send %s's data as a JSON array "
-                            "(tritonclient: set_data_from_numpy(..., "
-                            "binary_data=False))", name);
-            return fail(e, 400, "unknown_parameter", "unknown input "
-                        "parameter \"%.60s\" (inputs take none)", key);
+            if (strcmp(key, "binary_data_size") != 0)
+                return fail(e, 400, "unknown_parameter", "unknown input "
+                            "parameter \"%.60s\" (inputs take "
+                            "binary_data_size alone)", key);
+            if (!json_is_integer(v) || json_integer_value(v) < 0)
+                return fail(e, 400, "wrong_type", "binary_data_size must be "
+                            "a non-negative integer, not %s", type_name(v));
+            if (json_object_get(in, "data"))
+                return fail(e, 400, "invalid_value", "%s has both data and "
+                            "binary_data_size; send one of them", name);
         }
     }
     /* datatype: FP32, or BOOL for a mask */
@@ -421,6 +481,8 @@ static int read_input(v2_request *rq, size_t i, const json_t *in,
                         (long long)api_max_elements());
         t->n *= t->dim[d];
     }
+    if (jbin)
+        return read_binary(rq, i, t, name, json_integer_value(jbin), e);
     /* data: flat (the protocol) or nested (as Triton takes it) */
     const json_t *ja = json_object_get(in, "data");
     snprintf(e->path, sizeof e->path, "inputs[%zu].data", i);
@@ -594,6 +656,23 @@ static int read_request(v2_request *rq, const json_t *root, v2_error *e,
         if (!read_input(rq, i, json_array_get(ji, i), e, oom))
             return 0;
     }
+    /* After a JSON-only request only whitespace may follow. */
+    size_t ws = 0;
+    while (!rq->tail_used && ws < rq->tail_len &&
+           strchr(" \t\r\n", rq->tail[ws]) && rq->tail[ws])
+        ws++;
+    if (!rq->tail_used && ws < rq->tail_len) {
+        e->path[0] = '\0';
+        return fail(e, 400, "invalid_json", "%zu byte%s follow the JSON "
+                    "object and no input has parameters.binary_data_size "
+                    "to take them", rq->tail_len, rq->tail_len == 1 ? "" : "s");
+    }
+    if (rq->tail_used && rq->tail_used != rq->tail_len) {
+        snprintf(e->path, sizeof e->path, "inputs");
+        return fail(e, 400, "invalid_value", "%zu bytes follow the JSON "
+                    "request but the inputs' binary_data_size add up to %zu",
+                    rq->tail_len, rq->tail_used);
+    }
     return 1;
 }
 
@@ -667,7 +746,18 @@ static void write_value(jsonw *w, const json_t *v)
 static void write_nested(jsonw *w, const v2_input *t, int d, int64_t *k)
 {
     if (d == t->rank) {
-        write_value(w, t->leaves[(*k)++]);
+        if (t->leaves) {
+            write_value(w, t->leaves[(*k)++]);
+        } else if (t->is_bool) {
+            jw_lit(w, t->raw[(*k)++] ? "true" : "false");
+        } else {
+            /* the float's exact double: read back as the same float */
+            float f;
+            char buf[40];
+            memcpy(&f, t->raw + 4 * (*k)++, sizeof f);
+            jw_raw(w, buf, (size_t)snprintf(buf, sizeof buf, "%.17g",
+                                            (double)f));
+        }
         return;
     }
     jw_raw(w, "[", 1);
@@ -1071,8 +1161,19 @@ static char *prepare(const char *model, const char *body, size_t len,
     memset(rq, 0, sizeof *rq);
     rq->m = &models[mi];
 
+    /* Triton's binary tensor data: the JSON object, then raw bytes. */
+    size_t jlen = len;
+    const char *p = body, *end = body + len;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    if (p < end && *p == '{') {
+        const char *q = skip_value(p, end);
+        jlen = (size_t)(q - body);
+        rq->tail = (const unsigned char *)q;
+        rq->tail_len = (size_t)(end - q);
+    }
     api_error pe = {0};
-    json_t *root = api_parse_body(body, len, &pe);
+    json_t *root = api_parse_body(body, jlen, &pe);
     if (!root) {
         if (pe.status == 503)
             v2_oom(res);

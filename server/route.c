@@ -245,6 +245,18 @@ static int is_json_type(const char *ct)
            strncasecmp(ct + n - 5, "+json", 5) == 0;
 }
 
+static int is_octet_stream(const char *ct)
+{
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    while (n > 0 && (*ct == ' ' || *ct == '\t')) {
+        ct++;
+        n--;
+    }
+    return n == 24 && strncasecmp(ct, "application/octet-stream", 24) == 0;
+}
+
 void server_decide_early(const server_route *rt, const char *method,
                          const char *path, const char *content_type,
                          api_response *early)
@@ -281,9 +293,14 @@ void server_decide_early(const server_route *rt, const char *method,
         fail(early, 405, "method_not_allowed", msg);
         return;
     }
-    if (rt->post && content_type && !is_json_type(content_type)) {
+    /* v2 infer also takes Triton's binary tensor data (JSON, then raw
+     * bytes), which clients send as application/octet-stream. */
+    if (rt->post && content_type && !is_json_type(content_type) &&
+        !(fail == api_v2_error && is_octet_stream(content_type))) {
         snprintf(msg, sizeof msg, "Content-Type %.80s is not supported; "
-                 "send the body as application/json", content_type);
+                 "send the body as application/json%s", content_type,
+                 fail == api_v2_error ? " (or application/octet-stream "
+                 "with binary tensor data)" : "");
         fail(early, 415, "unsupported_media_type", msg);
     }
 }

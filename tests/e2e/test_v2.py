@@ -12,6 +12,7 @@ the protocol's {"error": "..."} form, CORS and metrics.
 import json
 import re
 import signal
+import struct
 import time
 
 import pytest
@@ -57,6 +58,23 @@ def to_v2(fx, nested=False):
     if params:
         body["parameters"] = params
     return model, body
+
+
+def to_binary(body):
+    """A v2 request with every input's data moved after the JSON, as
+    tritonclient sends it (with the Inference-Header-Content-Length header)."""
+    body = json.loads(json.dumps(body))
+    tail = b""
+    for t in body["inputs"]:
+        data = flat(t.pop("data"))
+        if t["datatype"] == "BOOL":
+            raw_ = bytes(int(v) for v in data)
+        else:
+            raw_ = struct.pack("<%df" % len(data), *data)
+        t["parameters"] = {"binary_data_size": len(raw_)}
+        tail += raw_
+    head = json.dumps(body).encode()
+    return head + tail, {"Inference-Header-Content-Length": str(len(head))}
 
 
 def raw(r):
@@ -107,6 +125,12 @@ def test_fixture_round_trip(server, path):
     # nested data, as Triton takes it: the same answer, byte for byte
     _, nested = to_v2(fx, nested=True)
     assert server.post("/v2/models/%s/infer" % model, nested).body == r.body
+
+    # binary tensor data (tritonclient's default): the same answer too
+    body, headers = to_binary(to_v2(fx)[1])
+    b = server.request("POST", "/v2/models/%s/infer" % model, body, headers=headers,
+                       content_type="application/octet-stream")
+    assert b.status == 200 and b.body == r.body, b
 
 
 def test_round_trip_covers_every_model():
@@ -244,7 +268,7 @@ ERRORS = [
     ("bow", {"inputs": [dict(X, shape=[1, -2, 2])]}, 400, "at inputs[0].shape[1]"),
     ("bow", {"inputs": [{"name": "x", "shape": [1]}]}, 400, 'missing_field at inputs[0].datatype'),
     ("bow", {"inputs": [dict(X, parameters={"binary_data_size": 16})]}, 400,
-     "unsupported at inputs[0].parameters.binary_data_size: binary tensor data is not supported"),
+     "invalid_value at inputs[0].parameters.binary_data_size: x has both data and binary_data_size"),
     ("bow", {"inputs": [dict(X, data=[1, 2, 3, 1e39])]}, 400,
      "out_of_range at inputs[0].data[3] (x[0][1][1]): "),
     ("bow", {"inputs": [X], "parameters": {"method": "mean"}}, 400,
@@ -305,7 +329,10 @@ def test_early_errors_in_v2_form(server):
             assert r.header("Allow") == ("POST, OPTIONS" if path.endswith("infer") else "GET, HEAD, OPTIONS")
     r = server.request("POST", "/v2/models/bow/infer", "{}", content_type="text/plain")
     assert v2_error(r, 415) == ("unsupported_media_type: Content-Type text/plain is not supported; "
-                                "send the body as application/json")
+                                "send the body as application/json (or application/octet-stream "
+                                "with binary tensor data)")
+    # octet-stream is binary tensor data's, on v2 infer alone
+    assert server.request("POST", "/bow", "{}", content_type="application/octet-stream").status == 415
     # other paths keep attnd's own error form
     assert server.request("GET", "/v3").json()["error"]["code"] == "not_found"
 
@@ -344,3 +371,50 @@ def test_metrics_count_v2_routes(tmp_path):
         assert re.search(r'^attnd_requests_total\{route="other",method="GET",status="404"\} 1$', text, re.M)
     finally:
         srv.stop()
+
+
+def test_binary_tensor_data(server):
+    """Inputs as raw little-endian float32 after the JSON, mixed with JSON
+    data, any Content-Type of JSON or octet-stream; errors name the input."""
+    x = [1.5, -2.25, 3.0, 0.1]
+    head = {"inputs": [{"name": "x", "shape": [1, 2, 2], "datatype": "FP32",
+                        "parameters": {"binary_data_size": 16}}], "outputs": [{"name": "out"}]}
+    body = json.dumps(head).encode() + struct.pack("<4f", *x)
+    want = server.post("/v2/models/bow/infer", dict(head, inputs=[
+        {"name": "x", "shape": [1, 2, 2], "datatype": "FP32",
+         "data": [struct.unpack("<f", struct.pack("<f", v))[0] for v in x]}]))
+    assert want.status == 200
+    for ct in ("application/octet-stream", "application/json", None):
+        r = server.request("POST", "/v2/models/bow/infer", body, content_type=ct)
+        assert r.status == 200 and r.body == want.body, (ct, r)
+
+    # attention: wq and wv binary, x and wk as JSON, in any order
+    w = [1, 0, 0, 1]
+    mixed = {"inputs": [{"name": "wq", "shape": [2, 2], "datatype": "FP32", "parameters": {"binary_data_size": 16}},
+                        dict(X),
+                        {"name": "wv", "shape": [2, 2], "datatype": "FP32", "parameters": {"binary_data_size": 16}},
+                        {"name": "wk", "shape": [2, 2], "datatype": "FP32", "data": w}]}
+    r = server.request("POST", "/v2/models/attention/infer",
+                       json.dumps(mixed).encode() + struct.pack("<8f", *(w + w)))
+    plain = server.post("/v2/models/attention/infer", {"inputs": [X] + W})
+    assert r.status == 200 and r.body == plain.body, r
+
+    def err(tail, head_=head, status=400):
+        return v2_error(server.request("POST", "/v2/models/bow/infer", json.dumps(head_).encode() + tail), status)
+    assert err(struct.pack("<3f", *x[:3])).startswith(
+        "invalid_value at inputs[0].parameters.binary_data_size: the binary data after the JSON is 12 bytes")
+    assert err(struct.pack("<4f", *x) + b"\0").startswith(
+        "invalid_value at inputs: 17 bytes follow the JSON request but the inputs' binary_data_size add up to 16")
+    assert err(struct.pack("<4f", 1, 2, float("inf"), 4)).startswith(
+        "not_a_number at inputs[0].data[2]: x's element 2 in the binary data is not a finite float32")
+    bad = json.loads(json.dumps(head))
+    bad["inputs"][0]["parameters"]["binary_data_size"] = 12
+    assert err(struct.pack("<3f", *x[:3]), bad).startswith(
+        "shape_mismatch at inputs[0].parameters.binary_data_size: x's shape holds 4 elements, 16 bytes as FP32")
+    assert err(b"zz", {"inputs": [X]}) == (
+        "invalid_json: 2 bytes follow the JSON object and no input has parameters.binary_data_size to take them")
+    # a BOOL mask is one byte 0/1 each
+    mask = {"inputs": [{"name": "mask", "shape": [2], "datatype": "BOOL", "parameters": {"binary_data_size": 2}}]}
+    assert v2_error(server.request("POST", "/v2/models/attention/infer",
+                                   json.dumps(mask).encode() + b"\x01\x02"), 400).startswith(
+        "wrong_type at inputs[0].data[1]: mask's element 1 in the binary data is a byte other than 0 or 1")

@@ -51,3 +51,5 @@ for p in "GET /v2" "GET /v2/health/ready" "GET /v2/models/multihead/versions/1" 
          "POST /v2/models/bow/versions/2/infer"; do
     printf '%s\napplication/json\n{}' "$p" > "$out/v2_$(echo "$p" | tr ' /' '__')"
 done
+printf 'POST /v2/models/bow/infer\napplication/octet-stream\n{"inputs":[{"name":"x","shape":[1,2,1],"datatype":"FP32","parameters":{"binary_data_size":8}}]}AAAABBBB' \
+    > "$out/v2_binary"

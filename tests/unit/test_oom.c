@@ -128,6 +128,14 @@ static const struct {
     {"v2 native error", v2_attention,
      "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,1],\"datatype\":"
      "\"FP32\",\"data\":[1e39]}]}"},
+    {"v2 binary", v2_attention,
+     "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],\"datatype\":"
+     "\"FP32\",\"parameters\":{\"binary_data_size\":16}},{\"name\":"
+     "\"wq\",\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[1,2]},"
+     "{\"name\":\"wk\",\"shape\":[1,2],\"datatype\":\"FP32\","
+     "\"parameters\":{\"binary_data_size\":8}},{\"name\":\"wv\","
+     "\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[0.5,1]}]}"
+     "AAAABBBBCCCCDDDDEEEEFFFF"},
     {"v2 adapter error", v2_bow,
      "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,2],\"datatype\":"
      "\"FP32\",\"data\":[1]}]}"},

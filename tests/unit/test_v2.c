@@ -78,6 +78,30 @@ START_TEST(native_body_passes_context_and_mask)
         "\"FP32\",\"data\":[0,-1e30]}]}");
     ck_assert_str_eq(a, "{\"mask\":[[0,-1e+30]]}");
     free(a);
+    /* binary tensor data: float32 as their exact doubles, BOOL bytes */
+    {
+        static const char head[] =
+            "{\"inputs\":[{\"name\":\"mask\",\"shape\":[1,2],\"datatype\":"
+            "\"BOOL\",\"parameters\":{\"binary_data_size\":2}},{\"name\":"
+            "\"x\",\"shape\":[1,1,2],\"datatype\":\"FP32\",\"parameters\":"
+            "{\"binary_data_size\":8}}]}";
+        const float x[2] = {0.1f, -3.0f};
+        char body[sizeof head - 1 + 2 + sizeof x];
+        memcpy(body, head, sizeof head - 1);
+        body[sizeof head - 1] = 1;
+        body[sizeof head] = 0;
+        memcpy(body + sizeof head + 1, x, sizeof x);
+        api_response res = {0};
+        size_t n = 0;
+        char *t = api_v2_native_body("attention", body, sizeof body, &n,
+                                     &res);
+        ck_assert_ptr_nonnull(t);
+        static const char want[] = "{\"mask\":[[true,false]],\"x\":[[["
+                                   "0.10000000149011612,-3]]]}";
+        ck_assert_uint_eq(n, sizeof want - 1);
+        ck_assert(memcmp(t, want, n) == 0);
+        free(t);
+    }
     /* bow has no "return": outputs only filter the answer */
     a = native_of("bow", "{\"inputs\":[],\"parameters\":{\"seed\":1,"
                          "\"shape\":[1,1,1]},\"outputs\":[{\"name\":\"x\"}]}");
