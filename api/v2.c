@@ -9,17 +9,18 @@
  * native field of its name, the "outputs" list the native "return".  The
  * native handler answers; its tensors become v2 outputs.
  *
- * Exactness both ways: an input number is written as the double Jansson
- * read (integers as integers, reals with 17 digits; a binary float32 as
- * its exact double), so the native parser
- * reads the same double and rounds it to the same float32 as if the
- * number had been sent to the native endpoint; an output number is the
+ * Exactness both ways: an input number is written as text the native
+ * parser reads as the very float32 it would have made of the number sent
+ * to the native endpoint (integers as they are; reals, and binary
+ * float32, as the shortest text of that float, checked to read back; see
+ * write_f32); an output number is the
  * native answer's text copied byte for byte (the shortest text that reads
  * back as the float32), never re-read and re-printed.  So a v2 answer holds
  * exactly the numbers of the native answer to the same request.
  */
 #include "v2.h"
 #include "internal.h"
+#include "numtext.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -686,10 +687,30 @@ static void request_free(v2_request *rq)
 
 /* ==== the native body ==== */
 
-/* A JSON value as text: numbers as the double Jansson read (integers as
- * integers, reals with 17 significant digits, which read back as exactly
- * that double), strings escaped. */
-static void write_value(jsonw *w, const json_t *v)
+/* A float32 as text the native parser (a correctly rounded double, then
+ * the float) reads back as exactly f, sign of zero included: the shortest
+ * float text when that round trip holds (it almost always does; checked,
+ * since double rounding through the double could in principle move it),
+ * else the float's exact double with 17 digits. */
+static void write_f32(jsonw *w, float f)
+{
+    char s[40];
+    int n = jw_format_float(s, f);
+    double back;
+    const float g = numtext_parse_double(s, s + n, &back) == s + n
+                        ? (float)back : NAN;
+    if (memcmp(&g, &f, sizeof f) != 0)
+        n = snprintf(s, sizeof s, "%.17g", (double)f);
+    jw_raw(w, s, (size_t)n);
+}
+
+/* A JSON value as text for the native parser: integers as they are;
+ * strings escaped; a real in a tensor (elem) as the float32 it rounds to,
+ * which is all a native endpoint keeps of it, unless that overflows;
+ * other reals (parameters, or an overflowing element, which the native
+ * endpoint is to refuse as it would have) as the double itself, still a
+ * real ("1.0", not "1": a native integer field refuses reals). */
+static void write_value(jsonw *w, const json_t *v, int elem)
 {
     char buf[40];
     switch (json_typeof(v)) {
@@ -697,10 +718,18 @@ static void write_value(jsonw *w, const json_t *v)
         jw_raw(w, buf, (size_t)snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT,
                                         json_integer_value(v)));
         break;
-    case JSON_REAL:
-        jw_raw(w, buf, (size_t)snprintf(buf, sizeof buf, "%.17g",
-                                        json_real_value(v)));
+    case JSON_REAL: {
+        const double d = json_real_value(v);
+        if (elem && isfinite((float)d)) {
+            write_f32(w, (float)d);
+            break;
+        }
+        int n = snprintf(buf, sizeof buf, "%.17g", d);
+        if (!strpbrk(buf, ".e"))
+            n += snprintf(buf + n, sizeof buf - (size_t)n, ".0");
+        jw_raw(w, buf, (size_t)n);
         break;
+    }
     case JSON_TRUE:
         jw_raw(w, "true", 4);
         break;
@@ -717,7 +746,7 @@ static void write_value(jsonw *w, const json_t *v)
         for (size_t i = 0; i < json_array_size(v); i++) {
             if (i)
                 jw_raw(w, ",", 1);
-            write_value(w, json_array_get(v, i));
+            write_value(w, json_array_get(v, i), elem);
         }
         jw_raw(w, "]", 1);
         break;
@@ -730,7 +759,7 @@ static void write_value(jsonw *w, const json_t *v)
             jw_raw(w, first ? "\"" : ",\"", first ? 1 : 2);
             jw_escaped(w, k);
             jw_raw(w, "\":", 2);
-            write_value(w, x);
+            write_value(w, x, elem);
             first = 0;
         }
         jw_raw(w, "}", 1);
@@ -747,16 +776,13 @@ static void write_nested(jsonw *w, const v2_input *t, int d, int64_t *k)
 {
     if (d == t->rank) {
         if (t->leaves) {
-            write_value(w, t->leaves[(*k)++]);
+            write_value(w, t->leaves[(*k)++], 1);
         } else if (t->is_bool) {
             jw_lit(w, t->raw[(*k)++] ? "true" : "false");
         } else {
-            /* the float's exact double: read back as the same float */
             float f;
-            char buf[40];
             memcpy(&f, t->raw + 4 * (*k)++, sizeof f);
-            jw_raw(w, buf, (size_t)snprintf(buf, sizeof buf, "%.17g",
-                                            (double)f));
+            write_f32(w, f);
         }
         return;
     }
@@ -792,7 +818,7 @@ static void write_native(jsonw *w, const v2_request *rq)
             first = 0;
             jw_escaped(w, key);
             jw_raw(w, "\":", 2);
-            write_value(w, v);
+            write_value(w, v, 0);
         }
     if (m->has_return && rq->noutputs) {
         jw_lit(w, first ? "\"return\":[" : ",\"return\":[");
