@@ -290,6 +290,8 @@ ERRORS = [
     ("attention", {"inputs": [X] + W, "outputs": [{"name": "out", "parameters": {"classification": 2}}]},
      400, "unknown_parameter at outputs[0].parameters.classification"),
     ("multihead", {"inputs": [X]}, 400, "missing_field at inputs (wq)"),
+    ("attention", {"inputs": [], "parameters": {"seed": 1, "shape": [1, 2, 2], "head_size": 2.0}}, 400,
+     "wrong_type at parameters.head_size: head_size must be an integer, not number"),
 ]
 
 
