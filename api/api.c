@@ -241,6 +241,17 @@ static int prescan(const char *body, size_t len, int max, size_t *at)
     return 0;
 }
 
+json_t *api_json_loadb(const char *text, size_t len)
+{
+    json_alloc_failed = 0;
+    json_t *j = json_loadb(text, len, 0, NULL);
+    if (j && json_alloc_failed) {   /* maybe with a value missing */
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
 json_t *api_parse_body(const char *body, size_t len, api_error *e)
 {
     json_error_t jerr;

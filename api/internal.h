@@ -13,6 +13,10 @@
  * line/column, 422 wrong_type, 503). */
 json_t *api_parse_body(const char *body, size_t len, api_error *e);
 
+/* json_loadb of a text attnd wrote itself, or NULL if any allocation
+ * failed (Jansson may then return a tree with a value missing). */
+json_t *api_json_loadb(const char *text, size_t len);
+
 /* Shape of tensor field `name` into t (data left NULL), checked against
  * the element cap. */
 int api_read_tensor(const json_t *v, const char *name, int rank,

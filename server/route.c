@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "server.h"
+#include "../api/v2.h"
 
 /* A file embedded at build time (server/assets.S), answered as is. */
 static void serve_embedded(api_response *res, const char *start,
@@ -32,6 +33,61 @@ static void serve_index(api_response *res)
                    "text/html; charset=utf-8");
 }
 
+/* ==== KServe / Triton v2 (api/v2.c adapts the models) ==== */
+
+/* Health answers are a status and no body, as the protocol asks: 200 for
+ * true, a 4xx (400, as Triton) for false. */
+static void v2_health(api_response *res, int ok)
+{
+    memset(res, 0, sizeof *res);
+    res->status = ok ? 200 : 400;
+    res->body = (char *)"";
+    res->is_static = 1;
+}
+
+static void v2_live(api_response *res)
+{
+    v2_health(res, 1);
+}
+
+/* Ready while /readyz is: false from SIGTERM/SIGINT on (draining). */
+static void v2_ready(api_response *res)
+{
+    v2_health(res, !server_draining());
+}
+
+static void v2_server_metadata(api_response *res)
+{
+    static const char meta[] = "{\"name\":\"attnd\",\"version\":\""
+                               ATTND_VERSION "\",\"extensions\":[]}";
+    memset(res, 0, sizeof *res);
+    res->status = 200;
+    res->content_type = "application/json";
+    res->body = (char *)meta;
+    res->len = sizeof meta - 1;
+    res->is_static = 1;
+}
+
+/* Each model's three routes, bound to its name. */
+#define V2_MODEL(m)                                                        \
+    static void v2_##m##_metadata(api_response *res)                      \
+    {                                                                     \
+        api_v2_model_metadata(#m, res);                                   \
+    }                                                                     \
+    static void v2_##m##_infer(const char *body, size_t len,              \
+                               api_response *res)                         \
+    {                                                                     \
+        api_v2_infer(#m, body, len, res);                                 \
+    }
+V2_MODEL(bow)
+V2_MODEL(attention)
+V2_MODEL(multihead)
+
+#define V2_ROUTES(m)                                                      \
+    {"/v2/models/" #m, "GET, HEAD, OPTIONS", NULL, v2_##m##_metadata, 0}, \
+    {"/v2/models/" #m "/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0}, \
+    {"/v2/models/" #m "/infer", "POST, OPTIONS", v2_##m##_infer, NULL, 0}
+
 static const server_route routes[] = {
     {"/bow", "POST, OPTIONS", api_bow, NULL, 0},
     {"/attention", "POST, OPTIONS", api_attention, NULL, 0},
@@ -42,6 +98,12 @@ static const server_route routes[] = {
     {"/", "GET, HEAD, OPTIONS", NULL, serve_index, 1},
     {"/readyz", "GET, HEAD, OPTIONS", NULL, server_readyz, 0},
     {"/metrics", "GET, HEAD, OPTIONS", NULL, server_metrics_get, 0},
+    {"/v2", "GET, HEAD, OPTIONS", NULL, v2_server_metadata, 0},
+    {"/v2/health/live", "GET, HEAD, OPTIONS", NULL, v2_live, 0},
+    {"/v2/health/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0},
+    V2_ROUTES(bow),
+    V2_ROUTES(attention),
+    V2_ROUTES(multihead),
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(NROUTES <= SERVER_MAX_ROUTES, "raise SERVER_MAX_ROUTES");
@@ -85,12 +147,85 @@ void server_routes_init(void)
         server_route_etag(&routes[i]);
 }
 
-const server_route *server_find_route(const char *path)
+static const server_route *exact_route(const char *path)
 {
     for (size_t i = 0; i < NROUTES; i++)
         if (strcmp(path, routes[i].path) == 0)
             return &routes[i];
     return NULL;
+}
+
+/* The protocol's versioned URLs, /v2/models/<m>/versions/<v>[/ready|
+ * /infer], name the unversioned route when <v> is the one version a model
+ * has; so they share its handler and metrics. */
+#define V2_MODELS_PREFIX "/v2/models/"
+
+static const server_route *versioned_route(const char *path)
+{
+    static const char mark[] = "/versions/" API_V2_VERSION;
+    const size_t pre = sizeof V2_MODELS_PREFIX - 1;
+    if (strncmp(path, V2_MODELS_PREFIX, pre) != 0)
+        return NULL;
+    const size_t name = strcspn(path + pre, "/");
+    const char *v = path + pre + name;
+    if (strncmp(v, mark, sizeof mark - 1) != 0)
+        return NULL;
+    const char *tail = v + sizeof mark - 1;
+    if (*tail && *tail != '/')
+        return NULL;
+    char plain[128];
+    if ((size_t)snprintf(plain, sizeof plain, "%.*s%s", (int)(pre + name),
+                         path, tail) >= sizeof plain)
+        return NULL;
+    return exact_route(plain);
+}
+
+const server_route *server_find_route(const char *path)
+{
+    const server_route *rt = exact_route(path);
+    return rt ? rt : versioned_route(path);
+}
+
+int server_is_v2_path(const char *path)
+{
+    return strncmp(path, "/v2", 3) == 0 && (path[3] == '\0' || path[3] == '/');
+}
+
+/* The 404 of a /v2 path, saying what is wrong with it. */
+static void v2_not_found(const char *method, const char *path,
+                         api_response *early)
+{
+    char msg[320];
+    const size_t pre = sizeof V2_MODELS_PREFIX - 1;
+    if (strncmp(path, V2_MODELS_PREFIX, pre) == 0) {
+        char model[64];
+        const size_t n = strcspn(path + pre, "/");
+        snprintf(model, sizeof model, "%.*s", (int)(n < 63 ? n : 63),
+                 path + pre);
+        const char *v = path + pre + n;
+        if (api_v2_model_index(model) < 0) {
+            snprintf(msg, sizeof msg, "unknown model \"%s\"; models: "
+                     API_V2_MODELS, model);
+            api_v2_error(early, 404, "not_found", msg);
+            return;
+        }
+        const size_t vn = strncmp(v, "/versions/", 10) == 0
+                              ? strcspn(v + 10, "/") : 0;
+        if (vn && (vn != sizeof API_V2_VERSION - 1 ||
+                   strncmp(v + 10, API_V2_VERSION, vn) != 0)) {
+            snprintf(msg, sizeof msg, "model %s has no version \"%.*s\"; "
+                     "versions: " API_V2_VERSION, model,
+                     (int)(vn < 40 ? vn : 40), v + 10);
+            api_v2_error(early, 404, "not_found", msg);
+            return;
+        }
+    }
+    snprintf(msg, sizeof msg, "no route %s %.100s; v2 routes: GET /v2, "
+             "GET /v2/health/live, GET /v2/health/ready, "
+             "GET /v2/models/{model}[/versions/1][/ready], "
+             "POST /v2/models/{model}[/versions/1]/infer with models "
+             API_V2_MODELS, method, path);
+    api_v2_error(early, 404, "not_found", msg);
 }
 
 /* A media type is JSON if it is application/json or application/<x>+json,
@@ -110,18 +245,38 @@ static int is_json_type(const char *ct)
            strncasecmp(ct + n - 5, "+json", 5) == 0;
 }
 
+static int is_octet_stream(const char *ct)
+{
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    while (n > 0 && (*ct == ' ' || *ct == '\t')) {
+        ct++;
+        n--;
+    }
+    return n == 24 && strncasecmp(ct, "application/octet-stream", 24) == 0;
+}
+
 void server_decide_early(const server_route *rt, const char *method,
                          const char *path, const char *content_type,
                          api_response *early)
 {
     char msg[320];
     memset(early, 0, sizeof *early);
+    /* /v2 paths answer errors in the protocol's form */
+    void (*fail)(api_response *, int, const char *, const char *) =
+        server_is_v2_path(path) ? api_v2_error : api_simple_error;
     if (!rt) {
-        snprintf(msg, sizeof msg, "no route %s %s; routes: POST /bow, "
+        if (fail == api_v2_error) {
+            v2_not_found(method, path, early);
+            return;
+        }
+        snprintf(msg, sizeof msg, "no route %s %.100s; routes: POST /bow, "
                  "POST /attention, POST /multihead, POST /randn, "
                  "GET /healthz, GET /readyz, GET /metrics, GET /openapi.yaml, "
-                 "GET / (the visualizer)", method, path);
-        api_simple_error(early, 404, "not_found", msg);
+                 "GET / (the visualizer), and the KServe v2 routes under "
+                 "/v2", method, path);
+        fail(early, 404, "not_found", msg);
         return;
     }
     if (strcmp(method, "OPTIONS") == 0) {
@@ -135,13 +290,18 @@ void server_decide_early(const server_route *rt, const char *method,
     if (!ok) {
         snprintf(msg, sizeof msg, "%s is not allowed on %s; allowed: %s",
                  method, rt->path, rt->allow);
-        api_simple_error(early, 405, "method_not_allowed", msg);
+        fail(early, 405, "method_not_allowed", msg);
         return;
     }
-    if (rt->post && content_type && !is_json_type(content_type)) {
+    /* v2 infer also takes Triton's binary tensor data (JSON, then raw
+     * bytes), which clients send as application/octet-stream. */
+    if (rt->post && content_type && !is_json_type(content_type) &&
+        !(fail == api_v2_error && is_octet_stream(content_type))) {
         snprintf(msg, sizeof msg, "Content-Type %.80s is not supported; "
-                 "send the body as application/json", content_type);
-        api_simple_error(early, 415, "unsupported_media_type", msg);
+                 "send the body as application/json%s", content_type,
+                 fail == api_v2_error ? " (or application/octet-stream "
+                 "with binary tensor data)" : "");
+        fail(early, 415, "unsupported_media_type", msg);
     }
 }
 

@@ -54,8 +54,12 @@ void server_routes_init(void);
 size_t server_route_count(void);
 const server_route *server_route_at(size_t i);
 
-/* The route for an exact path, or NULL. */
+/* The route for an exact path (a KServe v2 versioned path,
+ * /v2/models/<m>/versions/1/..., is the unversioned route), or NULL. */
 const server_route *server_find_route(const char *path);
+
+/* /v2 and /v2/...: errors in the v2 protocol's form {"error": "..."}. */
+int server_is_v2_path(const char *path);
 
 /* Decides from the request line and Content-Type alone (NULL = header
  * absent) whether the request can only end one way -- 404, 405, 415, or

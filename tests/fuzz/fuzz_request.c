@@ -33,7 +33,7 @@ static void check(int ok, const char *what, const api_response *res)
     abort();
 }
 
-static void check_response(const api_response *res)
+static void check_response(const api_response *res, int v2)
 {
     static const int allowed[] = {200, 204, 400, 404, 405, 413,
                                   415, 422, 503};
@@ -44,10 +44,23 @@ static void check_response(const api_response *res)
     if (res->status == 204 || (res->content_type &&
                                strcmp(res->content_type, "application/json")))
         return;
+    if (v2 && !res->content_type) {
+        /* a v2 health answer: the status is the answer, no body */
+        check((res->status == 200 || res->status == 400) && res->len == 0,
+              "v2 health answer with a body or another status", res);
+        return;
+    }
     json_error_t err;
     json_t *j = json_loadb(res->body, res->len, 0, &err);
     check(j != NULL, "response is not JSON", res);
-    if (res->status != 200) {
+    if (res->status != 200 && v2) {
+        /* the v2 protocol's {"error": "<code>[ at <where>]: <message>"} */
+        const char *e = json_string_value(json_object_get(j, "error"));
+        check(e && json_object_size(j) == 1, "v2 error is not {\"error\": "
+              "string}", res);
+        check(strspn(e, "abcdefghijklmnopqrstuvwxyz_") > 0 &&
+              strstr(e, ": ") != NULL, "v2 error without its code", res);
+    } else if (res->status != 200) {
         json_t *e = json_object_get(j, "error");
         check(json_is_object(e), "error body without \"error\"", res);
         check(json_integer_value(json_object_get(e, "status")) == res->status,
@@ -95,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     server_decide_early(rt, method, path, n2 ? ct : NULL, &res);
     if (!res.status)
         server_dispatch(rt, copy, len, &res);
-    check_response(&res);
+    check_response(&res, server_is_v2_path(path));
     api_response_free(&res);
     free(copy);
     return 0;

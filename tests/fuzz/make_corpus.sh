@@ -25,5 +25,31 @@ fx = json.load(open(sys.argv[1]))
 body = json.dumps(fx["request"], separators=(",", ":")).encode()
 if len(body) <= 65536:
     open(sys.argv[2], "wb").write(("POST %s\napplication/json\n" % fx["endpoint"]).encode() + body)
+# the same request over the v2 protocol
+def flat(v):
+    return [y for x in v for y in flat(x)] if isinstance(v, list) else [v]
+def shape(v):
+    return [len(v)] + shape(v[0]) if isinstance(v, list) and v else []
+model = fx["endpoint"].strip("/")
+inputs, params, v2 = [], {}, {}
+for k, v in fx["request"].items():
+    if k == "return":
+        v2["outputs"] = [{"name": n} for n in v]
+    elif isinstance(v, list) and k != "shape":
+        inputs.append({"name": k, "shape": shape(v), "datatype": "FP32", "data": flat(v)})
+    else:
+        params[k] = v
+v2["inputs"] = inputs
+if params:
+    v2["parameters"] = params
+body = json.dumps(v2, separators=(",", ":")).encode()
+if len(body) <= 65536:
+    open(sys.argv[2] + "_v2", "wb").write(("POST /v2/models/%s/infer\napplication/json\n" % model).encode() + body)
 PY
 done
+for p in "GET /v2" "GET /v2/health/ready" "GET /v2/models/multihead/versions/1" \
+         "POST /v2/models/bow/versions/2/infer"; do
+    printf '%s\napplication/json\n{}' "$p" > "$out/v2_$(echo "$p" | tr ' /' '__')"
+done
+printf 'POST /v2/models/bow/infer\napplication/octet-stream\n{"inputs":[{"name":"x","shape":[1,2,1],"datatype":"FP32","parameters":{"binary_data_size":8}}]}AAAABBBB' \
+    > "$out/v2_binary"

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../../api/api.h"
+#include "../../api/v2.h"
 #include "unit.h"
 
 void *__real_malloc(size_t n);
@@ -67,6 +68,21 @@ void __wrap_free(void *p)
 
 typedef void (*handler)(const char *, size_t, api_response *);
 
+static void v2_bow(const char *b, size_t n, api_response *res)
+{
+    api_v2_infer("bow", b, n, res);
+}
+
+static void v2_attention(const char *b, size_t n, api_response *res)
+{
+    api_v2_infer("attention", b, n, res);
+}
+
+static void v2_multihead(const char *b, size_t n, api_response *res)
+{
+    api_v2_infer("multihead", b, n, res);
+}
+
 static const struct {
     const char *name;
     handler h;
@@ -111,6 +127,35 @@ static const struct {
     {"error 422", api_attention, "{\"x\":[[[1,2],[3]]],\"wq\":[[1]],"
                                  "\"wk\":[[1]],\"wv\":[[1]]}"},
     {"error 400", api_bow, "{\"x\": [[[1, 2]]"},
+    {"v2 attention", v2_attention,
+     "{\"id\":\"r1\",\"inputs\":[{\"name\":\"x\",\"shape\":[1,3,2],"
+     "\"datatype\":\"FP32\",\"data\":[1,0,0,1,2,3]},{\"name\":\"wq\","
+     "\"shape\":[2,2],\"datatype\":\"FP32\",\"data\":[[1,0],[0,1]]},"
+     "{\"name\":\"wk\",\"shape\":[2,2],\"datatype\":\"FP32\","
+     "\"data\":[1,2,0,1]},{\"name\":\"wv\",\"shape\":[2,2],"
+     "\"datatype\":\"FP32\",\"data\":[1,0,3,1]}],\"parameters\":"
+     "{\"scale\":0.5},\"outputs\":[{\"name\":\"scores\"},"
+     "{\"name\":\"out\"}]}"},
+    {"v2 bow all", v2_bow,
+     "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],\"datatype\":"
+     "\"FP32\",\"data\":[1,2,3,4]}],\"parameters\":{\"method\":\"all\"}}"},
+    {"v2 multihead seeded", v2_multihead,
+     "{\"inputs\":[],\"parameters\":{\"seed\":3,\"shape\":[1,3,4],"
+     "\"num_heads\":2,\"head_size\":2}}"},
+    {"v2 native error", v2_attention,
+     "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,1],\"datatype\":"
+     "\"FP32\",\"data\":[1e39]}]}"},
+    {"v2 binary", v2_attention,
+     "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],\"datatype\":"
+     "\"FP32\",\"parameters\":{\"binary_data_size\":16}},{\"name\":"
+     "\"wq\",\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[1,2]},"
+     "{\"name\":\"wk\",\"shape\":[1,2],\"datatype\":\"FP32\","
+     "\"parameters\":{\"binary_data_size\":8}},{\"name\":\"wv\","
+     "\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[0.5,1]}]}"
+     "AAAABBBBCCCCDDDDEEEEFFFF"},
+    {"v2 adapter error", v2_bow,
+     "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,2],\"datatype\":"
+     "\"FP32\",\"data\":[1]}]}"},
 };
 
 START_TEST(every_allocation_may_fail)
@@ -135,9 +180,16 @@ START_TEST(every_allocation_may_fail)
                          memcmp(res.body, ref.body, res.len) == 0;
         json_t *j = res.body ? json_loadb(res.body, res.len, 0, NULL) : NULL;
         char code[32] = "";
-        if (j)
+        /* attnd's {"error": {"code"}}, or the v2 protocol's
+         * {"error": "<code>: ..."} */
+        const json_t *err = json_object_get(j, "error");
+        if (json_is_string(err))
+            snprintf(code, sizeof code, "%.*s",
+                     (int)strcspn(json_string_value(err), ": "),
+                     json_string_value(err));
+        else if (j)
             snprintf(code, sizeof code, "%s", json_string_value(json_object_get(
-                         json_object_get(j, "error"), "code")) ?: "");
+                         err, "code")) ?: "");
         json_decref(j);
         api_response_free(&res);
         const long leaked = live - before;

@@ -1,0 +1,44 @@
+/* v2.h -- the KServe / Triton v2 inference protocol ("Open Inference
+ * Protocol", REST), as a thin adapter over the native handlers: a v2 infer
+ * request becomes the native request of the model (/bow, /attention,
+ * /multihead), the native answer becomes v2 outputs.  Errors are the
+ * protocol's {"error": "<message>"}.  No sockets here; the routes and the
+ * health answers (which need the server's readiness) are in server/. */
+#ifndef ATTND_API_V2_H
+#define ATTND_API_V2_H
+
+#include <stddef.h>
+
+#include "api.h"
+
+/* The model served at /v2/models/<name> (bow, attention, multihead), or
+ * -1. */
+int api_v2_model_index(const char *name);
+
+/* "bow, attention, multihead", for messages. */
+#define API_V2_MODELS "bow, attention, multihead"
+
+/* The one version each model has, as the protocol's URLs and metadata
+ * write it. */
+#define API_V2_VERSION "1"
+
+/* GET /v2/models/<name>: the model metadata (name, versions, platform,
+ * inputs, outputs; -1 for variable dimensions).  Unknown name: 404. */
+void api_v2_model_metadata(const char *model, api_response *res);
+
+/* POST /v2/models/<name>/infer. */
+void api_v2_infer(const char *model, const char *body, size_t len,
+                  api_response *res);
+
+/* For tests: the native body api_v2_infer would send the model's handler
+ * for this v2 request (malloc'd, *nlen bytes), or NULL with res set to the
+ * v2 error. */
+char *api_v2_native_body(const char *model, const char *body, size_t len,
+                         size_t *nlen, api_response *res);
+
+/* {"error": "<code>: <message>"} with status; res->code = code (for
+ * metrics).  Allocation failure gives the static 503. */
+void api_v2_error(api_response *res, int status, const char *code,
+                  const char *message);
+
+#endif

@@ -1,0 +1,422 @@
+"""The KServe / Triton v2 inference protocol (/v2/...).
+
+Every PyTorch fixture of /bow, /attention and /multihead is sent again as a
+v2 infer request (its tensors as inputs with a flat, and again a nested,
+"data"; its other fields as parameters; its "return" as outputs): the
+outputs must match the fixture within the suite's tolerance, and hold
+exactly the numbers (the same text) of the native endpoint's answer to the
+same request.  Then health, metadata, readiness while draining, errors in
+the protocol's {"error": "..."} form, CORS and metrics.
+"""
+
+import json
+import re
+import signal
+import struct
+import time
+
+import pytest
+import yaml
+
+from attnd_e2e import REPO, AttndServer, compare, fixture_files, load_fixture, shape
+
+MODELS = {"/bow": "bow", "/attention": "attention", "/multihead": "multihead"}
+TENSORS = {"bow": ["x"],
+           "attention": ["x", "wq", "wk", "wv", "context", "mask"],
+           "multihead": ["x", "wq", "wk", "wv", "wo", "bo", "context", "mask"]}
+FIXTURES = [p for p in fixture_files() if "/" + p.parent.name in MODELS]
+
+
+def flat(v):
+    if isinstance(v, list):
+        return [y for x in v for y in flat(x)]
+    return [v]
+
+
+def native_tensors(value):
+    """A native answer's value as (shape, flat data), as v2 writes it."""
+    if isinstance(value, dict):         # bow's max_abs_diff
+        return [len(value)], list(value.values())
+    if isinstance(value, bool) or value in ("true", "false"):   # bow's allclose
+        return [1], [value]
+    return shape(value), flat(value)
+
+
+def to_v2(fx, nested=False):
+    model = MODELS[fx["endpoint"]]
+    inputs, params, body = [], {}, {"id": fx["name"]}
+    for k, v in fx["request"].items():
+        if k in TENSORS[model]:
+            dt = "BOOL" if k == "mask" and isinstance(flat(v)[0], bool) else "FP32"
+            inputs.append({"name": k, "shape": shape(v), "datatype": dt,
+                           "data": v if nested else flat(v)})
+        elif k == "return":
+            body["outputs"] = [{"name": n} for n in v]
+        else:
+            params[k] = v
+    body["inputs"] = inputs
+    if params:
+        body["parameters"] = params
+    return model, body
+
+
+def to_binary(body):
+    """A v2 request with every input's data moved after the JSON, as
+    tritonclient sends it (with the Inference-Header-Content-Length header)."""
+    body = json.loads(json.dumps(body))
+    tail = b""
+    for t in body["inputs"]:
+        data = flat(t.pop("data"))
+        if t["datatype"] == "BOOL":
+            raw_ = bytes(int(v) for v in data)
+        else:
+            raw_ = struct.pack("<%df" % len(data), *data)
+        t["parameters"] = {"binary_data_size": len(raw_)}
+        tail += raw_
+    head = json.dumps(body).encode()
+    return head + tail, {"Inference-Header-Content-Length": str(len(head))}
+
+
+def raw(r):
+    """The body with every number kept as its text."""
+    return json.loads(r.body.decode(), parse_float=str, parse_int=str)
+
+
+def v2_error(r, status):
+    assert r.status == status, r
+    assert r.media_type() == "application/json", r
+    body = r.json()
+    assert list(body) == ["error"] and isinstance(body["error"], str), r
+    return body["error"]
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=["%s/%s" % (p.parent.name, p.stem) for p in FIXTURES])
+def test_fixture_round_trip(server, path):
+    fx = load_fixture(path)
+    model, body = to_v2(fx)
+    r = server.post("/v2/models/%s/infer" % model, body)
+    assert r.status == 200, r
+    got = r.json()
+    assert list(got) == ["model_name", "model_version", "id", "outputs"], got.keys()
+    assert (got["model_name"], got["model_version"], got["id"]) == (model, "1", fx["name"])
+    expect = {k: v for k, v in fx["expect"].items() if not isinstance(v, str)}     # bow's method
+    names = [o["name"] for o in got["outputs"]]
+    if model == "bow":     # the fixtures leave out max_abs_diff (summation order)
+        assert set(expect) <= set(names) and set(names) - set(expect) <= {"max_abs_diff"}, names
+    else:
+        assert names == list(expect), names
+    for o in got["outputs"]:
+        assert list(o) == ["name", "shape", "datatype", "data"], o
+        if o["name"] not in expect:
+            continue
+        want_shape, want = native_tensors(expect[o["name"]])
+        assert o["shape"] == want_shape, (o["name"], o["shape"], want_shape)
+        assert o["datatype"] == ("BOOL" if o["name"] == "allclose" else "FP32")
+        problems = compare(want, o["data"], o["name"])
+        assert not problems, problems
+
+    # exactly the native answer's numbers, as text
+    native = raw(server.post(fx["endpoint"], fx["request"]))
+    for o in raw(r)["outputs"]:
+        s, data = native_tensors(native[o["name"]])
+        assert o["shape"] == [str(n) for n in s], o["name"]
+        assert o["data"] == data, o["name"]
+
+    # nested data, as Triton takes it: the same answer, byte for byte
+    _, nested = to_v2(fx, nested=True)
+    assert server.post("/v2/models/%s/infer" % model, nested).body == r.body
+
+    # binary tensor data (tritonclient's default): the same answer too
+    body, headers = to_binary(to_v2(fx)[1])
+    b = server.request("POST", "/v2/models/%s/infer" % model, body, headers=headers,
+                       content_type="application/octet-stream")
+    assert b.status == 200 and b.body == r.body, b
+
+
+def test_round_trip_covers_every_model():
+    assert {p.parent.name for p in FIXTURES} == {"bow", "attention", "multihead"}
+
+
+def test_versioned_urls_are_the_same_routes(server):
+    fx = load_fixture(FIXTURES[0])
+    model, body = to_v2(fx)
+    a = server.post("/v2/models/%s/infer" % model, body)
+    b = server.post("/v2/models/%s/versions/1/infer" % model, body)
+    assert a.status == b.status == 200 and a.body == b.body
+    for m in MODELS.values():
+        assert server.request("GET", "/v2/models/%s/versions/1" % m).body == \
+            server.request("GET", "/v2/models/%s" % m).body
+        assert server.request("GET", "/v2/models/%s/versions/1/ready" % m).status == 200
+
+
+def test_masked_scores_are_null(server):
+    body = {"inputs": [{"name": "x", "shape": [1, 2, 2], "datatype": "FP32", "data": [1, 0, 0, 1]},
+                       {"name": "wq", "shape": [1, 2], "datatype": "FP32", "data": [1, 1]},
+                       {"name": "wk", "shape": [1, 2], "datatype": "FP32", "data": [1, 1]},
+                       {"name": "wv", "shape": [1, 2], "datatype": "FP32", "data": [1, 1]}],
+            "outputs": [{"name": "scores"}]}
+    r = server.post("/v2/models/attention/infer", body)
+    assert r.status == 200, r
+    assert r.json()["outputs"] == [{"name": "scores", "shape": [1, 2, 2], "datatype": "FP32",
+                                    "data": [1, None, 1, 1]}]
+    assert "id" not in r.json()
+
+
+def test_id_is_echoed_escaped(server):
+    body = {"id": "a \"quoted\" id \\ \u00e9", "inputs": [],
+            "parameters": {"seed": 1, "shape": [1, 2, 2]}, "outputs": [{"name": "out"}]}
+    r = server.post("/v2/models/bow/infer", body)
+    assert r.status == 200 and r.json()["id"] == body["id"], r
+
+
+def test_triton_client_parameters(server):
+    """tritonclient asks for binary outputs (binary_data_output, an output's
+    binary_data); the answer is JSON, which it reads as well."""
+    base = {"inputs": [{"name": "x", "shape": [1, 2, 1], "datatype": "FP32", "data": [1, 3]}]}
+    plain = server.post("/v2/models/bow/infer", dict(base, outputs=[{"name": "out"}]))
+    triton = server.post("/v2/models/bow/infer", dict(
+        base, parameters={"binary_data_output": True},
+        outputs=[{"name": "out", "parameters": {"binary_data": True}}]))
+    assert plain.status == triton.status == 200 and plain.body == triton.body
+    assert plain.json()["outputs"][0]["data"] == [1, 2]
+
+
+# ---------------------------------------------------------------- health and metadata
+
+def test_health_and_server_metadata(server):
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/bow/ready",
+                 "/v2/models/attention/ready", "/v2/models/multihead/versions/1/ready"):
+        for method in ("GET", "HEAD"):
+            r = server.request(method, path)
+            assert (r.status, r.body) == (200, b""), (method, path, r)
+            assert r.header("Access-Control-Allow-Origin") == "*"
+    r = server.request("GET", "/v2")
+    version = yaml.safe_load((REPO / "openapi.yaml").read_text())["info"]["version"]
+    assert r.status == 200 and r.media_type() == "application/json"
+    assert r.json() == {"name": "attnd", "version": version, "extensions": []}
+
+
+@pytest.mark.parametrize("model", sorted(TENSORS))
+def test_model_metadata(server, model):
+    r = server.request("GET", "/v2/models/" + model)
+    assert r.status == 200 and r.media_type() == "application/json", r
+    m = r.json()
+    assert list(m) == ["name", "versions", "platform", "inputs", "outputs"]
+    assert (m["name"], m["versions"], m["platform"]) == (model, ["1"], "attnd")
+    assert [t["name"] for t in m["inputs"]] == TENSORS[model]
+    for t in m["inputs"] + m["outputs"]:
+        assert list(t) == ["name", "datatype", "shape"]
+        assert t["datatype"] in ("FP32", "BOOL")
+        assert t["shape"] and all(d == -1 or d > 0 for d in t["shape"]), t
+    # every output the metadata lists can be asked for
+    for t in m["outputs"]:
+        body = {"inputs": [], "parameters": {"seed": 0, "shape": [1, 2, 4]}, "outputs": [{"name": t["name"]}]}
+        if model == "attention":
+            body["parameters"]["head_size"] = 2
+        if model == "multihead":
+            body["parameters"].update(num_heads=2, head_size=2)
+        if t["name"] in ("max_abs_diff", "allclose"):
+            body["parameters"]["method"] = "all"
+        r = server.post("/v2/models/%s/infer" % model, body)
+        assert r.status == 200, (t, r)
+        o = r.json()["outputs"][0]
+        assert o["datatype"] == t["datatype"] and len(o["shape"]) == len(t["shape"]), (t, o)
+        assert all(d == -1 or d == g for d, g in zip(t["shape"], o["shape"])), (t, o)
+
+
+def test_ready_follows_draining(tmp_path):
+    srv = AttndServer(tmp_path, extra_args=["--drain-delay", "3"], name="v2drain")
+    try:
+        assert srv.request("GET", "/v2/health/ready").status == 200
+        srv.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 2
+        while srv.request("GET", "/readyz").status != 503:
+            assert time.monotonic() < deadline, "no 503 after SIGTERM"
+            time.sleep(0.02)
+        for path in ("/v2/health/ready", "/v2/models/bow/ready", "/v2/models/bow/versions/1/ready"):
+            r = srv.request("GET", path)
+            assert (r.status, r.body) == (400, b""), (path, r)     # the protocol: 4xx = false
+        r = srv.request("GET", "/v2/health/live")
+        assert (r.status, r.body) == (200, b"")
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(10) == 0
+    finally:
+        srv.stop()
+
+
+# ---------------------------------------------------------------- errors
+
+X = {"name": "x", "shape": [1, 2, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}
+W = [{"name": n, "shape": [2, 2], "datatype": "FP32", "data": [1, 0, 0, 1]} for n in ("wq", "wk", "wv")]
+
+ERRORS = [
+    ("bow", {}, 400, "missing_field at inputs: inputs is required"),
+    ("bow", {"inputs": {}}, 400, "wrong_type at inputs: inputs must be an array, not object"),
+    ("bow", {"inputs": [X], "extra": 1}, 400, 'unknown_field at extra: unknown field "extra"'),
+    ("bow", {"inputs": [X], "id": 7}, 400, "wrong_type at id: id must be a string, not integer"),
+    ("bow", {"inputs": [dict(X, name="y")]}, 400,
+     'unknown_input at inputs[0].name: model bow has no input "y"; its inputs: x'),
+    ("bow", {"inputs": [X, X]}, 400, "duplicate_input at inputs[1].name: input x is given twice"),
+    ("bow", {"inputs": [dict(X, datatype="INT32")]}, 400,
+     'wrong_datatype at inputs[0].datatype: x must have datatype FP32, not "INT32"'),
+    ("attention", {"inputs": [X, dict(W[0], name="mask", datatype="FP64")] + W[1:]}, 400,
+     "mask must have datatype BOOL or FP32"),
+    ("bow", {"inputs": [dict(X, data=[1, 2, 3])]}, 400,
+     "shape_mismatch at inputs[0].data: x's shape [1, 2, 2] holds 4 elements but its data has 3"),
+    ("bow", {"inputs": [dict(X, data=[1, 2, "3", 4])]}, 400,
+     "wrong_type at inputs[0].data[2]: x's element 2 must be a number (datatype FP32), not string"),
+    ("bow", {"inputs": [dict(X, shape=[1, -2, 2])]}, 400, "at inputs[0].shape[1]"),
+    ("bow", {"inputs": [{"name": "x", "shape": [1]}]}, 400, 'missing_field at inputs[0].datatype'),
+    ("bow", {"inputs": [dict(X, parameters={"binary_data_size": 16})]}, 400,
+     "invalid_value at inputs[0].parameters.binary_data_size: x has both data and binary_data_size"),
+    ("bow", {"inputs": [dict(X, data=[1, 2, 3, 1e39])]}, 400,
+     "out_of_range at inputs[0].data[3] (x[0][1][1]): "),
+    ("bow", {"inputs": [X], "parameters": {"method": "mean"}}, 400,
+     'unknown_method at parameters.method: unknown method "mean"'),
+    ("bow", {"inputs": [X], "parameters": {"causal": True}}, 400, "unknown_field at parameters.causal"),
+    ("bow", {"inputs": [X], "parameters": {"x": 1}}, 400, "invalid_value at parameters.x: x is a tensor"),
+    ("bow", {"inputs": [X], "parameters": {"return": ["out"]}}, 400, "invalid_value at parameters.return"),
+    ("bow", {"inputs": [X], "outputs": [{"name": "q"}]}, 400,
+     'unknown_output at outputs[0].name: model bow has no output "q"'),
+    ("bow", {"inputs": [X], "outputs": []}, 400, "invalid_value at outputs: outputs is empty"),
+    ("bow", {"inputs": [X], "outputs": [{"name": "out"}, {"name": "allclose"}]}, 400,
+     "not_produced at outputs[1].name: model bow produced no allclose for this request; "
+     "it produced: weights, out"),
+    ("attention", {"inputs": [X, W[0], W[2]]}, 400, "missing_field at inputs (wk)"),
+    ("attention", {"inputs": [X, W[0], dict(W[1], shape=[1, 4]), W[2]]}, 400,
+     "shape_mismatch at inputs[2] (wk): wk is 1 x 4 but must be head_size x C"),
+    ("attention", {"inputs": [X] + W, "parameters": {"causal": "yes"}}, 400,
+     "wrong_type at parameters.causal"),
+    ("attention", {"inputs": [X] + W, "outputs": [{"name": "out", "parameters": {"classification": 2}}]},
+     400, "unknown_parameter at outputs[0].parameters.classification"),
+    ("multihead", {"inputs": [X]}, 400, "missing_field at inputs (wq)"),
+    ("attention", {"inputs": [], "parameters": {"seed": 1, "shape": [1, 2, 2], "head_size": 2.0}}, 400,
+     "wrong_type at parameters.head_size: head_size must be an integer, not number"),
+]
+
+
+@pytest.mark.parametrize("model,body,status,text", ERRORS, ids=[e[3][:50] for e in ERRORS])
+def test_errors(server, model, body, status, text):
+    msg = v2_error(server.post("/v2/models/%s/infer" % model, body), status)
+    assert text in msg, msg
+
+
+def test_error_bodies_that_are_not_requests(server):
+    r = server.request("POST", "/v2/models/bow/infer", '{"inputs": [')
+    assert v2_error(r, 400).startswith("invalid_json: malformed JSON at line 1, column 12")
+    assert v2_error(server.request("POST", "/v2/models/bow/infer", "[]"), 400) == \
+        "wrong_type: the request body must be a JSON object, not array"
+
+
+def test_limits_keep_their_status(small_server):
+    body = {"inputs": [dict(X, shape=[1, 1, 101], data=[1] * 101)]}
+    msg = v2_error(small_server.post("/v2/models/bow/infer", body), 413)
+    assert msg.startswith("too_large at inputs[0].shape[2]: x's shape holds more than"), msg
+
+
+def test_early_errors_in_v2_form(server):
+    cases = [
+        ("POST", "/v2/models/nope/infer", 404, 'not_found: unknown model "nope"; models: bow, attention, multihead'),
+        ("GET", "/v2/models/bow/versions/2", 404, 'not_found: model bow has no version "2"; versions: 1'),
+        ("GET", "/v2/models/bow/versions/1/nope", 404, "not_found: no route GET /v2/models/bow/versions/1/nope; v2 routes:"),
+        ("GET", "/v2/repository/index", 404, "not_found: no route GET /v2/repository/index; v2 routes:"),
+        ("GET", "/v2/models/bow/infer", 405, "method_not_allowed: GET is not allowed on /v2/models/bow/infer; allowed: POST, OPTIONS"),
+        ("POST", "/v2/health/live", 405, "method_not_allowed: POST is not allowed on /v2/health/live"),
+    ]
+    for method, path, status, text in cases:
+        r = server.request(method, path, "{}" if method == "POST" else None)
+        msg = v2_error(r, status)
+        assert msg.startswith(text), (path, msg)
+        if status == 405:
+            assert r.header("Allow") == ("POST, OPTIONS" if path.endswith("infer") else "GET, HEAD, OPTIONS")
+    r = server.request("POST", "/v2/models/bow/infer", "{}", content_type="text/plain")
+    assert v2_error(r, 415) == ("unsupported_media_type: Content-Type text/plain is not supported; "
+                                "send the body as application/json (or application/octet-stream "
+                                "with binary tensor data)")
+    # octet-stream is binary tensor data's, on v2 infer alone
+    assert server.request("POST", "/bow", "{}", content_type="application/octet-stream").status == 415
+    # other paths keep attnd's own error form
+    assert server.request("GET", "/v3").json()["error"]["code"] == "not_found"
+
+
+def test_cors_preflight(server):
+    for path, allow in (("/v2/models/attention/infer", "POST, OPTIONS"),
+                        ("/v2/models/attention/versions/1/infer", "POST, OPTIONS"),
+                        ("/v2/models/attention", "GET, HEAD, OPTIONS"),
+                        ("/v2/health/ready", "GET, HEAD, OPTIONS"), ("/v2", "GET, HEAD, OPTIONS")):
+        r = server.request("OPTIONS", path, headers={"Origin": "http://example.com",
+                                                      "Access-Control-Request-Method": "POST"})
+        assert r.status == 204 and r.body == b"", (path, r)
+        assert r.header("Access-Control-Allow-Origin") == "*"
+        assert r.header("Access-Control-Allow-Methods") == allow
+        assert r.header("Access-Control-Allow-Headers") == "Content-Type"
+
+
+def test_metrics_count_v2_routes(tmp_path):
+    srv = AttndServer(tmp_path, name="v2metrics")
+    try:
+        body = {"inputs": [X]}
+        assert srv.post("/v2/models/bow/infer", body).status == 200
+        assert srv.post("/v2/models/bow/versions/1/infer", body).status == 200
+        assert srv.post("/v2/models/bow/infer", {}).status == 400
+        assert srv.request("GET", "/v2/models/nope").status == 404
+        time.sleep(0.2)
+        text = srv.request("GET", "/metrics").body.decode()
+
+        def count(route, status):
+            m = re.search(r'^attnd_requests_total\{route="%s",method="POST",status="%d"\} (\d+)$'
+                          % (re.escape(route), status), text, re.M)
+            return int(m.group(1)) if m else 0
+        assert count("/v2/models/bow/infer", 200) == 2
+        assert count("/v2/models/bow/infer", 400) == 1
+        assert 'route="/v2/models/bow/versions/1/infer"' not in text
+        assert re.search(r'^attnd_requests_total\{route="other",method="GET",status="404"\} 1$', text, re.M)
+    finally:
+        srv.stop()
+
+
+def test_binary_tensor_data(server):
+    """Inputs as raw little-endian float32 after the JSON, mixed with JSON
+    data, any Content-Type of JSON or octet-stream; errors name the input."""
+    x = [1.5, -2.25, 3.0, 0.1]
+    head = {"inputs": [{"name": "x", "shape": [1, 2, 2], "datatype": "FP32",
+                        "parameters": {"binary_data_size": 16}}], "outputs": [{"name": "out"}]}
+    body = json.dumps(head).encode() + struct.pack("<4f", *x)
+    want = server.post("/v2/models/bow/infer", dict(head, inputs=[
+        {"name": "x", "shape": [1, 2, 2], "datatype": "FP32",
+         "data": [struct.unpack("<f", struct.pack("<f", v))[0] for v in x]}]))
+    assert want.status == 200
+    for ct in ("application/octet-stream", "application/json", None):
+        r = server.request("POST", "/v2/models/bow/infer", body, content_type=ct)
+        assert r.status == 200 and r.body == want.body, (ct, r)
+
+    # attention: wq and wv binary, x and wk as JSON, in any order
+    w = [1, 0, 0, 1]
+    mixed = {"inputs": [{"name": "wq", "shape": [2, 2], "datatype": "FP32", "parameters": {"binary_data_size": 16}},
+                        dict(X),
+                        {"name": "wv", "shape": [2, 2], "datatype": "FP32", "parameters": {"binary_data_size": 16}},
+                        {"name": "wk", "shape": [2, 2], "datatype": "FP32", "data": w}]}
+    r = server.request("POST", "/v2/models/attention/infer",
+                       json.dumps(mixed).encode() + struct.pack("<8f", *(w + w)))
+    plain = server.post("/v2/models/attention/infer", {"inputs": [X] + W})
+    assert r.status == 200 and r.body == plain.body, r
+
+    def err(tail, head_=head, status=400):
+        return v2_error(server.request("POST", "/v2/models/bow/infer", json.dumps(head_).encode() + tail), status)
+    assert err(struct.pack("<3f", *x[:3])).startswith(
+        "invalid_value at inputs[0].parameters.binary_data_size: the binary data after the JSON is 12 bytes")
+    assert err(struct.pack("<4f", *x) + b"\0").startswith(
+        "invalid_value at inputs: 17 bytes follow the JSON request but the inputs' binary_data_size add up to 16")
+    assert err(struct.pack("<4f", 1, 2, float("inf"), 4)).startswith(
+        "not_a_number at inputs[0].data[2]: x's element 2 in the binary data is not a finite float32")
+    bad = json.loads(json.dumps(head))
+    bad["inputs"][0]["parameters"]["binary_data_size"] = 12
+    assert err(struct.pack("<3f", *x[:3]), bad).startswith(
+        "shape_mismatch at inputs[0].parameters.binary_data_size: x's shape holds 4 elements, 16 bytes as FP32")
+    assert err(b"zz", {"inputs": [X]}) == (
+        "invalid_json: 2 bytes follow the JSON object and no input has parameters.binary_data_size to take them")
+    # a BOOL mask is one byte 0/1 each
+    mask = {"inputs": [{"name": "mask", "shape": [2], "datatype": "BOOL", "parameters": {"binary_data_size": 2}}]}
+    assert v2_error(server.request("POST", "/v2/models/attention/infer",
+                                   json.dumps(mask).encode() + b"\x01\x02"), 400).startswith(
+        "wrong_type at inputs[0].data[1]: mask's element 1 in the binary data is a byte other than 0 or 1")

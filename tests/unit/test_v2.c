@@ -1,0 +1,359 @@
+/* test_v2.c -- the KServe / Triton v2 adapter (api/v2.c) and its routes
+ * (server/route.c): the native body a v2 request becomes, the v2 answer
+ * next to the native one, errors mapped back to the v2 request, versioned
+ * URLs. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../api/numtext.h"
+#include "../../api/v2.h"
+#include "../../server/server.h"
+#include "unit.h"
+
+/* The native body of a v2 request, as a string the test frees. */
+static char *native_of(const char *model, const char *v2)
+{
+    api_response res = {0};
+    size_t n = 0;
+    char *text = api_v2_native_body(model, v2, strlen(v2), &n, &res);
+    ck_assert_msg(text != NULL, "no native body: %.*s", (int)res.len,
+                  res.body ? res.body : "");
+    api_response_free(&res);
+    char *s = malloc(n + 1);            /* the body is not a C string */
+    memcpy(s, text, n);
+    s[n] = '\0';
+    free(text);
+    return s;
+}
+
+/* The v2 error text of a request (asserts the status and the form). */
+static void error_of(const char *model, const char *v2, int status,
+                     char *msg, size_t cap)
+{
+    api_response res = {0};
+    api_v2_infer(model, v2, strlen(v2), &res);
+    ck_assert_int_eq(res.status, status);
+    json_t *j = json_loadb(res.body, res.len, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq((int)json_object_size(j), 1);
+    const char *e = json_string_value(json_object_get(j, "error"));
+    ck_assert_ptr_nonnull(e);
+    snprintf(msg, cap, "%s", e);
+    json_decref(j);
+    api_response_free(&res);
+}
+
+START_TEST(native_body_flat_and_nested)
+{
+    /* flat and nested data, parameters in order, outputs as "return";
+     * numbers as the doubles Jansson read (0.1 keeps all 17 digits). */
+    char *a = native_of("attention",
+        "{\"id\":\"r\",\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],"
+        "\"datatype\":\"FP32\",\"data\":[1,0.1,-2.5e-3,4]},"
+        "{\"name\":\"wq\",\"shape\":[1,2],\"datatype\":\"FP32\","
+        "\"data\":[[1,2]]}],\"parameters\":{\"causal\":false,\"scale\":0.5,"
+        "\"seed\":\"7\",\"shape\":[1,2,2],\"binary_data_output\":true},"
+        "\"outputs\":[{\"name\":\"scores\"},{\"name\":\"out\"}]}");
+    ck_assert_str_eq(a,
+        "{\"x\":[[[1,0.1],[-0.0025,4]]],"
+        "\"wq\":[[1,2]],\"causal\":false,\"scale\":0.5,\"seed\":\"7\","
+        "\"shape\":[1,2,2],\"return\":[\"scores\",\"out\"]}");
+    free(a);
+    /* a real stays a real in parameters (a native integer field refuses
+     * 1.0); an element past float32 goes as it came, for the native
+     * endpoint to refuse */
+    a = native_of("attention",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":"
+        "\"FP32\",\"data\":[1e39,-0.0]}],\"parameters\":{\"head_size\":"
+        "2.0,\"scale\":0.1}}");
+    ck_assert_str_eq(a, "{\"x\":[9.9999999999999994e+38,-0],\"head_size\":"
+                        "2.0,\"scale\":0.10000000000000001}");
+    free(a);
+}
+END_TEST
+
+START_TEST(native_body_passes_context_and_mask)
+{
+    /* context and mask go to the native endpoints as they are (BOOL as
+     * true/false, FP32 masks as numbers), whatever those then say. */
+    char *a = native_of("multihead",
+        "{\"inputs\":[{\"name\":\"mask\",\"shape\":[2,2],\"datatype\":"
+        "\"BOOL\",\"data\":[true,false,true,true]},{\"name\":\"context\","
+        "\"shape\":[1,1,2],\"datatype\":\"FP32\",\"data\":[[[3,-1]]]}]}");
+    ck_assert_str_eq(a, "{\"mask\":[[true,false],[true,true]],"
+                        "\"context\":[[[3,-1]]]}");
+    free(a);
+    a = native_of("attention",
+        "{\"inputs\":[{\"name\":\"mask\",\"shape\":[1,2],\"datatype\":"
+        "\"FP32\",\"data\":[0,-1e30]}]}");
+    ck_assert_str_eq(a, "{\"mask\":[[0,-1e+30]]}");
+    free(a);
+    /* binary tensor data: float32 as their exact doubles, BOOL bytes */
+    {
+        static const char head[] =
+            "{\"inputs\":[{\"name\":\"mask\",\"shape\":[1,2],\"datatype\":"
+            "\"BOOL\",\"parameters\":{\"binary_data_size\":2}},{\"name\":"
+            "\"x\",\"shape\":[1,1,2],\"datatype\":\"FP32\",\"parameters\":"
+            "{\"binary_data_size\":8}}]}";
+        const float x[2] = {0.1f, -3.0f};
+        char body[sizeof head - 1 + 2 + sizeof x];
+        memcpy(body, head, sizeof head - 1);
+        body[sizeof head - 1] = 1;
+        body[sizeof head] = 0;
+        memcpy(body + sizeof head + 1, x, sizeof x);
+        api_response res = {0};
+        size_t n = 0;
+        char *t = api_v2_native_body("attention", body, sizeof body, &n,
+                                     &res);
+        ck_assert_ptr_nonnull(t);
+        static const char want[] = "{\"mask\":[[true,false]],\"x\":[[["
+                                   "0.1,-3]]]}";
+        ck_assert_uint_eq(n, sizeof want - 1);
+        ck_assert(memcmp(t, want, n) == 0);
+        free(t);
+    }
+    /* bow has no "return": outputs only filter the answer */
+    a = native_of("bow", "{\"inputs\":[],\"parameters\":{\"seed\":1,"
+                         "\"shape\":[1,1,1]},\"outputs\":[{\"name\":\"x\"}]}");
+    ck_assert_str_eq(a, "{\"seed\":1,\"shape\":[1,1,1]}");
+    free(a);
+}
+END_TEST
+
+/* The numbers of the array value after `key` in text, as "a,b,c". */
+static void tokens_after(const char *text, const char *key, char *out,
+                         size_t cap)
+{
+    const char *s = strstr(text, key);
+    ck_assert_msg(s != NULL, "%s not in %s", key, text);
+    s += strlen(key);
+    ck_assert_int_eq(*s, '[');
+    size_t k = 0;
+    int depth = 0;
+    do {
+        const char c = *s;
+        if (c == '[' || c == ']') {
+            depth += c == '[' ? 1 : -1;
+        } else if (c != ',') {
+            if (k && out[k - 1] != ',')
+                out[k++] = ',';
+            while (*s && *s != ',' && *s != ']' && *s != '[' && k + 2 < cap)
+                out[k++] = *s++;
+            continue;
+        }
+        s++;
+    } while (depth > 0 && *s);
+    out[k] = '\0';
+}
+
+/* The v2 answer carries exactly the native answer's number text. */
+START_TEST(answer_is_the_native_text)
+{
+    const char *native =
+        "{\"x\":[[[0.3,1],[2,3]]],\"wq\":[[1,0.7]],\"wk\":[[0.2,1]],"
+        "\"wv\":[[1,1]],\"return\":[\"scores\",\"weights\",\"out\"]}";
+    const char *v2 =
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],\"datatype\":\"FP32\","
+        "\"data\":[0.3,1,2,3]},{\"name\":\"wq\",\"shape\":[1,2],\"datatype\":"
+        "\"FP32\",\"data\":[1,0.7]},{\"name\":\"wk\",\"shape\":[1,2],"
+        "\"datatype\":\"FP32\",\"data\":[0.2,1]},{\"name\":\"wv\",\"shape\":"
+        "[1,2],\"datatype\":\"FP32\",\"data\":[1,1]}],\"outputs\":[{\"name\":"
+        "\"scores\"},{\"name\":\"weights\"},{\"name\":\"out\"}]}";
+    api_response n = {0}, r = {0};
+    api_attention(native, strlen(native), &n);
+    api_v2_infer("attention", v2, strlen(v2), &r);
+    ck_assert_int_eq(n.status, 200);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.content_type, "application/json");
+    static const char *const names[3] = {"scores", "weights", "out"};
+    static const char *const shapes[3] = {"[1,2,2]", "[1,2,2]", "[1,2,1]"};
+    for (int i = 0; i < 3; i++) {
+        char key[64], a[512], b[512];
+        snprintf(key, sizeof key, "\"%s\":", names[i]);
+        tokens_after(n.body, key, a, sizeof a);
+        snprintf(key, sizeof key, "\"name\":\"%s\",\"shape\":%s,"
+                 "\"datatype\":\"FP32\",\"data\":", names[i], shapes[i]);
+        tokens_after(r.body, key, b, sizeof b);
+        ck_assert_str_eq(a, b);
+    }
+    /* masked scores stay null */
+    ck_assert_ptr_nonnull(strstr(r.body, "\"data\":[1.06,null,"));
+    ck_assert(strncmp(r.body, "{\"model_name\":\"attention\",\"model_version\""
+                      ":\"1\",\"outputs\":[{\"name\":\"scores\"", 70) == 0);
+    api_response_free(&n);
+    api_response_free(&r);
+}
+END_TEST
+
+START_TEST(errors_name_the_v2_place)
+{
+    char msg[400];
+    /* a native element path becomes the flat data index */
+    error_of("bow", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],"
+             "\"datatype\":\"FP32\",\"data\":[[[1,2],[3,-1e39]]]}]}", 400,
+             msg, sizeof msg);
+    ck_assert_str_eq(msg, "out_of_range at inputs[0].data[3] (x[0][1][1]): "
+                     "x[0][1][1] = -1e+39 does not fit in float32 (largest "
+                     "magnitude 3.4028235e38)");
+    /* a native field that was a v2 input, a parameter, an output */
+    error_of("attention", "{\"inputs\":[{\"name\":\"wq\",\"shape\":[1,1],"
+             "\"datatype\":\"FP32\",\"data\":[1]}],\"parameters\":{\"seed\":"
+             "1,\"shape\":[1,2,3]}}", 400, msg, sizeof msg);
+    ck_assert_str_eq(msg, "shape_mismatch at inputs[0] (wq): wq is 1 x 1 but "
+                     "must be head_size x C with C = 3 (the last dimension of "
+                     "x): nn.Linear.weight layout, out_features x "
+                     "in_features");
+    error_of("attention", "{\"inputs\":[],\"parameters\":{\"seed\":1,"
+             "\"shape\":[1,2,0],\"head_size\":2}}", 400, msg, sizeof msg);
+    ck_assert_str_eq(msg, "empty_dimension at parameters.shape[2]: shape[2] "
+                     "= 0; dimensions must be at least 1");
+    error_of("multihead", "{\"inputs\":[],\"parameters\":{\"seed\":1,"
+             "\"shape\":[1,2,4],\"num_heads\":2}}", 400, msg, sizeof msg);
+    ck_assert(strncmp(msg, "missing_field at parameters.head_size: ", 39) == 0);
+    /* the adapter's own checks */
+    error_of("multihead", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,1],"
+             "\"datatype\":\"FP32\",\"data\":[1]},{\"name\":\"bo\",\"shape\":"
+             "[1],\"datatype\":\"FP32\",\"data\":[1]},{\"name\":\"x\"}]}", 400,
+             msg, sizeof msg);
+    ck_assert_str_eq(msg, "missing_field at inputs[2].shape: inputs[2] has no "
+                     "\"shape\"; an input needs name, shape, datatype and "
+                     "data");
+    error_of("bow", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,2],"
+             "\"datatype\":\"FP32\",\"data\":[1,[2,[true]]]}]}", 400, msg,
+             sizeof msg);
+    ck_assert_str_eq(msg, "wrong_type at inputs[0].data[2]: x's element 2 "
+                     "must be a number (datatype FP32), not true");
+    error_of("attention", "{\"inputs\":[{\"name\":\"mask\",\"shape\":[1],"
+             "\"datatype\":\"BOOL\",\"data\":[1]}]}", 400, msg, sizeof msg);
+    ck_assert_str_eq(msg, "wrong_type at inputs[0].data[0]: mask's element 0 "
+                     "must be true or false (datatype BOOL), not integer");
+    error_of("bow", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,1,1,1],"
+             "\"datatype\":\"FP32\",\"data\":[1]}]}", 400, msg, sizeof msg);
+    ck_assert(strncmp(msg, "wrong_rank at inputs[0].shape: ", 31) == 0);
+    error_of("nope", "{}", 404, msg, sizeof msg);
+    ck_assert_str_eq(msg, "not_found: unknown model \"nope\"; models: bow, "
+                     "attention, multihead");
+}
+END_TEST
+
+/* Every float32 an input carries reaches the native parser as text that
+ * it (a correctly rounded double, then the float) reads back as exactly
+ * that float, sign of zero included: 2^18 random bit patterns plus the
+ * edges, through binary tensor data. */
+START_TEST(input_floats_are_exact)
+{
+    enum { N = 1 << 18 };
+    static const char head[] =
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[262144],\"datatype\":"
+        "\"FP32\",\"parameters\":{\"binary_data_size\":1048576}}]}";
+    const size_t hl = sizeof head - 1;
+    char *body = malloc(hl + 4 * (size_t)N);
+    float *f = malloc(4 * (size_t)N);
+    memcpy(body, head, hl);
+    uint64_t st = 0x9E3779B97F4A7C15ull;
+    static const uint32_t edges[] = {0x00000001u, 0x80000001u, 0x007fffffu,
+                                     0x00800000u, 0x7f7fffffu, 0xff7fffffu,
+                                     0x80000000u, 0x00000000u, 0x3f800000u};
+    for (int i = 0; i < N; i++) {
+        uint32_t b;
+        do {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            b = i < 9 ? edges[i] : (uint32_t)(st >> 20);
+            memcpy(&f[i], &b, 4);
+        } while (!isfinite(f[i]));
+    }
+    memcpy(body + hl, f, 4 * (size_t)N);
+    api_response res = {0};
+    size_t n = 0;
+    char *t = api_v2_native_body("bow", body, hl + 4 * (size_t)N, &n, &res);
+    ck_assert_ptr_nonnull(t);
+    const char *p = t + strlen("{\"x\":["), *end = t + n;
+    for (int i = 0; i < N; i++) {
+        double d;
+        const char *q = numtext_parse_double(p, end, &d);
+        ck_assert_ptr_nonnull(q);
+        const float g = (float)d;
+        ck_assert_msg(memcmp(&g, &f[i], 4) == 0, "element %d: %.*s is not "
+                      "%a", i, (int)(q - p), p, (double)f[i]);
+        p = q + 1;              /* the comma (or the closing bracket) */
+    }
+    ck_assert_int_eq(p[-1], ']');
+    free(t);
+    free(f);
+    free(body);
+}
+END_TEST
+
+START_TEST(metadata)
+{
+    for (int i = 0; i < 3; i++) {
+        static const char *const m[3] = {"bow", "attention", "multihead"};
+        api_response res = {0};
+        api_v2_model_metadata(m[i], &res);
+        ck_assert_int_eq(res.status, 200);
+        json_t *j = json_loadb(res.body, res.len, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "name")), m[i]);
+        ck_assert_int_gt((int)json_array_size(json_object_get(j, "inputs")), 0);
+        json_decref(j);
+        api_response_free(&res);
+    }
+}
+END_TEST
+
+START_TEST(routes)
+{
+    const server_route *infer = server_find_route("/v2/models/bow/infer");
+    ck_assert_ptr_nonnull(infer);
+    ck_assert_ptr_eq(server_find_route("/v2/models/bow/versions/1/infer"),
+                     infer);
+    ck_assert_ptr_eq(server_find_route("/v2/models/multihead/versions/1"),
+                     server_find_route("/v2/models/multihead"));
+    ck_assert_ptr_eq(server_find_route("/v2/models/attention/versions/1/ready"),
+                     server_find_route("/v2/models/attention/ready"));
+    ck_assert_ptr_null(server_find_route("/v2/models/bow/versions/2/infer"));
+    ck_assert_ptr_null(server_find_route("/v2/models/bow/versions/11/infer"));
+    ck_assert_ptr_null(server_find_route("/v2/models/bow/versions/1x"));
+    ck_assert_ptr_null(server_find_route("/v2/models/nope/versions/1/infer"));
+    ck_assert(server_is_v2_path("/v2") && server_is_v2_path("/v2/x"));
+    ck_assert(!server_is_v2_path("/v20") && !server_is_v2_path("/bow"));
+
+    /* early answers on /v2 paths are in the v2 form, others not */
+    api_response early;
+    server_decide_early(NULL, "GET", "/v2/nope", NULL, &early);
+    ck_assert_int_eq(early.status, 404);
+    ck_assert(strncmp(early.body, "{\"error\":\"not_found: no route GET "
+                      "/v2/nope; v2 routes:", 50) == 0);
+    api_response_free(&early);
+    server_decide_early(infer, "POST", "/v2/models/bow/infer", "text/csv",
+                        &early);
+    ck_assert_int_eq(early.status, 415);
+    ck_assert_str_eq(early.code, "unsupported_media_type");
+    ck_assert(strncmp(early.body, "{\"error\":\"unsupported_media_type: ",
+                      34) == 0);
+    api_response_free(&early);
+    server_decide_early(NULL, "GET", "/nope", NULL, &early);
+    ck_assert(strncmp(early.body, "{\"error\":{\"status\":404", 22) == 0);
+    api_response_free(&early);
+}
+END_TEST
+
+Suite *v2_suite(void)
+{
+    Suite *s = suite_create("v2");
+    TCase *tc = tcase_create("adapter");
+    tcase_add_test(tc, native_body_flat_and_nested);
+    tcase_add_test(tc, native_body_passes_context_and_mask);
+    tcase_add_test(tc, answer_is_the_native_text);
+    tcase_add_test(tc, errors_name_the_v2_place);
+    tcase_add_test(tc, input_floats_are_exact);
+    tcase_add_test(tc, metadata);
+    tcase_add_test(tc, routes);
+    suite_add_tcase(s, tc);
+    return s;
+}
