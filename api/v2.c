@@ -308,17 +308,18 @@ static void collect(const json_t *a, const json_t **out, int64_t *k)
 
 /* Counts the leaves of a data array; the first of the wrong type is
  * reported at its flat index. */
-static int count(const json_t *a, int is_bool, int64_t *n, int64_t *bad,
-                 const json_t **badv)
+static int count(const json_t *a, int is_bool, int null_ok, int64_t *n,
+                 int64_t *bad, const json_t **badv)
 {
     for (size_t i = 0; i < json_array_size(a); i++) {
         const json_t *v = json_array_get(a, i);
         if (json_is_array(v)) {
-            if (!count(v, is_bool, n, bad, badv))
+            if (!count(v, is_bool, null_ok, n, bad, badv))
                 return 0;
             continue;
         }
-        if (is_bool ? !json_is_boolean(v) : !json_is_number(v)) {
+        if (is_bool ? !json_is_boolean(v)
+                    : !json_is_number(v) && !(null_ok && json_is_null(v))) {
             *bad = *n;
             *badv = v;
             return 0;
@@ -356,7 +357,8 @@ static int read_binary(v2_request *rq, size_t i, v2_input *t,
         } else {
             float f;
             memcpy(&f, p + 4 * j, sizeof f);
-            ok = isfinite(f);
+            /* an FP32 mask may hide a key with -inf, null in JSON */
+            ok = isfinite(f) || (f == -INFINITY && strcmp(name, "mask") == 0);
         }
         if (!ok) {
             snprintf(e->path, sizeof e->path, "inputs[%zu].data[%lld]", i,
@@ -492,12 +494,15 @@ static int read_input(v2_request *rq, size_t i, const json_t *in,
                     "be an array, not %s", i, name, type_name(ja));
     int64_t n = 0, bad = 0;
     const json_t *badv = NULL;
-    if (!count(ja, t->is_bool, &n, &bad, &badv)) {
+    /* an FP32 mask may hold null: -inf, "may not attend", as natively */
+    const int null_ok = !t->is_bool && strcmp(name, "mask") == 0;
+    if (!count(ja, t->is_bool, null_ok, &n, &bad, &badv)) {
         snprintf(e->path, sizeof e->path, "inputs[%zu].data[%lld]", i,
                  (long long)bad);
         return fail(e, 400, "wrong_type", "%s's element %lld must be %s "
                     "(datatype %s), not %s", name, (long long)bad,
-                    t->is_bool ? "true or false" : "a number",
+                    t->is_bool ? "true or false"
+                    : null_ok ? "a number or null" : "a number",
                     t->is_bool ? "BOOL" : "FP32", type_name(badv));
     }
     if (n != t->n) {
@@ -694,6 +699,10 @@ static void request_free(v2_request *rq)
  * else the float's exact double with 17 digits. */
 static void write_f32(jsonw *w, float f)
 {
+    if (f == -INFINITY) {       /* only a mask's: the native text for it */
+        jw_raw(w, "null", 4);
+        return;
+    }
     char s[40];
     int n = jw_format_float(s, f);
     double back;

@@ -70,7 +70,8 @@ def to_binary(body):
         if t["datatype"] == "BOOL":
             raw_ = bytes(int(v) for v in data)
         else:
-            raw_ = struct.pack("<%df" % len(data), *data)
+            # null in an FP32 mask is -inf ("may not attend")
+            raw_ = struct.pack("<%df" % len(data), *(float("-inf") if v is None else v for v in data))
         t["parameters"] = {"binary_data_size": len(raw_)}
         tail += raw_
     head = json.dumps(body).encode()
@@ -415,6 +416,18 @@ def test_binary_tensor_data(server):
         "shape_mismatch at inputs[0].parameters.binary_data_size: x's shape holds 4 elements, 16 bytes as FP32")
     assert err(b"zz", {"inputs": [X]}) == (
         "invalid_json: 2 bytes follow the JSON object and no input has parameters.binary_data_size to take them")
+    # an FP32 mask hides a key with -inf in binary data, null in JSON
+    xw = [X] + W
+    T = X["shape"][1]
+    m = [0.0 if s <= t else float("-inf") for t in range(T) for s in range(T)]
+    binm = {"inputs": xw + [{"name": "mask", "shape": [T, T], "datatype": "FP32",
+                             "parameters": {"binary_data_size": 4 * T * T}}]}
+    r = server.request("POST", "/v2/models/attention/infer",
+                       json.dumps(binm).encode() + struct.pack("<%df" % (T * T), *m))
+    jsonm = server.post("/v2/models/attention/infer", {"inputs": xw + [
+        {"name": "mask", "shape": [T, T], "datatype": "FP32", "data": [None if v else 0 for v in m]}]})
+    causal = server.post("/v2/models/attention/infer", {"inputs": xw, "parameters": {"causal": True}})
+    assert r.status == 200 and r.body == jsonm.body == causal.body, (r, jsonm, causal)
     # a BOOL mask is one byte 0/1 each
     mask = {"inputs": [{"name": "mask", "shape": [2], "datatype": "BOOL", "parameters": {"binary_data_size": 2}}]}
     assert v2_error(server.request("POST", "/v2/models/attention/infer",
