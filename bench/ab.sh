@@ -8,8 +8,9 @@
 #
 # Each binary runs as its own server for the whole series; every round runs
 # wrk -t2 -c32 (keep-alive, POST /bow with the small body, as `make bench`
-# does) against each server in turn, then nginx, so that slow phases of a
-# shared machine hit every server alike.  Per server it prints medians over
+# does) against each server in turn and nginx, the order rotating by one
+# each round, so that slow phases of a shared machine hit every server
+# alike.  Per server it prints medians over
 # the rounds of: req/s, req/s over nginx's in the same round, and CPU per
 # request -- the server's (user and sys, from /proc/PID/stat over the run,
 # all threads or worker processes) and wrk's.  CPU per request changes far
@@ -127,8 +128,10 @@ PERF=no
 HZ=$(getconf CLK_TCK)
 RES=$OUT/rounds.txt
 : >"$RES"
+NS=${#NAMES[@]}
 for r in $(seq "$ROUNDS"); do
-    for i in "${!NAMES[@]}"; do
+    for j in $(seq 0 $((NS - 1))); do
+        i=$(( (j + r - 1) % NS ))     # each round starts one server later
         read -r u0 s0 < <(ticks "${PIDS[$i]}")
         PERFPID=
         if [ "$PERF" = yes ]; then
