@@ -96,11 +96,17 @@ void server_readyz(api_response *res);
 
 /* ==== the access log (log.c) ==== */
 
-/* Appends one printf-formatted line (ending in \n) to stderr's log; with
- * batch set it may wait in a buffer until server_log_flush. */
+/* Appends one printf-formatted line (ending in \n) to stderr's log.  With
+ * batch set, and between server_log_start and server_log_stop, a line
+ * written less than a millisecond after the last write waits (about a
+ * millisecond) to share a write with the lines after it; otherwise it is
+ * written at once. */
 void server_log(int batch, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void server_log_flush(void);
+/* Start and stop the thread that writes held lines (stop writes them). */
+void server_log_start(void);
+void server_log_stop(void);
 
 /* A server message (not an access-log line): as is in the text format, as
  * {"ts":...,"msg":"..."} with --log-format json.  Written at once. */

@@ -220,6 +220,15 @@ def test_body_size_boundary(small_server):
     assert_json_error(r, 413, "body_too_large")
 
 
+def test_request_header_limit(server):
+    """Request headers fit in libmicrohttpd's 16 KiB per-connection memory: 12 KiB of
+    them are served; 20 KiB get libmicrohttpd's own 431."""
+    r = server.request("POST", "/bow", {"x": [[[1, 2]]]}, headers={"X-Pad": "a" * 12000})
+    assert r.status == 200, r
+    r = server.request("GET", "/healthz", headers={"X-Pad": "a" * 20000})
+    assert r.status == 431, r
+
+
 def test_too_large_attention_scores(small_server):
     # B*T*T = 2*8*8 = 128 > 100 (every input tensor is <= 32 elements)
     r = small_server.post("/attention", att_body(B=2, T=8, C=2, hs=2))
