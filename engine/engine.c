@@ -12,6 +12,21 @@ int64_t engine_numel(const engine_tensor *t)
     return n;
 }
 
+/* A loop over i in [0, n) shared by an OpenMP team of `nthreads` (a
+ * variable of that name in scope), or a plain loop for one thread:
+ * `#pragma omp parallel if (0)` still has libgomp start and end a team of
+ * one, whose end is a futex wake -- one system call on every small
+ * request (bench/README.md, the small case). */
+#define PARALLEL_FOR(i, n, ...)                                           \
+    do {                                                                  \
+        if (nthreads > 1) {                                               \
+            _Pragma("omp parallel for num_threads(nthreads)")             \
+            for (int64_t i = 0; i < (n); i++) __VA_ARGS__                 \
+        } else {                                                          \
+            for (int64_t i = 0; i < (n); i++) __VA_ARGS__                 \
+        }                                                                 \
+    } while (0)
+
 /* ==== bag of words ==== */
 
 void engine_bow_loop(engine_tensor *out, const engine_tensor *x, int nthreads)
@@ -21,8 +36,7 @@ void engine_bow_loop(engine_tensor *out, const engine_tensor *x, int nthreads)
     const float *xd = x->data;
     float *od = out->data;
 
-    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
-    for (int64_t b = 0; b < B; b++) {
+    PARALLEL_FOR(b, B, {
         for (int64_t t = 0; t < T; t++) {
             /* xprev = x[b, :t+1]; xbow[b, t] = mean(xprev, 0) */
             for (int64_t c = 0; c < C; c++) {
@@ -32,7 +46,7 @@ void engine_bow_loop(engine_tensor *out, const engine_tensor *x, int nthreads)
                 od[(b * T + t) * C + c] = sum / (float)(t + 1);
             }
         }
-    }
+    });
 }
 
 void engine_bow_tril_weights(engine_tensor *wei)
@@ -68,8 +82,7 @@ void engine_matmul_tt(engine_tensor *out, const engine_tensor *wei,
     const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
     const float *w = wei->data;
 
-    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
-    for (int64_t b = 0; b < B; b++) {
+    PARALLEL_FOR(b, B, {
         const float *xb = x->data + b * T * C;
         float *ob = out->data + b * T * C;
         for (int64_t t = 0; t < T; t++) {
@@ -86,7 +99,7 @@ void engine_matmul_tt(engine_tensor *out, const engine_tensor *wei,
                     o[c] += a * xs[c];
             }
         }
-    }
+    });
 }
 
 /* ==== building blocks ==== */
@@ -263,8 +276,7 @@ void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
     transpose(wkt, wk->data, hs, C);
     transpose(wvt, wv->data, hs, C);
 
-    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
-    for (int64_t b = 0; b < B; b++) {
+    PARALLEL_FOR(b, B, {
         const float *xb = x->data + b * T * C, *cb = ctx->data + b * S * C;
         float *qb = q->data + b * T * hs, *kb = k->data + b * S * hs;
         float *vb = v->data + b * S * hs, *kt = kts + b * hs * S;
@@ -276,7 +288,7 @@ void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                    out->data + b * T * hs, qb, kt, vb,
                    mask_of(args->mask, b, T, S), T, S, hs, args->causal,
                    args->scale);
-    }
+    });
 }
 
 /* ---- the plain reference ---- */
@@ -396,8 +408,7 @@ void engine_multihead(engine_tensor *q, engine_tensor *k, engine_tensor *v,
     }
     transpose(wot, wo->data, C, D);
 
-    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
-    for (int64_t bh = 0; bh < B * H; bh++) {
+    PARALLEL_FOR(bh, B * H, {
         const int64_t b = bh / H, h = bh % H;
         const float *xb = x->data + b * T * C, *cb = ctx->data + b * S * C;
         float *qb = q->data + bh * T * hs, *kb = k->data + bh * S * hs;
@@ -410,10 +421,9 @@ void engine_multihead(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                    hos + bh * T * hs, qb, kt, vb,
                    mask_of(args->mask, b, T, S), T, S, hs, args->causal,
                    args->scale);
-    }
+    });
 
-    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1)
-    for (int64_t b = 0; b < B; b++) {
+    PARALLEL_FOR(b, B, {
         float *hb = heads->data + b * T * D, *ob = out->data + b * T * C;
         for (int64_t h = 0; h < H; h++)
             for (int64_t t = 0; t < T; t++)
@@ -423,7 +433,7 @@ void engine_multihead(engine_tensor *q, engine_tensor *k, engine_tensor *v,
         for (int64_t t = 0; t < T; t++)
             for (int64_t c = 0; c < C; c++)
                 ob[t * C + c] += bo->data[c];
-    }
+    });
 }
 
 void engine_multihead_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
