@@ -483,6 +483,97 @@ START_TEST(tensor_shape_errors_name_the_value)
 }
 END_TEST
 
+/* Every error of the object forms, straight from codec_tensor_shape:
+ * code, path, and the words that make it actionable. */
+START_TEST(tensor_object_errors_name_the_value)
+{
+    static const struct {
+        const char *json, *code, *path, *says;
+    } c[] = {
+        {"{\"shape\":[1,2,3],\"data\":[1,2,3,4,5,6],\"dtyp\":1}",
+         "unknown_field", "x.dtyp", "did you mean \"dtype\""},
+        {"{\"data\":[1]}", "missing_field", "x.shape", "x.shape is required"},
+        {"{\"shape\":[1,1,1]}", "missing_field", "x.data", "no data"},
+        {"{\"shape\":[1,1,1],\"b64\":\"AACAPw==\"}", "missing_field",
+         "x.dtype", "\"float32\""},
+        {"{\"shape\":[1,1,1],\"data\":[1],\"dtype\":\"float32\","
+         "\"b64\":\"AACAPw==\"}", "invalid_value", "x", "both data and b64"},
+        {"{\"shape\":{},\"data\":[1]}", "wrong_type", "x.shape", "integers"},
+        {"{\"shape\":[1,1],\"data\":[1]}", "wrong_rank", "x.shape",
+         "2 entries but x must be 3-D"},
+        {"{\"shape\":[1,1,\"1\"],\"data\":[1]}", "wrong_type",
+         "x.shape[2]", "integer"},
+        {"{\"shape\":[1,0,1],\"data\":[]}", "empty_dimension", "x.shape[1]",
+         "at least 1"},
+        {"{\"shape\":[-1,1,1],\"data\":[1]}", "out_of_range", "x.shape[0]",
+         "at least 1"},
+        {"{\"shape\":[1000,1000,1000],\"data\":[1]}", "too_large", "x",
+         "1000000000 elements"},
+        {"{\"shape\":[4611686018427387904,4611686018427387904,4],"
+         "\"data\":[1]}", "too_large", "x", "more elements than int64"},
+        {"{\"shape\":[1,1,1],\"dtype\":\"float64\",\"data\":[1]}",
+         "invalid_value", "x.dtype", "supported dtypes: float32"},
+        {"{\"shape\":[1,1,1],\"dtype\":7,\"data\":[1]}", "wrong_type",
+         "x.dtype", "\"float32\""},
+        {"{\"shape\":[1,1,1],\"data\":{}}", "wrong_type", "x.data", "flat"},
+        {"{\"shape\":[1,2,3],\"data\":[1,2,3,4,5]}", "shape_mismatch",
+         "x.data", "has 5 numbers but shape [1, 2, 3] needs 6"},
+        {"{\"shape\":[1,1,2],\"data\":[1,\"2\"]}", "not_a_number",
+         "x.data[1]", "string"},
+        {"{\"shape\":[1,1,2],\"data\":[[1],2]}", "not_a_number",
+         "x.data[0]", "flat"},
+        {"{\"shape\":[1,1,2],\"data\":[1,-1e39]}", "out_of_range",
+         "x.data[1]", "float32"},
+        {"{\"shape\":[1,1,1],\"dtype\":\"float32\",\"b64\":1}",
+         "wrong_type", "x.b64", "string"},
+        {"{\"shape\":[1,1,1],\"dtype\":\"float32\",\"b64\":\"AAC-Pw==\"}",
+         "invalid_value", "x.b64", "offset 3 of its 8"},
+        {"{\"shape\":[1,1,2],\"dtype\":\"float32\",\"b64\":\"AACAPw==\"}",
+         "shape_mismatch", "x.b64", "decodes to 4 bytes but shape [1, 1, 2] "
+         "needs 8"},
+        {"{\"shape\":[1,1,2],\"dtype\":\"float32\","
+         "\"b64\":\"AACAPwAAgH8=\"}", "out_of_range", "x.b64",
+         "element 1"},
+        {"{\"shape\":[1,1,2],\"dtype\":\"float32\",\"b64\":\"AACAPwAAgH8\"}",
+         "invalid_value", "x.b64", "offset 11 of its 11"},
+        {"{\"shape\":[1,1,3],\"dtype\":\"float32\","
+         "\"b64\":\"AACAPwAAgH8AAIA/\"}", "out_of_range", "x.b64",
+         "element 1 (bytes 4 to 7)"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        json_t *v = json_loads(c[i].json, 0, NULL);
+        ck_assert_msg(v != NULL, "%zu: %s", i, c[i].json);
+        int64_t dim[ENGINE_MAX_RANK];
+        api_error e = {0};
+        ck_assert_msg(!codec_tensor_shape(v, "x", 3, dim, &e), "%zu", i);
+        ck_assert_msg(strcmp(e.code, c[i].code) == 0 &&
+                      strcmp(e.path, c[i].path) == 0 &&
+                      strstr(e.message, c[i].says) != NULL,
+                      "%zu: %s at %s: %s", i, e.code, e.path, e.message);
+        json_decref(v);
+    }
+    /* -0, FLT_MAX and the smallest subnormal are fine, in both forms. */
+    json_t *v = json_loads("{\"shape\":[1,1,3],\"data\":[-0.0,"
+                           "3.4028235e38,1e-45]}", 0, NULL);
+    int64_t dim[ENGINE_MAX_RANK];
+    api_error e = {0};
+    ck_assert(codec_tensor_shape(v, "x", 3, dim, &e));
+    json_decref(v);
+    v = json_loads("{\"shape\":[1,1,3],\"dtype\":\"float32\","
+                   "\"b64\":\"AAAAgP//fxABAAAA\"}", 0, NULL);
+    ck_assert(codec_tensor_shape(v, "x", 3, dim, &e));
+    engine_tensor t = {NULL, 3, {1, 1, 3}};
+    float f[3];
+    t.data = f;
+    codec_tensor_fill(&t, v);
+    uint32_t bits[3];
+    memcpy(bits, f, sizeof bits);
+    ck_assert(bits[0] == 0x80000000u && bits[1] == 0x107fffffu &&
+              bits[2] == 1u);
+    json_decref(v);
+}
+END_TEST
+
 START_TEST(too_large_refused_before_allocating)
 {
     api_config cfg;
@@ -548,6 +639,7 @@ Suite *api_suite(void)
                         (int)fixtures.gl_pathc);
     tcase_add_test(tc, b64_chunks);
     tcase_add_test(tc, tensor_shape_errors_name_the_value);
+    tcase_add_test(tc, tensor_object_errors_name_the_value);
     tcase_add_test(tc, too_large_refused_before_allocating);
     tcase_add_test(tc, big_floats_parse_as_json);
     suite_add_tcase(s, tc);
