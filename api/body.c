@@ -91,6 +91,8 @@ static int scan_number(scan *s)
         return 0;
     if (!(fabs(d) < FLOAT32_LIMIT))
         return 0;                   /* 1e999, or out_of_range with a path */
+    if (integer && d == 0.0)
+        d = 0.0;    /* Jansson reads the integer -0 as 0, so +0 (make fuzz) */
     if ((int64_t)s->n >= s->max)
         return 0;                   /* too_large, with its message */
     if (s->n == s->cap) {

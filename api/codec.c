@@ -150,6 +150,18 @@ int64_t codec_b64_floats(const char *s, size_t len, float *out, int64_t cap,
         const int last = at + n == len;
         size_t got = 0;
         const char *end = NULL;
+        /* libsodium 1.0.18 takes every byte from 0x80 up for a digit
+         * (signed char; found by make fuzz), so the alphabet is checked
+         * here first. */
+        for (size_t i = 0; i < n; i++) {
+            const unsigned char c = (unsigned char)s[at + i];
+            if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                  (c >= '0' && c <= '9') || c == '+' || c == '/' ||
+                  c == '=')) {
+                *bad_at = at + i;
+                return -1;
+            }
+        }
         /* Strict: the standard alphabet, '=' padding required, no
          * whitespace, zero trailing bits; *end is where it stopped. */
         if (sodium_base642bin(buf, sizeof buf, s + at, n, NULL, &got, &end,

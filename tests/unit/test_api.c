@@ -425,6 +425,11 @@ START_TEST(b64_chunks)
     ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, &bad, &nf), -1);
     ck_assert_uint_eq(bad, 9000);
     t[9000] = 'A';
+    /* a byte from 0x80 up (libsodium 1.0.18 alone would take it) */
+    t[5001] = (char)0xc3;
+    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, &bad, &nf), -1);
+    ck_assert_uint_eq(bad, 5001);
+    t[5001] = 'A';
     /* padding that ends the first chunk: "xx==" then more is refused */
     char keep[2] = {t[4094], t[4095]};
     t[4094] = t[4095] = '=';
@@ -595,6 +600,38 @@ START_TEST(too_large_refused_before_allocating)
 }
 END_TEST
 
+/* Found by make fuzz (with its fast-path check): the integer -0 is the
+ * integer 0 to Jansson, so +0, while -0.0 is a real and stays -0; the body
+ * fast path reads them the same way, nested and flat. */
+START_TEST(negative_zero_reads_as_jansson_does)
+{
+    static const char *const bodies[] = {
+        "{\"x\":[[[-0,-0.0,-0e5]]],\"wq\":[[1,1,1]],\"wk\":[[1,1,1]],"
+        "\"wv\":[[1,1,1]],\"return\":[\"x\"]}",
+        "{\"x\":{\"shape\":[1,1,3],\"data\":[-0,-0.0,-0e5]},"
+        "\"wq\":[[1,1,1]],\"wk\":[[1,1,1]],\"wv\":[[1,1,1]],"
+        "\"return\":[\"x\"]}",
+    };
+    for (int i = 0; i < 2; i++) {
+        api_response fast = {0}, slow = {0};
+        api_body_set_fast(1);
+        api_attention(bodies[i], strlen(bodies[i]), &fast);
+        api_body_set_fast(0);
+        api_attention(bodies[i], strlen(bodies[i]), &slow);
+        api_body_set_fast(1);
+        ck_assert_int_eq(fast.status, 200);
+        ck_assert_msg(same_response(&fast, &slow), "%.*s\n%.*s",
+                      (int)fast.len, fast.body, (int)slow.len, slow.body);
+        static const char want[] = "{\"x\":[[[0,-0,-0]]]}";
+        ck_assert_msg(fast.len == sizeof want - 1 &&
+                      memcmp(fast.body, want, fast.len) == 0,
+                      "%.*s", (int)fast.len, fast.body);
+        api_response_free(&fast);
+        api_response_free(&slow);
+    }
+}
+END_TEST
+
 /* Found by make fuzz: a float of 1e15 or more written as a 16+ digit
  * integer is JSON that int64 parsers such as Jansson refuse. */
 START_TEST(big_floats_parse_as_json)
@@ -642,6 +679,7 @@ Suite *api_suite(void)
     tcase_add_test(tc, tensor_object_errors_name_the_value);
     tcase_add_test(tc, too_large_refused_before_allocating);
     tcase_add_test(tc, big_floats_parse_as_json);
+    tcase_add_test(tc, negative_zero_reads_as_jansson_does);
     suite_add_tcase(s, tc);
     return s;
 }
