@@ -3,7 +3,7 @@
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
-LDLIBS  += -lmicrohttpd -ljansson -ldouble-conversion -lstdc++ -lm -lpthread
+LDLIBS  += -lmicrohttpd -ljansson -lsodium -ldouble-conversion -lstdc++ -lm -lpthread
 PYTHON  ?= /usr/bin/python3
 PORT    ?= 8080
 
@@ -28,7 +28,7 @@ CFLAGS  += $(OMPFLAGS)
 LDFLAGS += $(OMPFLAGS)
 
 BUILD_PKGS := gcc g++ make libc6-dev libmicrohttpd-dev libjansson-dev \
-	libdouble-conversion-dev libfast-float-dev
+	libdouble-conversion-dev libfast-float-dev libsodium-dev
 TEST_PKGS  := check pkg-config python3 python3-pytest python3-yaml \
 	python3-jsonschema
 
@@ -147,7 +147,7 @@ build/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
 	clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -I. -Wno-unknown-pragmas \
 		$(FUZZ_SAN) tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
 		server/route.c server/metrics.c server/assets.S build/fuzz/numtext.o \
-		-ljansson -ldouble-conversion -lstdc++ -lm -o $@
+		-ljansson -lsodium -ldouble-conversion -lstdc++ -lm -o $@
 
 fuzz: build/fuzz/fuzz_request
 	rm -rf build/fuzz/seeds && tests/fuzz/make_corpus.sh build/fuzz/seeds

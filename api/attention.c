@@ -99,8 +99,10 @@ void api_attention(const char *body, size_t len, api_response *res)
 {
     static const char *const fields[] = {"x", "wq", "wk", "wv", "context",
                                          "mask", "causal", "scale", "return",
-                                         "seed", "shape", "head_size", NULL};
+                                         "seed", "shape", "head_size",
+                                         "format", NULL};
     static const char *const wnames[3] = {"wq", "wk", "wv"};
+    jw_format format;
     api_error e = {0};
     attn_request r;
     api_seed seed;
@@ -155,7 +157,8 @@ void api_attention(const char *body, size_t len, api_response *res)
     }
     if (!api_read_causal(root, &r.causal, &e) ||
         !api_read_scale(root, &r.scale, &e) ||
-        !api_read_return(root, &outputs, r.order, &r.norder, &e))
+        !api_read_return(root, &outputs, r.order, &r.norder, &e) ||
+        !api_read_format(root, &format, &e))
         goto fail;
     if (jshape && !api_read_shape(jshape, "shape", 3, 3, 1, sdim, &srank, &e))
         goto fail;
@@ -285,7 +288,7 @@ void api_attention(const char *body, size_t len, api_response *res)
         if (i)
             jw_lit(&out, ",");
         jw_key(&out, return_names[o]);
-        jw_tensor_mt(&out, &t[o], o == R_SCORES,
+        jw_tensor_as(&out, &t[o], o == R_SCORES, format,
                      api_threads_for_text(engine_numel(&t[o])));
     }
     api_compute_end();

@@ -12,6 +12,13 @@
  * float32 range, an integer past int64 -- makes it give up, and the whole
  * body goes through Jansson exactly as before, so every error keeps its
  * code, message, path, line and column.
+ *
+ * A tensor field may also be an object {"shape", "data"} or {"shape",
+ * "dtype", "b64"} (codec.h): the scanner reads a flat data array the same
+ * way, and decodes b64 straight into the tensor's floats; the same rule
+ * holds -- only a tensor object that codec_tensor_shape would accept is
+ * taken from the text, anything else goes to Jansson.  Any field named in
+ * `tensors` gets all three forms this way.
  */
 #include "internal.h"
 #include "numtext.h"
@@ -84,6 +91,8 @@ static int scan_number(scan *s)
         return 0;
     if (!(fabs(d) < FLOAT32_LIMIT))
         return 0;                   /* 1e999, or out_of_range with a path */
+    if (integer && d == 0.0)
+        d = 0.0;    /* Jansson reads the integer -0 as 0, so +0 (make fuzz) */
     if ((int64_t)s->n >= s->max)
         return 0;                   /* too_large, with its message */
     if (s->n == s->cap) {
@@ -139,6 +148,161 @@ static int scan_array(scan *s, int depth)
     if (s->dim[depth] < 0)
         s->dim[depth] = count;
     return s->dim[depth] == count;
+}
+
+/* ==== tensor objects {"shape", "data" | "dtype", "b64"} ==== */
+
+/* A key at s->p ('"'), without escapes, and its ':'; 0 to give up. */
+static int scan_key(scan *s, const char **k, size_t *klen)
+{
+    if (s->p >= s->end || *s->p != '"')
+        return 0;
+    *k = ++s->p;
+    while (s->p < s->end && *s->p != '"' && *s->p != '\\')
+        s->p++;
+    if (s->p >= s->end || *s->p != '"')
+        return 0;                   /* an escape: leave it to Jansson */
+    *klen = (size_t)(s->p - *k);
+    s->p++;
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != ':')
+        return 0;
+    s->p++;
+    skip_ws(s);
+    return 1;
+}
+
+static int key_is(const char *k, size_t klen, const char *word)
+{
+    return strlen(word) == klen && memcmp(k, word, klen) == 0;
+}
+
+/* A string at s->p without escapes: its text goes to [*from, *to). */
+static int scan_plain_string(scan *s, const char **from, const char **to)
+{
+    if (s->p >= s->end || *s->p != '"')
+        return 0;
+    *from = ++s->p;
+    while (s->p < s->end && *s->p != '"' && *s->p != '\\')
+        s->p++;
+    if (s->p >= s->end || *s->p != '"')
+        return 0;
+    *to = s->p++;
+    return 1;
+}
+
+/* A shape: '[' positive integers ']', 1 to ENGINE_MAX_RANK of them. */
+static int scan_shape(scan *s, int *rank, int64_t *dim)
+{
+    s->p++;                         /* '[' */
+    *rank = 0;
+    for (;;) {
+        skip_ws(s);
+        const char *q = s->p;
+        while (q < s->end && is_digit(*q))
+            q++;
+        /* no sign, no leading zero (0 is refused anyway), no fraction */
+        if (q == s->p || *s->p == '0' || q - s->p > 18 ||
+            *rank == ENGINE_MAX_RANK)
+            return 0;
+        int64_t v = 0;
+        for (const char *c = s->p; c < q; c++)
+            v = v * 10 + (*c - '0');
+        dim[(*rank)++] = v;
+        s->p = q;
+        skip_ws(s);
+        if (s->p >= s->end)
+            return 0;
+        if (*s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (*s->p != ']')
+            return 0;
+        s->p++;
+        return 1;
+    }
+}
+
+/* The object at s->p ('{') into pre; 0 to give up (pre->data is then
+ * still owned by the caller's body). */
+static int scan_object(scan *s, api_pre *pre)
+{
+    int have_shape = 0, have_data = 0, have_dtype = 0, rank = 0;
+    int64_t dim[ENGINE_MAX_RANK];
+    const char *b64 = NULL, *b64_end = NULL;
+    scan d = {.max = s->max};
+    for (int i = 0; i < ENGINE_MAX_RANK; i++)
+        d.dim[i] = -1;
+    s->p++;                         /* '{' */
+    for (;;) {
+        skip_ws(s);
+        const char *k;
+        size_t klen;
+        if (!scan_key(s, &k, &klen))
+            return 0;
+        if (key_is(k, klen, "shape") && !have_shape && s->p < s->end &&
+            *s->p == '[') {
+            if (!scan_shape(s, &rank, dim))
+                return 0;
+            have_shape = 1;
+        } else if (key_is(k, klen, "data") && !have_data && s->p < s->end &&
+                   *s->p == '[') {
+            d.p = s->p;
+            d.end = s->end;
+            const int ok = scan_array(&d, 0);
+            pre->data = d.buf;
+            if (!ok || d.rank != 1)
+                return 0;           /* nested arrays in data, ... */
+            s->p = d.p;
+            have_data = 1;
+        } else if (key_is(k, klen, "dtype") && !have_dtype) {
+            const char *f, *t;
+            if (!scan_plain_string(s, &f, &t) || !key_is(f, (size_t)(t - f),
+                                                         "float32"))
+                return 0;
+            have_dtype = 1;
+        } else if (key_is(k, klen, "b64") && !b64) {
+            if (!scan_plain_string(s, &b64, &b64_end))
+                return 0;
+        } else {
+            return 0;               /* unknown or repeated key */
+        }
+        skip_ws(s);
+        if (s->p >= s->end)
+            return 0;
+        if (*s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (*s->p != '}')
+            return 0;
+        s->p++;
+        break;
+    }
+    if (!have_shape || have_data == (b64 != NULL) || (b64 && !have_dtype))
+        return 0;
+    int64_t numel = 1;
+    for (int i = 0; i < rank; i++)
+        if (__builtin_mul_overflow(numel, dim[i], &numel) || numel > s->max)
+            return 0;               /* too_large, with its message */
+    if (have_data) {
+        if ((int64_t)d.n != numel)
+            return 0;
+    } else {
+        float *buf = malloc((size_t)numel * sizeof *buf);
+        pre->data = buf;
+        size_t bad;
+        int64_t nonfinite;
+        if (!buf || codec_b64_floats(b64, (size_t)(b64_end - b64), buf, numel,
+                                     &bad, &nonfinite) != 4 * numel ||
+            nonfinite >= 0)
+            return 0;
+    }
+    pre->rank = rank;
+    pre->object = 1;
+    memcpy(pre->dim, dim, sizeof pre->dim);
+    return 1;
 }
 
 /* ==== skipping other values (Jansson checks them later) ==== */
@@ -237,22 +401,28 @@ static int fast_scan(api_body *b, const char *body, size_t len,
         for (const char *const *t = tensors; *t; t++)
             if (strlen(*t) == klen && memcmp(*t, k, klen) == 0)
                 name = *t;
-        if (name && s.p < s.end && *s.p == '[') {
+        if (name && s.p < s.end && (*s.p == '[' || *s.p == '{')) {
             if (b->npre == API_MAX_PRE)
                 return 0;
             scan t = {.p = s.p, .end = s.end, .max = api_max_elements()};
             for (int i = 0; i < ENGINE_MAX_RANK; i++)
                 t.dim[i] = -1;
             spans[b->npre].from = (size_t)(s.p - body);
-            int ok = scan_array(&t, 0);
             api_pre *pre = &b->pre[b->npre];
+            memset(pre, 0, sizeof *pre);
             pre->name = name;
-            pre->data = t.buf;      /* owned by b from here, even on failure */
-            b->npre++;
-            if (!ok)
-                return 0;
-            pre->rank = t.rank;
-            memcpy(pre->dim, t.dim, sizeof pre->dim);
+            b->npre++;              /* pre->data is b's, even on failure */
+            if (*s.p == '{') {
+                if (!scan_object(&t, pre))
+                    return 0;
+            } else {
+                int ok = scan_array(&t, 0);
+                pre->data = t.buf;
+                if (!ok)
+                    return 0;
+                pre->rank = t.rank;
+                memcpy(pre->dim, t.dim, sizeof pre->dim);
+            }
             spans[b->npre - 1].to = (size_t)(t.p - body);
             s.p = t.p;
         } else if (!skip_value(&s)) {
@@ -326,7 +496,9 @@ int api_body_tensor(const api_body *b, const char *name, int rank,
     t->rank = rank;
     if (pre->rank != rank) {
         /* The same words codec_tensor_shape uses. */
-        if (pre->rank > rank)
+        if (pre->object)
+            codec_shape_rank_error(name, rank, pre->rank, e);
+        else if (pre->rank > rank)
             api_fail(e, 422, "wrong_rank", name,
                      "%s must be %d-D (%s) but is nested deeper", name, rank,
                      codec_rank_shape(rank));

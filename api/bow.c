@@ -74,12 +74,13 @@ static int all_finite(const engine_tensor *t)
 void api_bow(const char *body, size_t len, api_response *res)
 {
     static const char *const fields[] = {"x", "method", "seed", "shape",
-                                         NULL};
+                                         "format", NULL};
     api_error e = {0};
     engine_tensor x = {0}, wei[3], out[3];
     float *block = NULL;
     int method = M_SOFTMAX, srank;
     api_seed seed;
+    jw_format format;
 
     static const char *const tensors[] = {"x", NULL};
     api_body b;
@@ -107,7 +108,7 @@ void api_bow(const char *body, size_t len, api_response *res)
                  "with a seed and no x, shape [B, T, C] is required");
         goto fail;
     }
-    if (!read_method(root, &method, &e))
+    if (!read_method(root, &method, &e) || !api_read_format(root, &format, &e))
         goto fail;
     if (jx && !api_body_tensor(&b, "x", 3, &x, &e))
         goto fail;
@@ -188,15 +189,15 @@ void api_bow(const char *body, size_t len, api_response *res)
     jw_lit(&w, "\",");
     if (seed.present) {         /* show what the seed generated */
         jw_key(&w, "x");
-        jw_tensor(&w, &x, 0);
+        jw_tensor_as(&w, &x, 0, format, 1);
         jw_lit(&w, ",");
     }
     jw_key(&w, "weights");
-    jw_tensor(&w, &wei[last], 0);
+    jw_tensor_as(&w, &wei[last], 0, format, 1);
     jw_lit(&w, ",");
     jw_key(&w, "out");
     api_compute_begin();
-    jw_tensor_mt(&w, &out[last], 0, api_threads_for_text(n));
+    jw_tensor_as(&w, &out[last], 0, format, api_threads_for_text(n));
     api_compute_end();
     if (method == M_ALL) {
         static const int pairs[3][2] = {{M_LOOP, M_MATMUL},

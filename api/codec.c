@@ -1,10 +1,13 @@
 /* codec.c -- see codec.h */
 #include "codec.h"
+#include "internal.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <sodium.h>
 
 const char *codec_type_name(const json_t *v)
 {
@@ -106,16 +109,292 @@ static int walk_check(walk *w, const json_t *v, int depth)
     return 0;
 }
 
+/* ==== tensor objects: {"shape", "data"} and {"shape", "dtype", "b64"} ==== */
+
+static const char *const tensor_keys[] = {"shape", "data", "dtype", "b64",
+                                          NULL};
+
+void codec_shape_rank_error(const char *name, int rank, int got,
+                            api_error *e)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s.shape", name);
+    api_fail(e, 422, "wrong_rank", path,
+             "%s has %d entr%s but %s must be %d-D (%s)", path, got,
+             got == 1 ? "y" : "ies", name, rank, codec_rank_shape(rank));
+}
+
+/* "[2, 3]" for messages. */
+static void shape_text(char *out, size_t cap, const int64_t *dim, int rank)
+{
+    size_t n = (size_t)snprintf(out, cap, "[");
+    for (int i = 0; i < rank && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%lld", i ? ", " : "",
+                              (long long)dim[i]);
+    if (n < cap)
+        snprintf(out + n, cap - n, "]");
+}
+
+/* Base64 is decoded in chunks of this many characters (3072 bytes, 768
+ * whole floats), so a check needs no buffer of the tensor's size. */
+#define B64_CHUNK 4096
+
+int64_t codec_b64_floats(const char *s, size_t len, float *out, int64_t cap,
+                         size_t *bad_at, int64_t *nonfinite)
+{
+    unsigned char buf[B64_CHUNK / 4 * 3];
+    int64_t bytes = 0;
+    *nonfinite = -1;
+    for (size_t at = 0; at < len || at == 0; at += B64_CHUNK) {
+        const size_t n = len - at < B64_CHUNK ? len - at : B64_CHUNK;
+        const int last = at + n == len;
+        size_t got = 0;
+        const char *end = NULL;
+        /* libsodium 1.0.18 takes every byte from 0x80 up for a digit
+         * (signed char; found by make fuzz), so the alphabet is checked
+         * here first. */
+        for (size_t i = 0; i < n; i++) {
+            const unsigned char c = (unsigned char)s[at + i];
+            if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                  (c >= '0' && c <= '9') || c == '+' || c == '/' ||
+                  c == '=')) {
+                *bad_at = at + i;
+                return -1;
+            }
+        }
+        /* Strict: the standard alphabet, '=' padding required, no
+         * whitespace, zero trailing bits; *end is where it stopped. */
+        if (sodium_base642bin(buf, sizeof buf, s + at, n, NULL, &got, &end,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            end != s + at + n || (!last && got != sizeof buf)) {
+            /* Where it stopped, or the padding of a chunk before the
+             * last. */
+            *bad_at = end ? (size_t)(end - s) : at;
+            if (!last && end == s + at + n) {
+                const char *pad = memchr(s + at, '=', n);
+                *bad_at = pad ? (size_t)(pad - s) : at + n;
+            }
+            return -1;
+        }
+        for (size_t i = 0; i + 4 <= got; i += 4) {
+            const int64_t k = (bytes + (int64_t)i) / 4;
+            const uint32_t u = (uint32_t)buf[i] | (uint32_t)buf[i + 1] << 8 |
+                               (uint32_t)buf[i + 2] << 16 |
+                               (uint32_t)buf[i + 3] << 24;
+            float f;
+            memcpy(&f, &u, sizeof f);   /* little-endian on any host */
+            if (*nonfinite < 0 && !isfinite(f))
+                *nonfinite = k;
+            if (out && k < cap)
+                out[k] = f;
+        }
+        bytes += (int64_t)got;
+        if (len == 0)
+            break;
+    }
+    return bytes;
+}
+
+static int object_shape(const json_t *v, const char *name, int rank,
+                        int64_t dim[ENGINE_MAX_RANK], api_error *e)
+{
+    char path[160], shape[128];
+    if (!codec_known_fields_at(v, tensor_keys, name, e))
+        return 0;
+    const json_t *js = json_object_get(v, "shape");
+    const json_t *data = json_object_get(v, "data");
+    const json_t *dtype = json_object_get(v, "dtype");
+    const json_t *b64 = json_object_get(v, "b64");
+    if (!js) {
+        snprintf(path, sizeof path, "%s.shape", name);
+        api_fail(e, 422, "missing_field", path,
+                 "%s is required: a tensor object is {\"shape\": [...], "
+                 "\"data\": [...]} or {\"shape\": [...], \"dtype\": "
+                 "\"float32\", \"b64\": \"...\"}", path);
+        return 0;
+    }
+    if (data && b64) {
+        api_fail(e, 422, "invalid_value", name,
+                 "%s has both data and b64; send the numbers once, in one "
+                 "of them", name);
+        return 0;
+    }
+    if (!data && !b64) {
+        snprintf(path, sizeof path, "%s.data", name);
+        api_fail(e, 422, "missing_field", path,
+                 "%s has no data (a flat array of numbers) and no b64 "
+                 "(base64 of little-endian float32); send one", name);
+        return 0;
+    }
+    if (b64 && !dtype) {
+        snprintf(path, sizeof path, "%s.dtype", name);
+        api_fail(e, 422, "missing_field", path,
+                 "%s is required with b64: \"float32\" (little-endian IEEE "
+                 "754 binary32)", path);
+        return 0;
+    }
+
+    /* The shape, and the element cap, before anything is decoded. */
+    snprintf(path, sizeof path, "%s.shape", name);
+    if (!json_is_array(js)) {
+        api_fail(e, 422, "wrong_type", path,
+                 "%s must be an array of %d integers (%s), not %s", path,
+                 rank, codec_rank_shape(rank), codec_type_name(js));
+        return 0;
+    }
+    if ((int)json_array_size(js) != rank || json_array_size(js) > 64) {
+        codec_shape_rank_error(name, rank, (int)json_array_size(js), e);
+        return 0;
+    }
+    int64_t numel = 1;
+    int over = 0;
+    for (int i = 0; i < rank; i++) {
+        const json_t *d = json_array_get(js, (size_t)i);
+        snprintf(path, sizeof path, "%s.shape[%d]", name, i);
+        if (!json_is_integer(d)) {
+            api_fail(e, 422, "wrong_type", path,
+                     "%s must be an integer, not %s", path,
+                     codec_type_name(d));
+            return 0;
+        }
+        const json_int_t x = json_integer_value(d);
+        if (x < 1) {
+            api_fail(e, 422, x == 0 ? "empty_dimension" : "out_of_range",
+                     path, "%s = %lld; every dimension of %s must be at "
+                     "least 1", path, (long long)x, name);
+            return 0;
+        }
+        dim[i] = x;
+        if (__builtin_mul_overflow(numel, x, &numel))
+            over = 1;
+    }
+    if (over || numel > api_max_elements()) {
+        shape_text(shape, sizeof shape, dim, rank);
+        if (over)
+            api_fail(e, 413, "too_large", name,
+                     "%s has shape %s, more elements than int64 holds, over "
+                     "this server's limit of %lld (--max-elements)", name,
+                     shape, (long long)api_max_elements());
+        else
+            api_fail(e, 413, "too_large", name,
+                     "%s has %lld elements (shape %s), over this server's "
+                     "limit of %lld (--max-elements)", name,
+                     (long long)numel, shape, (long long)api_max_elements());
+        return 0;
+    }
+    shape_text(shape, sizeof shape, dim, rank);
+    if (dtype) {
+        snprintf(path, sizeof path, "%s.dtype", name);
+        if (!json_is_string(dtype)) {
+            api_fail(e, 422, "wrong_type", path,
+                     "%s must be the string \"float32\", not %s", path,
+                     codec_type_name(dtype));
+            return 0;
+        }
+        if (strcmp(json_string_value(dtype), "float32") != 0 ||
+            strlen(json_string_value(dtype)) != json_string_length(dtype)) {
+            api_fail(e, 422, "invalid_value", path,
+                     "%s \"%.40s\" is not supported; supported dtypes: "
+                     "float32 (little-endian IEEE 754 binary32)", path,
+                     json_string_value(dtype));
+            return 0;
+        }
+    }
+
+    if (data) {
+        snprintf(path, sizeof path, "%s.data", name);
+        if (!json_is_array(data)) {
+            api_fail(e, 422, "wrong_type", path,
+                     "%s must be a flat array of numbers (row-major), not %s",
+                     path, codec_type_name(data));
+            return 0;
+        }
+        const size_t n = json_array_size(data);
+        if ((int64_t)n != numel) {
+            api_fail(e, 422, "shape_mismatch", path,
+                     "%s has %zu number%s but shape %s needs %lld (the "
+                     "product of the shape)", path, n, n == 1 ? "" : "s",
+                     shape, (long long)numel);
+            return 0;
+        }
+        size_t i;
+        const json_t *x;
+        json_array_foreach(data, i, x) {
+            snprintf(path, sizeof path, "%s.data[%zu]", name, i);
+            if (!json_is_number(x)) {
+                if (json_is_array(x))
+                    api_fail(e, 422, "not_a_number", path,
+                             "%s is an array, not a number: data is flat "
+                             "(row-major) and shape says how it folds",
+                             path);
+                else
+                    api_fail(e, 422, "not_a_number", path,
+                             "%s is %s, not a number", path,
+                             codec_type_name(x));
+                return 0;
+            }
+            const double d = json_number_value(x);
+            if (!(fabs(d) < FLOAT32_LIMIT)) {
+                api_fail(e, 422, "out_of_range", path,
+                         "%s = %g does not fit in float32 (largest "
+                         "magnitude 3.4028235e38)", path, d);
+                return 0;
+            }
+        }
+        return 1;
+    }
+
+    snprintf(path, sizeof path, "%s.b64", name);
+    if (!json_is_string(b64)) {
+        api_fail(e, 422, "wrong_type", path,
+                 "%s must be a string (standard base64 of little-endian "
+                 "float32), not %s", path, codec_type_name(b64));
+        return 0;
+    }
+    size_t bad;
+    int64_t nonfinite;
+    const size_t len = json_string_length(b64);
+    const int64_t bytes = codec_b64_floats(json_string_value(b64), len, NULL,
+                                           0, &bad, &nonfinite);
+    if (bytes < 0) {
+        api_fail(e, 422, "invalid_value", path,
+                 "%s is not valid base64 from offset %zu of its %zu characters (standard "
+                 "alphabet A-Z a-z 0-9 + /, '=' padding to a multiple of 4, "
+                 "no whitespace)", path, bad, len);
+        return 0;
+    }
+    if (bytes != 4 * numel) {
+        api_fail(e, 422, "shape_mismatch", path,
+                 "%s decodes to %lld bytes but shape %s needs %lld "
+                 "(%lld float32 of 4 bytes)", path, (long long)bytes, shape,
+                 (long long)(4 * numel), (long long)numel);
+        return 0;
+    }
+    if (nonfinite >= 0) {
+        api_fail(e, 422, "out_of_range", path,
+                 "%s holds a NaN or infinity at element %lld (bytes %lld to "
+                 "%lld); tensors hold finite float32 only", path,
+                 (long long)nonfinite, (long long)(4 * nonfinite),
+                 (long long)(4 * nonfinite + 3));
+        return 0;
+    }
+    return 1;
+}
+
 int codec_tensor_shape(const json_t *v, const char *name, int rank,
                        int64_t dim[ENGINE_MAX_RANK], api_error *e)
 {
     walk w = {.name = name, .rank = rank, .dim = dim, .e = e};
     char path[160];
 
+    if (json_is_object(v))
+        return object_shape(v, name, rank, dim, e);
     if (!json_is_array(v)) {
         api_fail(e, 422, "wrong_type", name,
-                 "%s must be a %d-D array of numbers (%s), not %s", name,
-                 rank, codec_rank_shape(rank), codec_type_name(v));
+                 "%s must be a %d-D array of numbers (%s) or a tensor object "
+                 "{\"shape\", \"data\"} / {\"shape\", \"dtype\", "
+                 "\"b64\"}, not %s", name, rank, codec_rank_shape(rank),
+                 codec_type_name(v));
         return 0;
     }
     /* The shape is read along the first elements, then every element is
@@ -170,7 +449,23 @@ static float *fill_rec(float *out, const json_t *v)
 
 void codec_tensor_fill(engine_tensor *t, const json_t *v)
 {
-    fill_rec(t->data, v);
+    if (!json_is_object(v)) {
+        fill_rec(t->data, v);
+        return;
+    }
+    const json_t *data = json_object_get(v, "data");
+    if (data) {
+        size_t i;
+        const json_t *x;
+        json_array_foreach(data, i, x)
+            t->data[i] = (float)json_number_value(x);
+        return;
+    }
+    const json_t *b64 = json_object_get(v, "b64");
+    size_t bad;
+    int64_t nonfinite;
+    codec_b64_floats(json_string_value(b64), json_string_length(b64), t->data,
+                     engine_numel(t), &bad, &nonfinite);
 }
 
 /* ==== fields ==== */
@@ -204,6 +499,12 @@ static int edit_distance(const char *a, const char *b)
 int codec_known_fields(const json_t *obj, const char *const *known,
                        api_error *e)
 {
+    return codec_known_fields_at(obj, known, NULL, e);
+}
+
+int codec_known_fields_at(const json_t *obj, const char *const *known,
+                          const char *prefix, api_error *e)
+{
     const char *key;
     const json_t *val;
     json_object_foreach((json_t *)obj, key, val) {
@@ -227,13 +528,16 @@ int codec_known_fields(const json_t *obj, const char *const *known,
         for (const char *const *k = known; *k && n < sizeof list; k++)
             n += (size_t)snprintf(list + n, sizeof list - n, "%s%s",
                                   k == known ? "" : ", ", *k);
+        char path[160];
+        snprintf(path, sizeof path, "%s%s%.60s", prefix ? prefix : "",
+                 prefix ? "." : "", key);
         if (best)
-            api_fail(e, 422, "unknown_field", key,
-                     "unknown field \"%.60s\"; did you mean \"%s\"? "
-                     "(fields: %s)", key, best, list);
+            api_fail(e, 422, "unknown_field", prefix ? path : key,
+                     "unknown field \"%s\"; did you mean \"%s\"? "
+                     "(fields: %s)", path, best, list);
         else
-            api_fail(e, 422, "unknown_field", key,
-                     "unknown field \"%.60s\" (fields: %s)", key, list);
+            api_fail(e, 422, "unknown_field", prefix ? path : key,
+                     "unknown field \"%s\" (fields: %s)", path, list);
         return 0;
     }
     return 1;

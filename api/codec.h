@@ -4,6 +4,7 @@
 #define ATTND_CODEC_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "api.h"
 
@@ -20,6 +21,29 @@
 int codec_tensor_shape(const json_t *v, const char *name, int rank,
                        int64_t dim[ENGINE_MAX_RANK], api_error *e);
 
+/* A tensor field may also be an object: {"shape": [...], "data": [flat
+ * row-major numbers]} or {"shape": [...], "dtype": "float32", "b64":
+ * "..."} (standard padded base64 of little-endian float32).
+ * codec_tensor_shape checks those too: keys, the shape against rank and
+ * the element cap (before anything is decoded), the data length or the
+ * decoded byte count against the shape, and every element, with paths
+ * like "x.shape[1]", "x.data[17]", "x.b64". */
+
+/* 422 wrong_rank at "<name>.shape": the shape has `got` entries where
+ * the field is `rank`-D.  (The body fast path says it in the same
+ * words.) */
+void codec_shape_rank_error(const char *name, int rank, int got,
+                            api_error *e);
+
+/* Decodes s[0..len) -- strict standard base64 with padding -- as
+ * little-endian float32 into out[0..cap) (out NULL: only checks), in
+ * chunks through libsodium.  Returns the number of bytes it decodes to,
+ * or -1 if it is not valid base64, with *bad_at the offset of the first
+ * character refused.  *nonfinite is the index of the first NaN or
+ * infinity, or -1. */
+int64_t codec_b64_floats(const char *s, size_t len, float *out, int64_t cap,
+                         size_t *bad_at, int64_t *nonfinite);
+
 /* Copies a value that codec_tensor_shape accepted into t->data (which
  * must hold numel floats), row-major, rounding each number to float32. */
 void codec_tensor_fill(engine_tensor *t, const json_t *v);
@@ -29,6 +53,11 @@ void codec_tensor_fill(engine_tensor *t, const json_t *v);
  * keys are known. */
 int codec_known_fields(const json_t *obj, const char *const *known,
                        api_error *e);
+
+/* The same for an object inside field `prefix`: paths and names are
+ * "<prefix>.<key>" (prefix NULL: the body's top level). */
+int codec_known_fields_at(const json_t *obj, const char *const *known,
+                          const char *prefix, api_error *e);
 
 /* obj[key] or 422 missing_field. */
 const json_t *codec_required(const json_t *obj, const char *key,

@@ -38,6 +38,7 @@ typedef struct api_pre {
     int rank;
     int64_t dim[ENGINE_MAX_RANK];
     float *data;                    /* malloc'd, freed by api_body_free */
+    int object;                     /* sent as {"shape", "data" | "b64"} */
 } api_pre;
 
 typedef struct api_body {
@@ -106,7 +107,7 @@ int api_check_heads(int64_t H, const char *path, api_error *e);
 /* 413 request_too_large when all the floats of a request pass the cap. */
 int api_check_total(int64_t n, api_error *e);
 
-/* ==== fields /attention and /multihead share (options.c) ==== */
+/* ==== fields the endpoints share (options.c) ==== */
 
 #define API_MAX_OUTPUTS 16
 
@@ -131,6 +132,10 @@ int api_read_scale(const json_t *root, float *scale, api_error *e);
  * outs->defaults when absent. */
 int api_read_return(const json_t *root, const api_outputs *outs, int *order,
                     int *norder, api_error *e);
+
+/* "format": how every returned tensor is written; JW_NESTED when
+ * absent, 422 invalid_value for another name. */
+int api_read_format(const json_t *root, jw_format *format, api_error *e);
 
 /* ==== cross-attention and masks (mask.c) ==== */
 

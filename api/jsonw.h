@@ -54,4 +54,18 @@ void jw_tensor(jsonw *w, const engine_tensor *t, int null_neg_inf);
 void jw_tensor_mt(jsonw *w, const engine_tensor *t, int null_neg_inf,
                   int nthreads);
 
+/* How a response writes its tensors (the request's "format"). */
+typedef enum jw_format {
+    JW_NESTED,      /* nested arrays, as jw_tensor */
+    JW_FLAT,        /* {"shape":[...],"data":[row-major numbers]} */
+    JW_B64          /* {"shape":[...],"dtype":"float32","b64":"..."}:
+                     * standard padded base64 of little-endian float32 */
+} jw_format;
+
+/* t in `format`, on nthreads threads (the same text as one).  -inf is
+ * null in nested and flat with null_neg_inf; b64 keeps every bit, -inf
+ * too. */
+void jw_tensor_as(jsonw *w, const engine_tensor *t, int null_neg_inf,
+                  jw_format format, int nthreads);
+
 #endif

@@ -102,8 +102,9 @@ void api_multihead(const char *body, size_t len, api_response *res)
     static const char *const fields[] = {
         "x", "wq", "wk", "wv", "wo", "bo", "context", "mask", "causal",
         "scale", "return", "average_weights", "seed", "shape", "num_heads",
-        "head_size", NULL};
+        "head_size", "format", NULL};
     static const char *const wnames[3] = {"wq", "wk", "wv"};
+    jw_format format;
     api_error e = {0};
     mh_request r;
     api_seed seed;
@@ -167,7 +168,8 @@ void api_multihead(const char *body, size_t len, api_response *res)
     if (!api_read_causal(root, &r.causal, &e) ||
         !api_read_bool(root, "average_weights", 0, &r.average, &e) ||
         !api_read_scale(root, &r.scale, &e) ||
-        !api_read_return(root, &outputs, r.order, &r.norder, &e))
+        !api_read_return(root, &outputs, r.order, &r.norder, &e) ||
+        !api_read_format(root, &format, &e))
         goto fail;
     if (jshape && !api_read_shape(jshape, "shape", 3, 3, 1, sdim, &srank, &e))
         goto fail;
@@ -370,7 +372,7 @@ void api_multihead(const char *body, size_t len, api_response *res)
         if (i)
             jw_lit(&out, ",");
         jw_key(&out, return_names[o]);
-        jw_tensor_mt(&out, &t[o], o == R_SCORES,
+        jw_tensor_as(&out, &t[o], o == R_SCORES, format,
                      api_threads_for_text(engine_numel(&t[o])));
     }
     api_compute_end();

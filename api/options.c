@@ -98,3 +98,29 @@ int api_read_return(const json_t *root, const api_outputs *outs, int *order,
     }
     return 1;
 }
+
+int api_read_format(const json_t *root, jw_format *format, api_error *e)
+{
+    static const char *const names[] = {"nested", "flat", "b64"};
+    const json_t *v = json_object_get(root, "format");
+    *format = JW_NESTED;
+    if (!v)
+        return 1;
+    if (!json_is_string(v)) {
+        api_fail(e, 422, "wrong_type", "format",
+                 "format must be a string: \"nested\", \"flat\" or \"b64\", "
+                 "not %s", codec_type_name(v));
+        return 0;
+    }
+    for (int i = 0; i < 3; i++)
+        if (strcmp(json_string_value(v), names[i]) == 0 &&
+            strlen(names[i]) == json_string_length(v)) {
+            *format = (jw_format)i;
+            return 1;
+        }
+    api_fail(e, 422, "invalid_value", "format",
+             "format \"%.40s\" is not one of \"nested\" (arrays in arrays), "
+             "\"flat\" ({\"shape\", \"data\"}) or \"b64\" ({\"shape\", "
+             "\"dtype\", \"b64\"})", json_string_value(v));
+    return 0;
+}

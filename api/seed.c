@@ -124,11 +124,13 @@ int api_read_count(const json_t *v, const char *name, int64_t *out,
 
 void api_randn(const char *body, size_t len, api_response *res)
 {
-    static const char *const fields[] = {"seed", "shape", "dist", NULL};
+    static const char *const fields[] = {"seed", "shape", "dist", "format",
+                                         NULL};
     api_error e = {0};
     api_seed seed;
     engine_tensor t = {0};
     int rand = 0;
+    jw_format format;
 
     json_t *root = api_parse_body(body, len, &e);
     if (!root)
@@ -157,6 +159,8 @@ void api_randn(const char *body, size_t len, api_response *res)
         }
         rand = strcmp(d, "rand") == 0;
     }
+    if (!api_read_format(root, &format, &e))
+        goto fail;
     json_decref(root);
     root = NULL;
 
@@ -175,6 +179,13 @@ void api_randn(const char *body, size_t len, api_response *res)
 
     jsonw w;
     jw_init(&w);
+    if (format != JW_NESTED) {
+        /* the response is the tensor object itself */
+        jw_tensor_as(&w, &t, 0, format, 1);
+        free(t.data);
+        api_respond_json(res, &w);
+        return;
+    }
     jw_lit(&w, "{\"shape\":[");
     for (int i = 0; i < t.rank; i++) {
         char num[24];

@@ -12,11 +12,17 @@ Python stdlib only, fixed seeds, so every run sends the same bytes:
   large.json   POST /attention  B=8, T=256, C=64, hs=64, explicit weights,
                                 return weights and out (~3 MB in).
 
+  large_flat.json, large_b64.json
+               large.json's tensors as {"shape", "data"} and as {"shape",
+                                "dtype": "float32", "b64"}, with "format"
+                                "flat" / "b64" (README, "Tensor formats").
+
 Tensor values are float32 values written the way torch's .tolist() writes
 them (Python's repr of the double), x ~ N(0,1) and weights ~ U(-1/sqrt(C),
 1/sqrt(C)) like nn.Linear's initialisation, so both servers parse the same
 exact float32 numbers.
 """
+import base64
 import json
 import math
 import os
@@ -64,6 +70,32 @@ def small_body():
     return {"x": x, "method": "softmax"}
 
 
+def dims(v):
+    d = []
+    while isinstance(v, list):
+        d.append(len(v))
+        v = v[0]
+    return d
+
+
+def flatten(v):
+    return [y for x in v for y in flatten(x)] if isinstance(v, list) else [v]
+
+
+def in_form(body, form):
+    """body's tensors as flat or b64 objects, and the response asked in that form."""
+    out = dict(body, format=form)
+    for k in ("x", "wq", "wk", "wv"):
+        vals = flatten(body[k])
+        if form == "flat":
+            out[k] = {"shape": dims(body[k]), "data": vals}
+        else:
+            raw = struct.pack("<%df" % len(vals), *vals)
+            out[k] = {"shape": dims(body[k]), "dtype": "float32",
+                      "b64": base64.b64encode(raw).decode()}
+    return out
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "build/bench"
     os.makedirs(out, exist_ok=True)
@@ -72,6 +104,8 @@ def main():
         "medium.json": attention_body(1001, 4, 8, 32, 16),
         "large.json": attention_body(1002, 8, 256, 64, 64),
     }
+    bodies["large_flat.json"] = in_form(bodies["large.json"], "flat")
+    bodies["large_b64.json"] = in_form(bodies["large.json"], "b64")
     for name, body in bodies.items():
         path = os.path.join(out, name)
         tmp = path + ".tmp"

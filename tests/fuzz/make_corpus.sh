@@ -21,13 +21,38 @@ for f in tests/fixtures/bow/*.json tests/fixtures/attention/*.json \
          tests/fixtures/multihead/*.json; do
     /usr/bin/python3 - "$f" "$out/fixture_$(basename "$f" .json)" <<'PY'
 import json, sys
+import base64, struct
 fx = json.load(open(sys.argv[1]))
-body = json.dumps(fx["request"], separators=(",", ":")).encode()
-if len(body) <= 65536:
-    open(sys.argv[2], "wb").write(("POST %s\napplication/json\n" % fx["endpoint"]).encode() + body)
-# the same request over the v2 protocol
+
+
+def dims(v):
+    d = []
+    while isinstance(v, list):
+        d.append(len(v))
+        v = v[0] if v else None
+    return d
+
+
 def flat(v):
     return [y for x in v for y in flat(x)] if isinstance(v, list) else [v]
+
+
+# the request as it is, then its tensors flat and as b64 (Tensor formats)
+forms = {"": fx["request"]}
+for form in ("flat", "b64"):
+    r = dict(fx["request"], format=form)
+    for k in ("x", "wq", "wk", "wv", "wo", "bo", "context"):
+        if isinstance(r.get(k), list):
+            vals = flat(r[k])
+            r[k] = {"shape": dims(r[k]), "data": vals} if form == "flat" else \
+                {"shape": dims(r[k]), "dtype": "float32",
+                 "b64": base64.b64encode(struct.pack("<%df" % len(vals), *vals)).decode()}
+    forms["_" + form] = r
+for suffix, req in forms.items():
+    body = json.dumps(req, separators=(",", ":")).encode()
+    if len(body) <= 65536:
+        open(sys.argv[2] + suffix, "wb").write(("POST %s\napplication/json\n" % fx["endpoint"]).encode() + body)
+# the same request over the v2 protocol
 def shape(v):
     return [len(v)] + shape(v[0]) if isinstance(v, list) and v else []
 model = fx["endpoint"].strip("/")
@@ -36,7 +61,8 @@ for k, v in fx["request"].items():
     if k == "return":
         v2["outputs"] = [{"name": n} for n in v]
     elif isinstance(v, list) and k != "shape":
-        inputs.append({"name": k, "shape": shape(v), "datatype": "FP32", "data": flat(v)})
+        dt = "BOOL" if k == "mask" and isinstance(flat(v)[0], bool) else "FP32"
+        inputs.append({"name": k, "shape": shape(v), "datatype": dt, "data": flat(v)})
     else:
         params[k] = v
 v2["inputs"] = inputs

@@ -1,6 +1,7 @@
 /* test_api.c -- the handlers below HTTP: PyTorch fixtures and the error
  * cases of tests/cases run straight through api_bow / api_attention. */
 #include <glob.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #include "../../api/codec.h"
 #include "../../api/internal.h"
 #include "unit.h"
+
+#include <sodium.h>
 
 static glob_t fixtures, cases;
 
@@ -195,6 +198,259 @@ START_TEST(fast_body_path_is_invisible)
 }
 END_TEST
 
+/* ==== tensor formats: flat and b64 in, flat and b64 out ==== */
+
+static const char *const bow_t[] = {"x", NULL};
+static const char *const attention_t[] = {"x", "wq", "wk", "wv", NULL};
+static const char *const multihead_t[] = {"x", "wq", "wk", "wv", "wo", "bo",
+                                          NULL};
+static const char *const none_t[] = {NULL};
+
+static const char *const *tensor_fields(const char *endpoint)
+{
+    if (strcmp(endpoint, "/bow") == 0)
+        return bow_t;
+    if (strcmp(endpoint, "/attention") == 0)
+        return attention_t;
+    if (strcmp(endpoint, "/multihead") == 0)
+        return multihead_t;
+    return none_t;
+}
+
+static void leaves(const json_t *v, json_t *out)
+{
+    if (!json_is_array(v)) {
+        json_array_append(out, (json_t *)v);
+        return;
+    }
+    size_t i;
+    const json_t *x;
+    json_array_foreach(v, i, x)
+        leaves(x, out);
+}
+
+static json_t *dims_of(const json_t *v)
+{
+    json_t *shape = json_array();
+    for (const json_t *p = v; json_is_array(p); p = json_array_get(p, 0))
+        json_array_append_new(shape, json_integer((json_int_t)json_array_size(p)));
+    return shape;
+}
+
+/* Nested arrays v as {"shape", "data"} (b64 0) or {"shape", "dtype",
+ * "b64"} holding float32(each number). */
+static json_t *as_object(const json_t *v, int b64)
+{
+    json_t *flat = json_array();
+    leaves(v, flat);
+    if (!b64)
+        return json_pack("{s:o, s:o}", "shape", dims_of(v), "data", flat);
+    const size_t n = json_array_size(flat);
+    float *f = malloc(n * sizeof *f);
+    for (size_t i = 0; i < n; i++)
+        f[i] = (float)json_number_value(json_array_get(flat, i));
+    const size_t cap = sodium_base64_ENCODED_LEN(n * 4,
+                                                 sodium_base64_VARIANT_ORIGINAL);
+    char *text = malloc(cap);
+    sodium_bin2base64(text, cap, (const unsigned char *)f, n * 4,
+                      sodium_base64_VARIANT_ORIGINAL);
+    json_t *o = json_pack("{s:o, s:s, s:s}", "shape", dims_of(v), "dtype",
+                          "float32", "b64", text);
+    free(text);
+    free(f);
+    json_decref(flat);
+    return o;
+}
+
+static void run_both(handler h, const json_t *req, api_response *fast,
+                     api_response *slow)
+{
+    char *body = json_dumps(req, JSON_COMPACT);
+    api_body_set_fast(1);
+    h(body, strlen(body), fast);
+    api_body_set_fast(0);
+    h(body, strlen(body), slow);
+    api_body_set_fast(1);
+    free(body);
+}
+
+static int same_response(const api_response *a, const api_response *b)
+{
+    return a->status == b->status && a->len == b->len &&
+           memcmp(a->body, b->body, a->len) == 0;
+}
+
+/* A tensor written as nested arrays (want) against the same tensor in
+ * the flat or b64 form (got): same shape; flat numbers equal as JSON;
+ * b64 floats bit for bit float32(number), -inf where nested has null. */
+static void check_tensor_form(const json_t *got, const json_t *want,
+                              int b64, const char *what)
+{
+    ck_assert_msg(json_is_object(got), "%s: not an object", what);
+    json_t *shape = dims_of(want), *flat = json_array();
+    leaves(want, flat);
+    ck_assert_msg(json_equal(json_object_get(got, "shape"), shape),
+                  "%s: shape", what);
+    const size_t n = json_array_size(flat);
+    if (!b64) {
+        ck_assert_uint_eq(json_object_size(got), 2);
+        ck_assert_msg(json_equal(json_object_get(got, "data"), flat),
+                      "%s: data", what);
+    } else {
+        ck_assert_uint_eq(json_object_size(got), 3);
+        ck_assert_str_eq(json_string_value(json_object_get(got, "dtype")),
+                         "float32");
+        const json_t *t = json_object_get(got, "b64");
+        float *f = malloc(n * sizeof *f + 4);
+        size_t bad;
+        int64_t nonfinite;
+        ck_assert_int_eq(codec_b64_floats(json_string_value(t),
+                                          json_string_length(t), f,
+                                          (int64_t)n, &bad, &nonfinite),
+                         (int64_t)(4 * n));
+        for (size_t i = 0; i < n; i++) {
+            const json_t *x = json_array_get(flat, i);
+            const float w = json_is_null(x) ? -INFINITY
+                                            : (float)json_number_value(x);
+            /* Jansson reads the text "-0" as the integer 0, so a zero
+             * matches either zero here (the e2e suite reads the text
+             * with strtof and checks the sign too). */
+            const int zero = json_is_integer(x) && w == 0.0f && f[i] == 0.0f;
+            ck_assert_msg(zero || memcmp(&w, &f[i], 4) == 0,
+                          "%s[%zu]: %a, want %a", what, i, (double)f[i],
+                          (double)w);
+        }
+        free(f);
+    }
+    json_decref(shape);
+    json_decref(flat);
+}
+
+/* Every fixture: its tensors sent flat or as b64 give byte for byte the
+ * response of the nested request, and "format" flat / b64 gives the same
+ * tensors in that form -- the body fast path and Jansson alone alike. */
+START_TEST(formats_agree_with_nested)
+{
+    json_t *fx = json_load_file(fixtures.gl_pathv[_i], 0, NULL);
+    ck_assert_ptr_nonnull(fx);
+    const char *endpoint = json_string_value(json_object_get(fx, "endpoint"));
+    handler h = handler_for(endpoint);
+    const json_t *req = json_object_get(fx, "request");
+    api_response ref = {0}, ref_slow = {0};
+    run_both(h, req, &ref, &ref_slow);
+    ck_assert_int_eq(ref.status, 200);
+
+    for (int b64 = 0; b64 < 2; b64++) {
+        json_t *r = json_deep_copy(req);
+        int converted = 0;
+        for (const char *const *f = tensor_fields(endpoint); *f; f++) {
+            const json_t *v = json_object_get(r, *f);
+            if (json_is_array(v)) {
+                json_object_set_new(r, *f, as_object(v, b64));
+                converted++;
+            }
+        }
+        api_response fast = {0}, slow = {0};
+        run_both(h, r, &fast, &slow);
+        ck_assert_msg(same_response(&fast, &ref) && same_response(&slow, &ref),
+                      "%s, %s in: %.*s", fixtures.gl_pathv[_i],
+                      b64 ? "b64" : "flat", (int)(fast.len > 300 ? 300 : fast.len),
+                      fast.body);
+        api_response_free(&fast);
+        api_response_free(&slow);
+        json_decref(r);
+    }
+
+    json_t *want = json_loadb(ref.body, ref.len, 0, NULL);
+    for (int b64 = 0; b64 < 2; b64++) {
+        json_t *r = json_deep_copy(req);
+        json_object_set_new(r, "format", json_string(b64 ? "b64" : "flat"));
+        api_response fast = {0}, slow = {0};
+        run_both(h, r, &fast, &slow);
+        ck_assert(same_response(&fast, &slow));
+        ck_assert_int_eq(fast.status, 200);
+        json_t *got = json_loadb(fast.body, fast.len, 0, NULL);
+        ck_assert_ptr_nonnull(got);
+        if (strcmp(endpoint, "/randn") == 0) {
+            /* the response is the tensor itself */
+            check_tensor_form(got, json_object_get(want, "data"), b64,
+                              "randn");
+        } else {
+            ck_assert_uint_eq(json_object_size(got), json_object_size(want));
+            const char *key;
+            const json_t *wv;
+            json_object_foreach(want, key, wv) {
+                const json_t *gv = json_object_get(got, key);
+                ck_assert_msg(gv != NULL, "%s missing", key);
+                if (json_is_array(wv))
+                    check_tensor_form(gv, wv, b64, key);
+                else
+                    ck_assert_msg(json_equal(gv, wv), "%s differs", key);
+            }
+        }
+        json_decref(got);
+        api_response_free(&fast);
+        api_response_free(&slow);
+        json_decref(r);
+    }
+    json_decref(want);
+    api_response_free(&ref);
+    api_response_free(&ref_slow);
+    json_decref(fx);
+}
+END_TEST
+
+/* The base64 reader across its 4096-character chunks. */
+START_TEST(b64_chunks)
+{
+    enum { N = 5000 };                  /* floats: 26668 characters */
+    float *f = malloc(N * sizeof *f), *g = malloc(N * sizeof *g);
+    unit_fill_random(f, N, 9);
+    const size_t cap = sodium_base64_ENCODED_LEN(N * 4,
+                                                 sodium_base64_VARIANT_ORIGINAL);
+    char *t = malloc(cap);
+    sodium_bin2base64(t, cap, (const unsigned char *)f, N * 4,
+                      sodium_base64_VARIANT_ORIGINAL);
+    const size_t len = cap - 1;
+    size_t bad = 0;
+    int64_t nf;
+    ck_assert_int_eq(codec_b64_floats(t, len, g, N, &bad, &nf), 4 * N);
+    ck_assert_int_eq(nf, -1);
+    ck_assert(memcmp(f, g, N * sizeof *f) == 0);
+    /* only checking, and a shorter output */
+    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, &bad, &nf), 4 * N);
+    ck_assert_int_eq(codec_b64_floats(t, len, g, 10, &bad, &nf), 4 * N);
+    /* a bad character in the third chunk, found where it is */
+    t[9000] = '*';
+    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, &bad, &nf), -1);
+    ck_assert_uint_eq(bad, 9000);
+    t[9000] = 'A';
+    /* a byte from 0x80 up (libsodium 1.0.18 alone would take it) */
+    t[5001] = (char)0xc3;
+    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, &bad, &nf), -1);
+    ck_assert_uint_eq(bad, 5001);
+    t[5001] = 'A';
+    /* padding that ends the first chunk: "xx==" then more is refused */
+    char keep[2] = {t[4094], t[4095]};
+    t[4094] = t[4095] = '=';
+    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, &bad, &nf), -1);
+    ck_assert_uint_eq(bad, 4094);
+    t[4094] = keep[0];
+    t[4095] = keep[1];
+    /* a NaN in the fourth chunk: element 2500 (bytes 10000..10003) */
+    f[2500] = NAN;
+    sodium_bin2base64(t, cap, (const unsigned char *)f, N * 4,
+                      sodium_base64_VARIANT_ORIGINAL);
+    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, &bad, &nf), 4 * N);
+    ck_assert_int_eq(nf, 2500);
+    /* the empty string is 0 bytes */
+    ck_assert_int_eq(codec_b64_floats("", 0, NULL, 0, &bad, &nf), 0);
+    free(t);
+    free(f);
+    free(g);
+}
+END_TEST
+
 /* ==== codec details ==== */
 
 START_TEST(tensor_shape_errors_name_the_value)
@@ -209,7 +465,8 @@ START_TEST(tensor_shape_errors_name_the_value)
         {"[[[]]]", 3, "empty_dimension", "x[0][0]"},
         {"[]", 3, "empty_dimension", "x"},
         {"[[[1e39]]]", 3, "out_of_range", "x[0][0][0]"},
-        {"{}", 2, "wrong_type", "x"},
+        {"\"[[1]]\"", 2, "wrong_type", "x"},
+        {"{}", 2, "missing_field", "x.shape"},
     };
     for (size_t i = 0; i < sizeof cases_ / sizeof cases_[0]; i++) {
         json_t *v = json_loads(cases_[i].json, JSON_DECODE_ANY, NULL);
@@ -227,6 +484,97 @@ START_TEST(tensor_shape_errors_name_the_value)
     api_error e = {0};
     ck_assert(codec_tensor_shape(v, "x", 3, dim, &e));
     ck_assert(dim[0] == 1 && dim[1] == 1 && dim[2] == 2);
+    json_decref(v);
+}
+END_TEST
+
+/* Every error of the object forms, straight from codec_tensor_shape:
+ * code, path, and the words that make it actionable. */
+START_TEST(tensor_object_errors_name_the_value)
+{
+    static const struct {
+        const char *json, *code, *path, *says;
+    } c[] = {
+        {"{\"shape\":[1,2,3],\"data\":[1,2,3,4,5,6],\"dtyp\":1}",
+         "unknown_field", "x.dtyp", "did you mean \"dtype\""},
+        {"{\"data\":[1]}", "missing_field", "x.shape", "x.shape is required"},
+        {"{\"shape\":[1,1,1]}", "missing_field", "x.data", "no data"},
+        {"{\"shape\":[1,1,1],\"b64\":\"AACAPw==\"}", "missing_field",
+         "x.dtype", "\"float32\""},
+        {"{\"shape\":[1,1,1],\"data\":[1],\"dtype\":\"float32\","
+         "\"b64\":\"AACAPw==\"}", "invalid_value", "x", "both data and b64"},
+        {"{\"shape\":{},\"data\":[1]}", "wrong_type", "x.shape", "integers"},
+        {"{\"shape\":[1,1],\"data\":[1]}", "wrong_rank", "x.shape",
+         "2 entries but x must be 3-D"},
+        {"{\"shape\":[1,1,\"1\"],\"data\":[1]}", "wrong_type",
+         "x.shape[2]", "integer"},
+        {"{\"shape\":[1,0,1],\"data\":[]}", "empty_dimension", "x.shape[1]",
+         "at least 1"},
+        {"{\"shape\":[-1,1,1],\"data\":[1]}", "out_of_range", "x.shape[0]",
+         "at least 1"},
+        {"{\"shape\":[1000,1000,1000],\"data\":[1]}", "too_large", "x",
+         "1000000000 elements"},
+        {"{\"shape\":[4611686018427387904,4611686018427387904,4],"
+         "\"data\":[1]}", "too_large", "x", "more elements than int64"},
+        {"{\"shape\":[1,1,1],\"dtype\":\"float64\",\"data\":[1]}",
+         "invalid_value", "x.dtype", "supported dtypes: float32"},
+        {"{\"shape\":[1,1,1],\"dtype\":7,\"data\":[1]}", "wrong_type",
+         "x.dtype", "\"float32\""},
+        {"{\"shape\":[1,1,1],\"data\":{}}", "wrong_type", "x.data", "flat"},
+        {"{\"shape\":[1,2,3],\"data\":[1,2,3,4,5]}", "shape_mismatch",
+         "x.data", "has 5 numbers but shape [1, 2, 3] needs 6"},
+        {"{\"shape\":[1,1,2],\"data\":[1,\"2\"]}", "not_a_number",
+         "x.data[1]", "string"},
+        {"{\"shape\":[1,1,2],\"data\":[[1],2]}", "not_a_number",
+         "x.data[0]", "flat"},
+        {"{\"shape\":[1,1,2],\"data\":[1,-1e39]}", "out_of_range",
+         "x.data[1]", "float32"},
+        {"{\"shape\":[1,1,1],\"dtype\":\"float32\",\"b64\":1}",
+         "wrong_type", "x.b64", "string"},
+        {"{\"shape\":[1,1,1],\"dtype\":\"float32\",\"b64\":\"AAC-Pw==\"}",
+         "invalid_value", "x.b64", "offset 3 of its 8"},
+        {"{\"shape\":[1,1,2],\"dtype\":\"float32\",\"b64\":\"AACAPw==\"}",
+         "shape_mismatch", "x.b64", "decodes to 4 bytes but shape [1, 1, 2] "
+         "needs 8"},
+        {"{\"shape\":[1,1,2],\"dtype\":\"float32\","
+         "\"b64\":\"AACAPwAAgH8=\"}", "out_of_range", "x.b64",
+         "element 1"},
+        {"{\"shape\":[1,1,2],\"dtype\":\"float32\",\"b64\":\"AACAPwAAgH8\"}",
+         "invalid_value", "x.b64", "offset 11 of its 11"},
+        {"{\"shape\":[1,1,3],\"dtype\":\"float32\","
+         "\"b64\":\"AACAPwAAgH8AAIA/\"}", "out_of_range", "x.b64",
+         "element 1 (bytes 4 to 7)"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        json_t *v = json_loads(c[i].json, 0, NULL);
+        ck_assert_msg(v != NULL, "%zu: %s", i, c[i].json);
+        int64_t dim[ENGINE_MAX_RANK];
+        api_error e = {0};
+        ck_assert_msg(!codec_tensor_shape(v, "x", 3, dim, &e), "%zu", i);
+        ck_assert_msg(strcmp(e.code, c[i].code) == 0 &&
+                      strcmp(e.path, c[i].path) == 0 &&
+                      strstr(e.message, c[i].says) != NULL,
+                      "%zu: %s at %s: %s", i, e.code, e.path, e.message);
+        json_decref(v);
+    }
+    /* -0, FLT_MAX and the smallest subnormal are fine, in both forms. */
+    json_t *v = json_loads("{\"shape\":[1,1,3],\"data\":[-0.0,"
+                           "3.4028235e38,1e-45]}", 0, NULL);
+    int64_t dim[ENGINE_MAX_RANK];
+    api_error e = {0};
+    ck_assert(codec_tensor_shape(v, "x", 3, dim, &e));
+    json_decref(v);
+    v = json_loads("{\"shape\":[1,1,3],\"dtype\":\"float32\","
+                   "\"b64\":\"AAAAgP//fxABAAAA\"}", 0, NULL);
+    ck_assert(codec_tensor_shape(v, "x", 3, dim, &e));
+    engine_tensor t = {NULL, 3, {1, 1, 3}};
+    float f[3];
+    t.data = f;
+    codec_tensor_fill(&t, v);
+    uint32_t bits[3];
+    memcpy(bits, f, sizeof bits);
+    ck_assert(bits[0] == 0x80000000u && bits[1] == 0x107fffffu &&
+              bits[2] == 1u);
     json_decref(v);
 }
 END_TEST
@@ -300,6 +648,38 @@ START_TEST(context_limits_name_the_context)
 }
 END_TEST
 
+/* Found by make fuzz (with its fast-path check): the integer -0 is the
+ * integer 0 to Jansson, so +0, while -0.0 is a real and stays -0; the body
+ * fast path reads them the same way, nested and flat. */
+START_TEST(negative_zero_reads_as_jansson_does)
+{
+    static const char *const bodies[] = {
+        "{\"x\":[[[-0,-0.0,-0e5]]],\"wq\":[[1,1,1]],\"wk\":[[1,1,1]],"
+        "\"wv\":[[1,1,1]],\"return\":[\"x\"]}",
+        "{\"x\":{\"shape\":[1,1,3],\"data\":[-0,-0.0,-0e5]},"
+        "\"wq\":[[1,1,1]],\"wk\":[[1,1,1]],\"wv\":[[1,1,1]],"
+        "\"return\":[\"x\"]}",
+    };
+    for (int i = 0; i < 2; i++) {
+        api_response fast = {0}, slow = {0};
+        api_body_set_fast(1);
+        api_attention(bodies[i], strlen(bodies[i]), &fast);
+        api_body_set_fast(0);
+        api_attention(bodies[i], strlen(bodies[i]), &slow);
+        api_body_set_fast(1);
+        ck_assert_int_eq(fast.status, 200);
+        ck_assert_msg(same_response(&fast, &slow), "%.*s\n%.*s",
+                      (int)fast.len, fast.body, (int)slow.len, slow.body);
+        static const char want[] = "{\"x\":[[[0,-0,-0]]]}";
+        ck_assert_msg(fast.len == sizeof want - 1 &&
+                      memcmp(fast.body, want, fast.len) == 0,
+                      "%.*s", (int)fast.len, fast.body);
+        api_response_free(&fast);
+        api_response_free(&slow);
+    }
+}
+END_TEST
+
 /* Found by make fuzz: a float of 1e15 or more written as a 16+ digit
  * integer is JSON that int64 parsers such as Jansson refuse. */
 START_TEST(big_floats_parse_as_json)
@@ -340,10 +720,15 @@ Suite *api_suite(void)
     tcase_add_loop_test(tc, case_gives_its_error, 0, (int)cases.gl_pathc);
     tcase_add_loop_test(tc, fast_body_path_is_invisible, 0,
                         (int)(fixtures.gl_pathc + cases.gl_pathc));
+    tcase_add_loop_test(tc, formats_agree_with_nested, 0,
+                        (int)fixtures.gl_pathc);
+    tcase_add_test(tc, b64_chunks);
     tcase_add_test(tc, tensor_shape_errors_name_the_value);
+    tcase_add_test(tc, tensor_object_errors_name_the_value);
     tcase_add_test(tc, too_large_refused_before_allocating);
     tcase_add_test(tc, big_floats_parse_as_json);
     tcase_add_test(tc, context_limits_name_the_context);
+    tcase_add_test(tc, negative_zero_reads_as_jansson_does);
     suite_add_tcase(s, tc);
     return s;
 }

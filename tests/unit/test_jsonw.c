@@ -9,6 +9,8 @@
 #include "../../api/numtext.h"
 #include "unit.h"
 
+#include <sodium.h>
+
 static int roundtrips(const char *s, float f)
 {
     float g = strtof(s, NULL);
@@ -126,6 +128,116 @@ START_TEST(tensor_mt_matches_single)
 }
 END_TEST
 
+/* The flat and b64 forms of a small tensor, text for text.  The b64 text
+ * is what Python's base64.b64encode(struct.pack("<4f", 1, -inf, 0.5, -2))
+ * gives, spelled out from the IEEE bits below. */
+START_TEST(tensor_formats_exact_text)
+{
+    float v[4] = {1.0f, -INFINITY, 0.5f, -2.0f};
+    engine_tensor t = {v, 2, {2, 2}};
+    static const struct { jw_format f; int null_inf; const char *text; } c[] = {
+        {JW_NESTED, 1, "[[1,null],[0.5,-2]]"},
+        {JW_FLAT, 1, "{\"shape\":[2,2],\"data\":[1,null,0.5,-2]}"},
+        /* 0x3f800000 0xff800000 0x3f000000 0xc0000000, little-endian:
+         * 00 00 80 3f | 00 00 80 ff | 00 00 00 3f | 00 00 00 c0 */
+        {JW_B64, 1, "{\"shape\":[2,2],\"dtype\":\"float32\","
+                    "\"b64\":\"AACAPwAAgP8AAAA/AAAAwA==\"}"},
+        {JW_B64, 0, "{\"shape\":[2,2],\"dtype\":\"float32\","
+                    "\"b64\":\"AACAPwAAgP8AAAA/AAAAwA==\"}"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        jsonw w;
+        jw_init(&w);
+        jw_tensor_as(&w, &t, c[i].null_inf, c[i].f, 1);
+        ck_assert_msg(w.len == strlen(c[i].text) &&
+                      memcmp(w.buf, c[i].text, w.len) == 0, "%zu: %.*s", i,
+                      (int)w.len, w.buf);
+        jw_free(&w);
+    }
+    /* A 0-d tensor: shape [] and one number. */
+    engine_tensor z = {v + 2, 0, {0}};
+    jsonw w;
+    jw_init(&w);
+    jw_tensor_as(&w, &z, 0, JW_FLAT, 1);
+    jw_raw(&w, "|", 1);
+    jw_tensor_as(&w, &z, 0, JW_B64, 1);
+    static const char want[] = "{\"shape\":[],\"data\":[0.5]}|{\"shape\":[],"
+                               "\"dtype\":\"float32\",\"b64\":\"AAAAPw==\"}";
+    ck_assert_msg(w.len == strlen(want) && memcmp(w.buf, want, w.len) == 0,
+                  "%.*s", (int)w.len, w.buf);
+    jw_free(&w);
+}
+END_TEST
+
+/* Flat on many threads is the single-threaded text, and the numbers are
+ * exactly the nested text's, brackets aside. */
+START_TEST(flat_mt_matches_nested)
+{
+    engine_tensor t = {NULL, 3, {3, 7, 1001}};
+    const int64_t n = engine_numel(&t);
+    t.data = malloc((size_t)n * sizeof *t.data);
+    unit_fill_random(t.data, n, 77);
+    for (int64_t i = 0; i < n; i += 5)
+        t.data[i] = -INFINITY;
+    jsonw nested;
+    jw_init(&nested);
+    jw_tensor(&nested, &t, 1);
+    /* the nested text without its brackets */
+    char *want = malloc(nested.len + 64);
+    size_t k = (size_t)sprintf(want, "{\"shape\":[3,7,1001],\"data\":[");
+    for (size_t i = 0; i < nested.len; i++)
+        if (nested.buf[i] != '[' && nested.buf[i] != ']')
+            want[k++] = nested.buf[i];
+    k += (size_t)sprintf(want + k, "]}");
+    for (int threads = 1; threads <= 5; threads++) {
+        jsonw w;
+        jw_init(&w);
+        jw_tensor_as(&w, &t, 1, JW_FLAT, threads);
+        ck_assert_msg(w.len == k && memcmp(w.buf, want, k) == 0,
+                      "%d threads", threads);
+        jw_free(&w);
+    }
+    free(want);
+    jw_free(&nested);
+    free(t.data);
+}
+END_TEST
+
+/* b64 in pieces on several threads is one libsodium call's text, for
+ * tensors around the 3072-byte pieces (768 floats) and every n % 3. */
+START_TEST(b64_mt_matches_one_call)
+{
+    static const int64_t sizes[] = {1, 2, 3, 767, 768, 769, 1536, 2305,
+                                    100000};
+    float *v = malloc(100000 * sizeof *v);
+    unit_fill_random(v, 100000, 5);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        engine_tensor t = {v, 1, {sizes[i]}};
+        const size_t bytes = (size_t)sizes[i] * 4;
+        const size_t cap = sodium_base64_ENCODED_LEN(
+            bytes, sodium_base64_VARIANT_ORIGINAL);
+        char *want = malloc(cap + 64);
+        int n = sprintf(want, "{\"shape\":[%lld],\"dtype\":\"float32\","
+                        "\"b64\":\"", (long long)sizes[i]);
+        sodium_bin2base64(want + n, cap, (const unsigned char *)v, bytes,
+                          sodium_base64_VARIANT_ORIGINAL);
+        strcat(want, "\"}");
+        for (int threads = 1; threads <= 4; threads++) {
+            jsonw w;
+            jw_init(&w);
+            jw_tensor_as(&w, &t, 0, JW_B64, threads);
+            ck_assert_msg(w.len == strlen(want) &&
+                          memcmp(w.buf, want, w.len) == 0,
+                          "%lld floats, %d threads", (long long)sizes[i],
+                          threads);
+            jw_free(&w);
+        }
+        free(want);
+    }
+    free(v);
+}
+END_TEST
+
 /* The Ryu writer against its reference (double-conversion), on every
  * 4099th bit pattern: identical text.  (make check-floats does all.) */
 START_TEST(format_matches_reference)
@@ -152,6 +264,9 @@ Suite *jsonw_suite(void)
     tcase_add_loop_test(tc, format_matches_reference, 0, 4);
     tcase_add_test(tc, tensor_nested_and_masked);
     tcase_add_loop_test(tc, tensor_mt_matches_single, 0, 10);
+    tcase_add_test(tc, tensor_formats_exact_text);
+    tcase_add_test(tc, flat_mt_matches_nested);
+    tcase_add_test(tc, b64_mt_matches_one_call);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -87,46 +87,71 @@ static const struct {
     const char *name;
     handler h;
     const char *body;
+    int status;             /* of the answer without failure */
 } requests[] = {
     {"bow all", api_bow, "{\"x\":[[[1,2],[3,4],[5,6]],[[1,0],[0,1],[2,2]]],"
-                         "\"method\":\"all\"}"},
-    {"bow seeded", api_bow, "{\"seed\":3,\"shape\":[2,5,3]}"},
+                         "\"method\":\"all\"}", 200},
+    {"bow seeded", api_bow, "{\"seed\":3,\"shape\":[2,5,3]}", 200},
     {"attention explicit", api_attention,
      "{\"x\":[[[1,0],[0,1],[2,3]]],\"wq\":[[1,0],[0,1]],\"wk\":[[1,2],[0,1]],"
      "\"wv\":[[1,0],[3,1]],\"return\":[\"q\",\"k\",\"v\",\"scores\","
-     "\"weights\",\"out\"]}"},
+     "\"weights\",\"out\"]}", 200},
     {"attention seeded", api_attention,
      "{\"seed\":1337,\"shape\":[2,4,8],\"head_size\":4,\"return\":[\"x\","
-     "\"wq\",\"weights\"]}"},
+     "\"wq\",\"weights\"]}", 200},
     {"multihead explicit", api_multihead,
      "{\"x\":[[[1,0],[0,1],[2,3]]],\"wq\":[[[1,0]],[[0,1]]],"
      "\"wk\":[[[1,2]],[[0,1]]],\"wv\":[[[1,0]],[[3,1]]],"
      "\"wo\":[[1,0],[0,1]],\"bo\":[0.5,-1],\"return\":[\"heads\","
-     "\"q\",\"scores\",\"weights\",\"out\"]}"},
+     "\"q\",\"scores\",\"weights\",\"out\"]}", 200},
     {"multihead seeded", api_multihead,
      "{\"seed\":1337,\"shape\":[2,4,8],\"num_heads\":2,\"head_size\":4,"
-     "\"average_weights\":true,\"return\":[\"wo\",\"weights\"]}"},
+     "\"average_weights\":true,\"return\":[\"wo\",\"weights\"]}", 200},
     {"attention context", api_attention,
      "{\"x\":[[[1,0],[0,1],[2,3]]],\"context\":[[[1,2],[0,1]]],"
      "\"wq\":[[1,0],[0,1]],\"wk\":[[1,2],[0,1]],\"wv\":[[1,0],[3,1]],"
      "\"causal\":true,\"return\":[\"k\",\"scores\",\"weights\","
-     "\"out\"]}"},
+     "\"out\"]}", 200},
     {"attention mask", api_attention,
      "{\"x\":[[[1,0],[0,1],[2,3]]],\"wq\":[[1,0],[0,1]],"
      "\"wk\":[[1,2],[0,1]],\"wv\":[[1,0],[3,1]],\"mask\":[[true,false,"
      "false],[false,false,false],[true,true,true]],\"return\":[\"scores\","
-     "\"weights\",\"out\"]}"},
+     "\"weights\",\"out\"]}", 200},
     {"multihead context and mask", api_multihead,
      "{\"x\":[[[1,0],[0,1],[2,3]]],\"context\":[[[1,2],[0,1]]],"
      "\"mask\":[[[0,null],[-1,0],[null,null]]],"
      "\"wq\":[[[1,0]],[[0,1]]],\"wk\":[[[1,2]],[[0,1]]],"
      "\"wv\":[[[1,0]],[[3,1]]],\"wo\":[[1,0],[0,1]],\"bo\":[0.5,-1],"
      "\"average_weights\":true,\"return\":[\"scores\",\"weights\","
-     "\"out\"]}"},
-    {"randn", api_randn, "{\"seed\":\"18446744073709551615\",\"shape\":[3,7]}"},
+     "\"out\"]}", 200},
+    {"randn", api_randn,
+     "{\"seed\":\"18446744073709551615\",\"shape\":[3,7]}", 200},
+    {"bow flat in, flat out", api_bow,
+     "{\"x\":{\"shape\":[2,3,2],\"data\":[1,2,3,4,5,6,1,0,0,1,2,2]},"
+     "\"method\":\"all\",\"format\":\"flat\"}", 200},
+    {"attention b64 in, b64 out", api_attention,
+     "{\"x\":{\"shape\":[1,3,2],\"dtype\":\"float32\",\"b64\":"
+     "\"AACAPwAAAAAAAAAAAACAPwAAAEAAAEBA\"},"
+     "\"wq\":{\"shape\":[2,2],\"data\":[1,0,0,1]},"
+     "\"wk\":{\"shape\":[2,2],\"dtype\":\"float32\",\"b64\":"
+     "\"AACAPwAAAEAAAAAAAACAPw==\"},"
+     "\"wv\":[[1,0],[3,1]],\"return\":[\"scores\",\"weights\",\"out\"],"
+     "\"format\":\"b64\"}", 200},
+    {"multihead flat and b64", api_multihead,
+     "{\"x\":{\"shape\":[1,3,2],\"data\":[1,0,0,1,2,3]},"
+     "\"wq\":{\"shape\":[2,1,2],\"dtype\":\"float32\",\"b64\":"
+     "\"AACAPwAAAAAAAAAAAACAPw==\"},"
+     "\"wk\":[[[1,2]],[[0,1]]],\"wv\":[[[1,0]],[[3,1]]],"
+     "\"wo\":{\"shape\":[2,2],\"data\":[1,0,0,1]},\"bo\":[0.5,-1],"
+     "\"format\":\"flat\"}", 200},
+    {"randn b64", api_randn,
+     "{\"seed\":7,\"shape\":[3,7],\"format\":\"b64\"}", 200},
+    {"error 422 in a b64 tensor", api_bow,
+     "{\"x\":{\"shape\":[1,3,2],\"dtype\":\"float32\",\"b64\":"
+     "\"AACAPwAAAEAAAEBAAACAQAAAoEA=\"}}", 422},
     {"error 422", api_attention, "{\"x\":[[[1,2],[3]]],\"wq\":[[1]],"
-                                 "\"wk\":[[1]],\"wv\":[[1]]}"},
-    {"error 400", api_bow, "{\"x\": [[[1, 2]]"},
+                                 "\"wk\":[[1]],\"wv\":[[1]]}", 422},
+    {"error 400", api_bow, "{\"x\": [[[1, 2]]", 400},
     {"v2 attention", v2_attention,
      "{\"id\":\"r1\",\"inputs\":[{\"name\":\"x\",\"shape\":[1,3,2],"
      "\"datatype\":\"FP32\",\"data\":[1,0,0,1,2,3]},{\"name\":\"wq\","
@@ -135,16 +160,16 @@ static const struct {
      "\"data\":[1,2,0,1]},{\"name\":\"wv\",\"shape\":[2,2],"
      "\"datatype\":\"FP32\",\"data\":[1,0,3,1]}],\"parameters\":"
      "{\"scale\":0.5},\"outputs\":[{\"name\":\"scores\"},"
-     "{\"name\":\"out\"}]}"},
+     "{\"name\":\"out\"}]}", 200},
     {"v2 bow all", v2_bow,
      "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],\"datatype\":"
-     "\"FP32\",\"data\":[1,2,3,4]}],\"parameters\":{\"method\":\"all\"}}"},
+     "\"FP32\",\"data\":[1,2,3,4]}],\"parameters\":{\"method\":\"all\"}}", 200},
     {"v2 multihead seeded", v2_multihead,
      "{\"inputs\":[],\"parameters\":{\"seed\":3,\"shape\":[1,3,4],"
-     "\"num_heads\":2,\"head_size\":2}}"},
+     "\"num_heads\":2,\"head_size\":2}}", 200},
     {"v2 native error", v2_attention,
      "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,1],\"datatype\":"
-     "\"FP32\",\"data\":[1e39]}]}"},
+     "\"FP32\",\"data\":[1e39]}]}", 400},
     {"v2 binary", v2_attention,
      "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],\"datatype\":"
      "\"FP32\",\"parameters\":{\"binary_data_size\":16}},{\"name\":"
@@ -152,10 +177,10 @@ static const struct {
      "{\"name\":\"wk\",\"shape\":[1,2],\"datatype\":\"FP32\","
      "\"parameters\":{\"binary_data_size\":8}},{\"name\":\"wv\","
      "\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[0.5,1]}]}"
-     "AAAABBBBCCCCDDDDEEEEFFFF"},
+     "AAAABBBBCCCCDDDDEEEEFFFF", 200},
     {"v2 adapter error", v2_bow,
      "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,2],\"datatype\":"
-     "\"FP32\",\"data\":[1]}]}"},
+     "\"FP32\",\"data\":[1]}]}", 400},
 };
 
 START_TEST(every_allocation_may_fail)
@@ -165,6 +190,8 @@ START_TEST(every_allocation_may_fail)
      * (a failure in an optional fast path may be absorbed) or a 503. */
     api_response ref = {0};
     requests[_i].h(body, strlen(body), &ref);
+    ck_assert_msg(ref.status == requests[_i].status, "%s: status %d: %.*s",
+                  requests[_i].name, ref.status, (int)ref.len, ref.body);
     long n;
     for (n = 1;; n++) {
         /* No Check calls inside the measured window: they allocate. */
