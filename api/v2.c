@@ -611,6 +611,10 @@ static int read_params(v2_request *rq, const json_t *jp, v2_error *e)
             return fail(e, 400, "invalid_value", "name the tensors to "
                         "return in the request's outputs ([{\"name\": "
                         "...}]), not parameters.return");
+        if (strcmp(key, "format") == 0)
+            return fail(e, 400, "invalid_value", "v2 outputs are always "
+                        "flat JSON data (the protocol's form); format is a "
+                        "parameter of the native endpoints only");
         if (strcmp(key, "binary_data_output") == 0 && !json_is_boolean(v))
             return fail(e, 400, "wrong_type", "binary_data_output must be "
                         "true or false, not %s", type_name(v));

@@ -277,6 +277,7 @@ ERRORS = [
     ("bow", {"inputs": [X], "parameters": {"causal": True}}, 400, "unknown_field at parameters.causal"),
     ("bow", {"inputs": [X], "parameters": {"x": 1}}, 400, "invalid_value at parameters.x: x is a tensor"),
     ("bow", {"inputs": [X], "parameters": {"return": ["out"]}}, 400, "invalid_value at parameters.return"),
+    ("bow", {"inputs": [X], "parameters": {"format": "b64"}}, 400, "invalid_value at parameters.format: v2 outputs are always flat JSON"),
     ("bow", {"inputs": [X], "outputs": [{"name": "q"}]}, 400,
      'unknown_output at outputs[0].name: model bow has no output "q"'),
     ("bow", {"inputs": [X], "outputs": []}, 400, "invalid_value at outputs: outputs is empty"),
