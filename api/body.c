@@ -295,7 +295,7 @@ static int scan_object(scan *s, api_pre *pre)
         size_t bad;
         int64_t nonfinite;
         if (!buf || codec_b64_floats(b64, (size_t)(b64_end - b64), buf, numel,
-                                     &bad, &nonfinite) != 4 * numel ||
+                                     0, &bad, &nonfinite) != 4 * numel ||
             nonfinite >= 0)
             return 0;
     }

@@ -140,7 +140,7 @@ static void shape_text(char *out, size_t cap, const int64_t *dim, int rank)
 #define B64_CHUNK 4096
 
 int64_t codec_b64_floats(const char *s, size_t len, float *out, int64_t cap,
-                         size_t *bad_at, int64_t *nonfinite)
+                         int neg_inf_ok, size_t *bad_at, int64_t *nonfinite)
 {
     unsigned char buf[B64_CHUNK / 4 * 3];
     int64_t bytes = 0;
@@ -183,7 +183,8 @@ int64_t codec_b64_floats(const char *s, size_t len, float *out, int64_t cap,
                                (uint32_t)buf[i + 3] << 24;
             float f;
             memcpy(&f, &u, sizeof f);   /* little-endian on any host */
-            if (*nonfinite < 0 && !isfinite(f))
+            if (*nonfinite < 0 && !isfinite(f) &&
+                !(neg_inf_ok && f == -INFINITY))
                 *nonfinite = k;
             if (out && k < cap)
                 out[k] = f;
@@ -355,7 +356,7 @@ static int object_shape(const json_t *v, const char *name, int rank,
     int64_t nonfinite;
     const size_t len = json_string_length(b64);
     const int64_t bytes = codec_b64_floats(json_string_value(b64), len, NULL,
-                                           0, &bad, &nonfinite);
+                                           0, 0, &bad, &nonfinite);
     if (bytes < 0) {
         api_fail(e, 422, "invalid_value", path,
                  "%s is not valid base64 from offset %zu of its %zu characters (standard "
@@ -465,7 +466,7 @@ void codec_tensor_fill(engine_tensor *t, const json_t *v)
     size_t bad;
     int64_t nonfinite;
     codec_b64_floats(json_string_value(b64), json_string_length(b64), t->data,
-                     engine_numel(t), &bad, &nonfinite);
+                     engine_numel(t), 0, &bad, &nonfinite);
 }
 
 /* ==== fields ==== */

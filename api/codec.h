@@ -40,9 +40,10 @@ void codec_shape_rank_error(const char *name, int rank, int got,
  * chunks through libsodium.  Returns the number of bytes it decodes to,
  * or -1 if it is not valid base64, with *bad_at the offset of the first
  * character refused.  *nonfinite is the index of the first NaN or
- * infinity, or -1. */
+ * infinity (-inf excepted if neg_inf_ok: a mask's "may not attend"), or
+ * -1. */
 int64_t codec_b64_floats(const char *s, size_t len, float *out, int64_t cap,
-                         size_t *bad_at, int64_t *nonfinite);
+                         int neg_inf_ok, size_t *bad_at, int64_t *nonfinite);
 
 /* Copies a value that codec_tensor_shape accepted into t->data (which
  * must hold numel floats), row-major, rounding each number to float32. */

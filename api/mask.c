@@ -5,7 +5,9 @@
  * standing for -inf).
  *
  * Why a reader of its own for the mask: tensors hold only numbers
- * (codec.c, body.c), and a boolean mask is the common case.  A mask is
+ * (codec.c, body.c), and a boolean mask is the common case.  It takes the
+ * same three forms as every tensor: nested, {"shape", "data"} and
+ * {"shape", "dtype": "float32", "b64"} (additive, -inf allowed).  A mask is
  * T x S, small next to x, so Jansson's tree is fast enough for it. */
 #include "internal.h"
 
@@ -61,6 +63,41 @@ static int leaf_kind(const json_t *v)
     return LEAF_NONE;
 }
 
+/* One element of a mask, at path: a boolean, or a number (within float32)
+ * or null, of the same kind as the first element (*kind, which the first
+ * sets; `first` is that element's path). */
+static int check_leaf(const json_t *v, const char *path, int *kind,
+                      const char *first, api_error *e)
+{
+    const int k = leaf_kind(v);
+    if (k == LEAF_NONE) {
+        api_fail(e, 422, "wrong_type", path,
+                 "%s is %s; a mask holds booleans (true = may attend) or "
+                 "numbers (added to the scores, null for -inf)", path,
+                 codec_type_name(v));
+        return 0;
+    }
+    if (!*kind) {
+        *kind = k;
+    } else if (k != *kind) {
+        api_fail(e, 422, "wrong_type", path,
+                 "%s is %s but %s is %s; a mask is all booleans (true = may "
+                 "attend) or all numbers (added to the scores, null for "
+                 "-inf), not both", path,
+                 k == LEAF_BOOL ? "a boolean" : "a number", first,
+                 *kind == LEAF_BOOL ? "a boolean" : "a number");
+        return 0;
+    }
+    if (json_is_number(v) && !(fabs(json_number_value(v)) < FLOAT32_LIMIT)) {
+        api_fail(e, 422, "out_of_range", path,
+                 "%s = %g does not fit in float32 (largest magnitude "
+                 "3.4028235e38; send null for -inf)", path,
+                 json_number_value(v));
+        return 0;
+    }
+    return 1;
+}
+
 static int mwalk_check(mwalk *w, const json_t *v, int depth)
 {
     char path[128];
@@ -90,39 +127,180 @@ static int mwalk_check(mwalk *w, const json_t *v, int depth)
         return 1;
     }
     mpath(path, sizeof path, w->idx, depth);
-    const int kind = leaf_kind(v);
     if (json_is_array(v)) {
         api_fail(w->e, 422, "ragged_array", path,
                  "%s is an array where a value was expected: the nesting "
                  "must be the same everywhere (mask is %d-D)", path, w->rank);
         return 0;
     }
-    if (kind == LEAF_NONE) {
-        api_fail(w->e, 422, "wrong_type", path,
-                 "%s is %s; a mask holds booleans (true = may attend) or "
-                 "numbers (added to the scores, null for -inf)", path,
-                 codec_type_name(v));
+    const int had = w->kind;
+    if (!check_leaf(v, path, &w->kind, w->first, w->e))
         return 0;
-    }
-    if (!w->kind) {
-        w->kind = kind;
+    if (!had)
         snprintf(w->first, sizeof w->first, "%s", path);
-    } else if (kind != w->kind) {
-        api_fail(w->e, 422, "wrong_type", path,
-                 "%s is %s but %s is %s; a mask is all booleans (true = may "
-                 "attend) or all numbers (added to the scores, null for "
-                 "-inf), not both", path,
-                 kind == LEAF_BOOL ? "a boolean" : "a number",
-                 w->first, w->kind == LEAF_BOOL ? "a boolean" : "a number");
+    return 1;
+}
+
+/* ==== the mask as a tensor object ==== */
+
+static const char *const mask_keys[] = {"shape", "data", "dtype", "b64",
+                                        NULL};
+
+/* {"shape": [T, S] or [B, T, S], "data": [flat booleans, or numbers and
+ * nulls]} or {"shape", "dtype": "float32", "b64"} (additive; the bits of
+ * -inf hide a key, NaN and +inf are refused): the same forms as every
+ * tensor field (codec.c), with a mask's element kinds. */
+static int read_mask_object(const json_t *v, api_cross *c, api_error *e)
+{
+    char path[160];
+    if (!codec_known_fields_at(v, mask_keys, "mask", e))
+        return 0;
+    const json_t *js = json_object_get(v, "shape");
+    const json_t *data = json_object_get(v, "data");
+    const json_t *dtype = json_object_get(v, "dtype");
+    const json_t *b64 = json_object_get(v, "b64");
+    if (!js) {
+        api_fail(e, 422, "missing_field", "mask.shape",
+                 "mask.shape is required: a mask object is {\"shape\": "
+                 "[...], \"data\": [...]} or {\"shape\": [...], \"dtype\": "
+                 "\"float32\", \"b64\": \"...\"}");
         return 0;
     }
-    if (json_is_number(v) && !(fabs(json_number_value(v)) < FLOAT32_LIMIT)) {
-        api_fail(w->e, 422, "out_of_range", path,
-                 "%s = %g does not fit in float32 (largest magnitude "
-                 "3.4028235e38; send null for -inf)", path,
-                 json_number_value(v));
+    if (data && b64) {
+        api_fail(e, 422, "invalid_value", "mask",
+                 "mask has both data and b64; send the values once, in one "
+                 "of them");
         return 0;
     }
+    if (!data && !b64) {
+        api_fail(e, 422, "missing_field", "mask.data",
+                 "mask has no data (a flat array of booleans or numbers) "
+                 "and no b64 (base64 of little-endian float32); send one");
+        return 0;
+    }
+    if (b64 && !dtype) {
+        api_fail(e, 422, "missing_field", "mask.dtype",
+                 "mask.dtype is required with b64: \"float32\" "
+                 "(little-endian IEEE 754 binary32, added to the scores)");
+        return 0;
+    }
+    if (!json_is_array(js)) {
+        api_fail(e, 422, "wrong_type", "mask.shape",
+                 "mask.shape must be an array of 2 or 3 integers (T x S or "
+                 "B x T x S), not %s", codec_type_name(js));
+        return 0;
+    }
+    const size_t rank = json_array_size(js);
+    if (rank != 2 && rank != 3) {
+        api_fail(e, 422, "wrong_rank", "mask.shape",
+                 "mask.shape has %zu entr%s but mask must be 2-D (T x S) or "
+                 "3-D (B x T x S)", rank, rank == 1 ? "y" : "ies");
+        return 0;
+    }
+    c->mask = (engine_tensor){NULL, (int)rank, {0}};
+    for (size_t i = 0; i < rank; i++) {
+        const json_t *d = json_array_get(js, i);
+        snprintf(path, sizeof path, "mask.shape[%zu]", i);
+        if (!json_is_integer(d)) {
+            api_fail(e, 422, "wrong_type", path,
+                     "%s must be an integer, not %s", path,
+                     codec_type_name(d));
+            return 0;
+        }
+        const json_int_t x = json_integer_value(d);
+        if (x < 1) {
+            api_fail(e, 422, x == 0 ? "empty_dimension" : "out_of_range",
+                     path, "%s = %lld; every dimension of mask must be at "
+                     "least 1", path, (long long)x);
+            return 0;
+        }
+        if (x > api_max_elements()) {   /* keeps the product in int64 */
+            api_fail(e, 413, "too_large", "mask",
+                     "%s = %lld is over this server's limit of %lld "
+                     "elements (--max-elements)", path, (long long)x,
+                     (long long)api_max_elements());
+            return 0;
+        }
+        c->mask.dim[i] = x;
+    }
+    if (!api_check_tensor_size(&c->mask, "mask", e))
+        return 0;
+    const int64_t numel = engine_numel(&c->mask);
+    if (dtype && (!json_is_string(dtype) ||
+                  strcmp(json_string_value(dtype), "float32") != 0 ||
+                  strlen(json_string_value(dtype)) !=
+                      json_string_length(dtype))) {
+        if (!json_is_string(dtype))
+            api_fail(e, 422, "wrong_type", "mask.dtype",
+                     "mask.dtype must be the string \"float32\", not %s",
+                     codec_type_name(dtype));
+        else
+            api_fail(e, 422, "invalid_value", "mask.dtype",
+                     "mask.dtype \"%.40s\" is not supported; supported "
+                     "dtypes: float32 (little-endian IEEE 754 binary32; a "
+                     "boolean mask goes in data)", json_string_value(dtype));
+        return 0;
+    }
+    if (data) {
+        if (!json_is_array(data)) {
+            api_fail(e, 422, "wrong_type", "mask.data",
+                     "mask.data must be a flat array of booleans or numbers "
+                     "(row-major), not %s", codec_type_name(data));
+            return 0;
+        }
+        const size_t n = json_array_size(data);
+        if ((int64_t)n != numel) {
+            api_fail(e, 422, "shape_mismatch", "mask.data",
+                     "mask.data has %zu value%s but its shape needs %lld "
+                     "(the product of the shape)", n, n == 1 ? "" : "s",
+                     (long long)numel);
+            return 0;
+        }
+        int kind = 0;
+        size_t i;
+        const json_t *x;
+        json_array_foreach(data, i, x) {
+            snprintf(path, sizeof path, "mask.data[%zu]", i);
+            if (!check_leaf(x, path, &kind, "mask.data[0]", e))
+                return 0;
+        }
+        c->mask_bool = kind == LEAF_BOOL;
+        return 1;
+    }
+    if (!json_is_string(b64)) {
+        api_fail(e, 422, "wrong_type", "mask.b64",
+                 "mask.b64 must be a string (standard base64 of "
+                 "little-endian float32), not %s", codec_type_name(b64));
+        return 0;
+    }
+    size_t bad;
+    int64_t nonfinite;
+    const size_t len = json_string_length(b64);
+    const int64_t bytes = codec_b64_floats(json_string_value(b64), len, NULL,
+                                           0, 1, &bad, &nonfinite);
+    if (bytes < 0) {
+        api_fail(e, 422, "invalid_value", "mask.b64",
+                 "mask.b64 is not valid base64 from offset %zu of its %zu "
+                 "characters (standard alphabet A-Z a-z 0-9 + /, '=' "
+                 "padding to a multiple of 4, no whitespace)", bad, len);
+        return 0;
+    }
+    if (bytes != 4 * numel) {
+        api_fail(e, 422, "shape_mismatch", "mask.b64",
+                 "mask.b64 decodes to %lld bytes but its shape needs %lld "
+                 "(%lld float32 of 4 bytes)", (long long)bytes,
+                 (long long)(4 * numel), (long long)numel);
+        return 0;
+    }
+    if (nonfinite >= 0) {
+        api_fail(e, 422, "out_of_range", "mask.b64",
+                 "mask.b64 holds a NaN or +infinity at element %lld (bytes "
+                 "%lld to %lld); a mask holds finite float32 or -inf",
+                 (long long)nonfinite, (long long)(4 * nonfinite),
+                 (long long)(4 * nonfinite + 3));
+        return 0;
+    }
+    c->mask_bool = 0;
     return 1;
 }
 
@@ -131,10 +309,14 @@ static int read_mask(const json_t *v, api_cross *c, api_error *e)
 {
     mwalk w = {.e = e};
     char path[128];
+    if (json_is_object(v))
+        return read_mask_object(v, c, e);
     if (!json_is_array(v)) {
         api_fail(e, 422, "wrong_type", "mask",
                  "mask must be a T x S or B x T x S array of booleans or "
-                 "numbers, not %s", codec_type_name(v));
+                 "numbers, or a tensor object ({\"shape\", \"data\"} or "
+                 "{\"shape\", \"dtype\", \"b64\"}), not %s",
+                 codec_type_name(v));
         return 0;
     }
     const json_t *p = v;
@@ -271,8 +453,19 @@ void api_cross_fill(const api_body *b, api_cross *c, float *p)
         p += engine_numel(&c->ctx);
     }
     if (c->has_mask) {
+        const json_t *jm = json_object_get(b->root, "mask");
         c->mask.data = p;
-        fill_mask(p, json_object_get(b->root, "mask"), c->mask_bool);
+        if (!json_is_object(jm)) {
+            fill_mask(p, jm, c->mask_bool);
+        } else if (json_object_get(jm, "data")) {
+            fill_mask(p, json_object_get(jm, "data"), c->mask_bool);
+        } else {
+            const json_t *b64 = json_object_get(jm, "b64");
+            size_t bad;
+            int64_t nonfinite;
+            codec_b64_floats(json_string_value(b64), json_string_length(b64),
+                             p, engine_numel(&c->mask), 1, &bad, &nonfinite);
+        }
     }
 }
 

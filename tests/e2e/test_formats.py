@@ -14,8 +14,8 @@ import pytest
 
 from attnd_e2e import check_fixture_response, fixture_files, load_fixture
 
-TENSORS = {"/bow": ("x",), "/attention": ("x", "wq", "wk", "wv"),
-           "/multihead": ("x", "wq", "wk", "wv", "wo", "bo"), "/randn": ()}
+TENSORS = {"/bow": ("x",), "/attention": ("x", "wq", "wk", "wv", "context", "mask"),
+           "/multihead": ("x", "wq", "wk", "wv", "wo", "bo", "context", "mask"), "/randn": ()}
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"))
 _libc.strtof.restype = ctypes.c_float
@@ -53,7 +53,10 @@ def as_flat(v):
 
 
 def as_b64(v):
-    vals = list(leaves(v))
+    # a mask's booleans and nulls as the additive float32 they stand for:
+    # true -> 0, false and null -> -inf
+    vals = [0.0 if x is True else float("-inf") if x is False or x is None else x
+            for x in leaves(v)]
     return {"shape": dims(v), "dtype": "float32",
             "b64": base64.b64encode(struct.pack("<%df" % len(vals), *vals)).decode()}
 

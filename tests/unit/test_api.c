@@ -306,7 +306,7 @@ static void check_tensor_form(const json_t *got, const json_t *want,
         int64_t nonfinite;
         ck_assert_int_eq(codec_b64_floats(json_string_value(t),
                                           json_string_length(t), f,
-                                          (int64_t)n, &bad, &nonfinite),
+                                          (int64_t)n, 0, &bad, &nonfinite),
                          (int64_t)(4 * n));
         for (size_t i = 0; i < n; i++) {
             const json_t *x = json_array_get(flat, i);
@@ -414,26 +414,26 @@ START_TEST(b64_chunks)
     const size_t len = cap - 1;
     size_t bad = 0;
     int64_t nf;
-    ck_assert_int_eq(codec_b64_floats(t, len, g, N, &bad, &nf), 4 * N);
+    ck_assert_int_eq(codec_b64_floats(t, len, g, N, 0, &bad, &nf), 4 * N);
     ck_assert_int_eq(nf, -1);
     ck_assert(memcmp(f, g, N * sizeof *f) == 0);
     /* only checking, and a shorter output */
-    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, &bad, &nf), 4 * N);
-    ck_assert_int_eq(codec_b64_floats(t, len, g, 10, &bad, &nf), 4 * N);
+    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, 0, &bad, &nf), 4 * N);
+    ck_assert_int_eq(codec_b64_floats(t, len, g, 10, 0, &bad, &nf), 4 * N);
     /* a bad character in the third chunk, found where it is */
     t[9000] = '*';
-    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, &bad, &nf), -1);
+    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, 0, &bad, &nf), -1);
     ck_assert_uint_eq(bad, 9000);
     t[9000] = 'A';
     /* a byte from 0x80 up (libsodium 1.0.18 alone would take it) */
     t[5001] = (char)0xc3;
-    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, &bad, &nf), -1);
+    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, 0, &bad, &nf), -1);
     ck_assert_uint_eq(bad, 5001);
     t[5001] = 'A';
     /* padding that ends the first chunk: "xx==" then more is refused */
     char keep[2] = {t[4094], t[4095]};
     t[4094] = t[4095] = '=';
-    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, &bad, &nf), -1);
+    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, 0, &bad, &nf), -1);
     ck_assert_uint_eq(bad, 4094);
     t[4094] = keep[0];
     t[4095] = keep[1];
@@ -441,10 +441,10 @@ START_TEST(b64_chunks)
     f[2500] = NAN;
     sodium_bin2base64(t, cap, (const unsigned char *)f, N * 4,
                       sodium_base64_VARIANT_ORIGINAL);
-    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, &bad, &nf), 4 * N);
+    ck_assert_int_eq(codec_b64_floats(t, len, NULL, 0, 0, &bad, &nf), 4 * N);
     ck_assert_int_eq(nf, 2500);
     /* the empty string is 0 bytes */
-    ck_assert_int_eq(codec_b64_floats("", 0, NULL, 0, &bad, &nf), 0);
+    ck_assert_int_eq(codec_b64_floats("", 0, NULL, 0, 0, &bad, &nf), 0);
     free(t);
     free(f);
     free(g);

@@ -124,6 +124,15 @@ static const struct {
      "\"wv\":[[[1,0]],[[3,1]]],\"wo\":[[1,0],[0,1]],\"bo\":[0.5,-1],"
      "\"average_weights\":true,\"return\":[\"scores\",\"weights\","
      "\"out\"]}", 200},
+    {"attention mask objects", api_attention,
+     "{\"x\":[[[1,0],[0,1]]],\"wq\":[[1,0]],\"wk\":[[1,2]],"
+     "\"wv\":[[1,0]],\"mask\":{\"shape\":[2,2],\"dtype\":\"float32\","
+     "\"b64\":\"AAAAAAAAgP8AAAAAAAAAAA==\"},\"return\":[\"scores\","
+     "\"out\"]}", 200},
+    {"multihead flat mask", api_multihead,
+     "{\"x\":[[[1,0],[0,1]]],\"wq\":[[[1,0]]],\"wk\":[[[1,2]]],"
+     "\"wv\":[[[1,0]]],\"wo\":[[1],[0]],\"bo\":[0,1],\"mask\":"
+     "{\"shape\":[1,2,2],\"data\":[true,false,true,true]}}", 200},
     {"randn", api_randn,
      "{\"seed\":\"18446744073709551615\",\"shape\":[3,7]}", 200},
     {"bow flat in, flat out", api_bow,
