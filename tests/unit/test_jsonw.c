@@ -96,6 +96,46 @@ START_TEST(tensor_nested_and_masked)
 }
 END_TEST
 
+/* Runs of one value copy the first one's text (numbers() in jsonw.c):
+ * the text must be what formatting each number gives, across zeros,
+ * -0, nulls, row ends and values differing in the last bit only. */
+START_TEST(repeated_values_same_text)
+{
+    const float third = 1.0f / 3, next = nextafterf(third, 1.0f);
+    float d[16] = {third, third, third, 0, third, -0.0f, -0.0f, next,
+                   next, third, -INFINITY, third, 2.5f, 2.5f, 2.5f, 2.5f};
+    char want[512];
+    size_t k = 0;
+    for (int r = 0; r < 4; r++) {
+        want[k++] = r ? ',' : '[';
+        want[k++] = '[';
+        for (int i = 0; i < 4; i++) {
+            const float f = d[r * 4 + i];
+            if (i)
+                want[k++] = ',';
+            if (f == -INFINITY) {
+                memcpy(want + k, "null", 4);
+                k += 4;
+            } else {
+                k += (size_t)jw_format_float(want + k, f);
+            }
+        }
+        want[k++] = ']';
+    }
+    want[k++] = ']';
+    engine_tensor t = {d, 2, {4, 4}};
+    jsonw w;
+    jw_init(&w);
+    jw_tensor(&w, &t, 1);
+    size_t len;
+    char *s = jw_take(&w, &len);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_msg(len == k && memcmp(s, want, k) == 0, "%.*s\n%.*s",
+                  (int)len, s, (int)k, want);
+    free(s);
+}
+END_TEST
+
 /* Many threads write exactly the text one thread does. */
 START_TEST(tensor_mt_matches_single)
 {
@@ -263,6 +303,7 @@ Suite *jsonw_suite(void)
     tcase_add_test(tc, format_is_shortest_roundtrip);
     tcase_add_loop_test(tc, format_matches_reference, 0, 4);
     tcase_add_test(tc, tensor_nested_and_masked);
+    tcase_add_test(tc, repeated_values_same_text);
     tcase_add_loop_test(tc, tensor_mt_matches_single, 0, 10);
     tcase_add_test(tc, tensor_formats_exact_text);
     tcase_add_test(tc, flat_mt_matches_nested);
