@@ -501,11 +501,11 @@ int api_body_tensor(const api_body *b, const char *name, int rank,
         else if (pre->rank > rank)
             api_fail(e, 422, "wrong_rank", name,
                      "%s must be %d-D (%s) but is nested deeper", name, rank,
-                     codec_rank_shape(rank));
+                     codec_rank_shape(name, rank));
         else
             api_fail(e, 422, "wrong_rank", name,
                      "%s must be %d-D (%s) but is %d-D", name, rank,
-                     codec_rank_shape(rank), pre->rank);
+                     codec_rank_shape(name, rank), pre->rank);
         return 0;
     }
     memcpy(t->dim, pre->dim, sizeof t->dim);

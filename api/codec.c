@@ -35,8 +35,28 @@ static void path_of(char *out, size_t cap, const char *name,
         n += snprintf(out + n, cap - (size_t)n, "[%zu]", idx[d]);
 }
 
-const char *codec_rank_shape(int rank)
+const char *codec_rank_shape(const char *name, int rank)
 {
+    /* the fields' own letters, as the README writes them */
+    static const struct {
+        const char *name;
+        int rank;
+        const char *shape;
+    } fields[] = {
+        {"x", 3, "B x T x C"},
+        {"context", 3, "B x S x C"},
+        {"wq", 2, "head_size x C"},
+        {"wk", 2, "head_size x C"},
+        {"wv", 2, "head_size x C"},
+        {"wq", 3, "num_heads x head_size x C"},
+        {"wk", 3, "num_heads x head_size x C"},
+        {"wv", 3, "num_heads x head_size x C"},
+        {"wo", 2, "C x num_heads*head_size"},
+        {"bo", 1, "C"},
+    };
+    for (size_t i = 0; name && i < sizeof fields / sizeof fields[0]; i++)
+        if (fields[i].rank == rank && strcmp(fields[i].name, name) == 0)
+            return fields[i].shape;
     switch (rank) {
     case 1: return "N";
     case 2: return "rows x columns";
@@ -121,7 +141,7 @@ void codec_shape_rank_error(const char *name, int rank, int got,
     snprintf(path, sizeof path, "%s.shape", name);
     api_fail(e, 422, "wrong_rank", path,
              "%s has %d entr%s but %s must be %d-D (%s)", path, got,
-             got == 1 ? "y" : "ies", name, rank, codec_rank_shape(rank));
+             got == 1 ? "y" : "ies", name, rank, codec_rank_shape(name, rank));
 }
 
 /* "[2, 3]" for messages. */
@@ -240,7 +260,7 @@ static int object_shape(const json_t *v, const char *name, int rank,
     if (!json_is_array(js)) {
         api_fail(e, 422, "wrong_type", path,
                  "%s must be an array of %d integers (%s), not %s", path,
-                 rank, codec_rank_shape(rank), codec_type_name(js));
+                 rank, codec_rank_shape(name, rank), codec_type_name(js));
         return 0;
     }
     if ((int)json_array_size(js) != rank || json_array_size(js) > 64) {
@@ -394,7 +414,7 @@ int codec_tensor_shape(const json_t *v, const char *name, int rank,
         api_fail(e, 422, "wrong_type", name,
                  "%s must be a %d-D array of numbers (%s) or a tensor object "
                  "{\"shape\", \"data\"} / {\"shape\", \"dtype\", "
-                 "\"b64\"}, not %s", name, rank, codec_rank_shape(rank),
+                 "\"b64\"}, not %s", name, rank, codec_rank_shape(name, rank),
                  codec_type_name(v));
         return 0;
     }
@@ -413,7 +433,7 @@ int codec_tensor_shape(const json_t *v, const char *name, int rank,
         if (depth == rank) {
             api_fail(e, 422, "wrong_rank", name,
                      "%s must be %d-D (%s) but is nested deeper", name,
-                     rank, codec_rank_shape(rank));
+                     rank, codec_rank_shape(name, rank));
             return 0;
         }
         dim[depth] = (int64_t)json_array_size(p);
@@ -430,7 +450,7 @@ int codec_tensor_shape(const json_t *v, const char *name, int rank,
     if (depth != rank) {
         api_fail(e, 422, "wrong_rank", name,
                  "%s must be %d-D (%s) but is %d-D", name, rank,
-                 codec_rank_shape(rank), depth);
+                 codec_rank_shape(name, rank), depth);
         return 0;
     }
     return walk_check(&w, v, 0);

@@ -64,8 +64,9 @@ int codec_known_fields_at(const json_t *obj, const char *const *known,
 const json_t *codec_required(const json_t *obj, const char *key,
                              api_error *e);
 
-/* "B x T x C" and the like, for messages about a tensor of this rank. */
-const char *codec_rank_shape(int rank);
+/* "B x T x C", "head_size x C" and the like: the dimensions of field
+ * `name` at this rank, for messages (by rank alone for other names). */
+const char *codec_rank_shape(const char *name, int rank);
 
 /* Name of a JSON value's type for messages ("string", "array", ...). */
 const char *codec_type_name(const json_t *v);
