@@ -87,11 +87,24 @@ void engine_matmul_tt(engine_tensor *out, const engine_tensor *wei,
         float *ob = out->data + b * T * C;
         for (int64_t t = 0; t < T; t++) {
             float *o = ob + t * C;
-            for (int64_t c = 0; c < C; c++)
-                o[c] = 0.0f;
             /* A full matmul: the zeros above the diagonal are multiplied
              * too, as `weights @ x` does; skipping them would be a
              * different method. */
+            if (C < 8) {
+                /* Too narrow for the vector loop below (whose set-up
+                 * costs more than its 2 or 4 lanes save: callgrind, the
+                 * lecture's C = 2): one sum per column, the same
+                 * additions in the same order. */
+                for (int64_t c = 0; c < C; c++) {
+                    float acc = 0.0f;
+                    for (int64_t s = 0; s < T; s++)
+                        acc += w[t * T + s] * xb[s * C + c];
+                    o[c] = acc;
+                }
+                continue;
+            }
+            for (int64_t c = 0; c < C; c++)
+                o[c] = 0.0f;
             for (int64_t s = 0; s < T; s++) {
                 const float a = w[t * T + s];
                 const float *xs = xb + s * C;
