@@ -175,6 +175,17 @@ static void shortest(uint32_t ieee_mantissa, uint32_t ieee_exponent,
         output = vr + ((vr == vm && (!accept_bounds || !vm_trailing_zeros)) ||
                        last_removed >= 5);
     } else {
+        /* Two digits at a time while the interval still holds a decimal
+         * 100 times coarser (then both single steps below would happen;
+         * Ryu's d2s does the same): the rounding digit is the higher of
+         * the two removed.  About 30% fewer instructions a number. */
+        while (vp / 100 > vm / 100) {
+            last_removed = vr % 100 / 10;
+            vr /= 100;
+            vp /= 100;
+            vm /= 100;
+            removed += 2;
+        }
         while (vp / 10 > vm / 10) {
             last_removed = vr % 10;
             vr /= 10;
@@ -214,10 +225,28 @@ int f2s_format(char *s, float f)
     int32_t exp10;
     shortest(mantissa, exponent, &digits, &exp10);
 
-    char d[10];                 /* the digits, most significant first */
+    /* The digits, most significant first, two at a time from a table:
+     * responses are mostly 8- and 9-digit numbers, and one division per
+     * digit was a third of this function (callgrind). */
+    static const char pairs[201] =
+        "00010203040506070809101112131415161718192021222324252627282930313233"
+        "34353637383940414243444546474849505152535455565758596061626364656667"
+        "6869707172737475767778798081828384858687888990919293949596979899";
+    char d[10];
     int n = 0;
-    for (uint32_t v = digits; v; v /= 10)
-        d[9 - n++] = (char)('0' + v % 10);
+    uint32_t v = digits;        /* >= 1: the float is not zero */
+    while (v >= 100) {
+        const uint32_t r = v % 100;
+        v /= 100;
+        n += 2;
+        memcpy(d + 10 - n, pairs + 2 * r, 2);
+    }
+    if (v >= 10) {
+        n += 2;
+        memcpy(d + 10 - n, pairs + 2 * v, 2);
+    } else {
+        d[9 - n++] = (char)('0' + v);
+    }
     const char *dig = d + 10 - n;
     /* value = 0.d1d2...dn * 10^point */
     const int32_t point = n + exp10;
