@@ -279,22 +279,9 @@ void api_attention(const char *body, size_t len, api_response *res)
         goto fail;
     }
 
-    jsonw out;
-    jw_init(&out);
-    jw_lit(&out, "{");
-    api_compute_begin();
-    for (int i = 0; i < r.norder; i++) {
-        const int o = r.order[i];
-        if (i)
-            jw_lit(&out, ",");
-        jw_key(&out, return_names[o]);
-        jw_tensor_as(&out, &t[o], o == R_SCORES, format,
-                     api_threads_for_text(engine_numel(&t[o])));
-    }
-    api_compute_end();
-    jw_lit(&out, "}");
+    api_respond_tensors(res, t, return_names, r.order, r.norder, R_SCORES,
+                        format);
     free(block);
-    api_respond_json(res, &out);
     return;
 
 fail:

@@ -46,6 +46,16 @@ static void skip_ws(scan *s)
         s->p++;
 }
 
+/* After a value inside an array or object: skips ',' (1: another value
+ * follows) or the closing `close` (0: done); -1 for anything else. */
+static int separator(scan *s, char close)
+{
+    skip_ws(s);
+    if (s->p < s->end && (*s->p == ',' || *s->p == close))
+        return *s->p++ == ',';
+    return -1;
+}
+
 static int is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -133,17 +143,11 @@ static int scan_array(scan *s, int depth)
                 return 0;
         }
         count++;
-        skip_ws(s);
-        if (s->p >= s->end)
+        const int more = separator(s, ']');
+        if (more < 0)
             return 0;
-        if (*s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (*s->p != ']')
-            return 0;
-        s->p++;
-        break;
+        if (!more)
+            break;
     }
     if (s->dim[depth] < 0)
         s->dim[depth] = count;
@@ -210,17 +214,9 @@ static int scan_shape(scan *s, int *rank, int64_t *dim)
             v = v * 10 + (*c - '0');
         dim[(*rank)++] = v;
         s->p = q;
-        skip_ws(s);
-        if (s->p >= s->end)
-            return 0;
-        if (*s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (*s->p != ']')
-            return 0;
-        s->p++;
-        return 1;
+        const int more = separator(s, ']');
+        if (more <= 0)
+            return more == 0;
     }
 }
 
@@ -268,17 +264,11 @@ static int scan_object(scan *s, api_pre *pre)
         } else {
             return 0;               /* unknown or repeated key */
         }
-        skip_ws(s);
-        if (s->p >= s->end)
+        const int more = separator(s, '}');
+        if (more < 0)
             return 0;
-        if (*s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (*s->p != '}')
-            return 0;
-        s->p++;
-        break;
+        if (!more)
+            break;
     }
     if (!have_shape || have_data == (b64 != NULL) || (b64 && !have_dtype))
         return 0;

@@ -137,6 +137,14 @@ int api_read_return(const json_t *root, const api_outputs *outs, int *order,
  * absent, 422 invalid_value for another name. */
 int api_read_format(const json_t *root, jw_format *format, api_error *e);
 
+/* res = 200 with {"name": tensor, ...}: t[order[i]] under names[order[i]]
+ * for i < norder, each written in `format` (t[masked]'s -inf as null in
+ * the text forms; masked -1 for none), or 503.  Large tensors are written
+ * on several threads, counted as computing. */
+void api_respond_tensors(api_response *res, const engine_tensor *t,
+                         const char *const *names, const int *order,
+                         int norder, int masked, jw_format format);
+
 /* ==== cross-attention and masks (mask.c) ==== */
 
 /* "context" and "mask" of a request.  ctx and mask carry the shapes read

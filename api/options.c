@@ -124,3 +124,24 @@ int api_read_format(const json_t *root, jw_format *format, api_error *e)
              "\"dtype\", \"b64\"})", json_string_value(v));
     return 0;
 }
+
+void api_respond_tensors(api_response *res, const engine_tensor *t,
+                         const char *const *names, const int *order,
+                         int norder, int masked, jw_format format)
+{
+    jsonw out;
+    jw_init(&out);
+    jw_lit(&out, "{");
+    api_compute_begin();
+    for (int i = 0; i < norder; i++) {
+        const int o = order[i];
+        if (i)
+            jw_lit(&out, ",");
+        jw_key(&out, names[o]);
+        jw_tensor_as(&out, &t[o], o == masked, format,
+                     api_threads_for_text(engine_numel(&t[o])));
+    }
+    api_compute_end();
+    jw_lit(&out, "}");
+    api_respond_json(res, &out);
+}

@@ -228,17 +228,24 @@ static void v2_not_found(const char *method, const char *path,
     api_v2_error(early, 404, "not_found", msg);
 }
 
-/* A media type is JSON if it is application/json or application/<x>+json,
- * parameters (charset) aside. */
-static int is_json_type(const char *ct)
+/* The media type of a Content-Type value, parameters (charset) and
+ * surrounding blanks aside: *ct moves to its start, its length returned. */
+static size_t media_type(const char **ct)
 {
-    size_t n = strcspn(ct, ";");
-    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+    size_t n = strcspn(*ct, ";");
+    while (n > 0 && ((*ct)[n - 1] == ' ' || (*ct)[n - 1] == '\t'))
         n--;
-    while (n > 0 && (*ct == ' ' || *ct == '\t')) {
-        ct++;
+    while (n > 0 && (**ct == ' ' || **ct == '\t')) {
+        (*ct)++;
         n--;
     }
+    return n;
+}
+
+/* application/json or application/<x>+json */
+static int is_json_type(const char *ct)
+{
+    const size_t n = media_type(&ct);
     if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
         return 1;
     return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
@@ -247,13 +254,7 @@ static int is_json_type(const char *ct)
 
 static int is_octet_stream(const char *ct)
 {
-    size_t n = strcspn(ct, ";");
-    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-        n--;
-    while (n > 0 && (*ct == ' ' || *ct == '\t')) {
-        ct++;
-        n--;
-    }
+    const size_t n = media_type(&ct);
     return n == 24 && strncasecmp(ct, "application/octet-stream", 24) == 0;
 }
 
