@@ -39,6 +39,16 @@ static void *json_alloc(size_t n)
     return p;
 }
 
+void api_json_alloc_watch(void)
+{
+    json_alloc_failed = 0;
+}
+
+int api_json_alloc_failed(void)
+{
+    return json_alloc_failed;
+}
+
 /* Defaults until api_init, so the handlers are usable from tests as is;
  * the allocator is set before any thread can touch Jansson. */
 __attribute__((constructor)) static void config_init(void)
@@ -332,6 +342,11 @@ json_t *api_parse_body(const char *body, size_t len, api_error *e)
 int64_t api_max_elements(void)
 {
     return config.max_elements;
+}
+
+int api_max_depth(void)
+{
+    return config.max_depth;
 }
 
 int api_read_tensor(const json_t *v, const char *name, int rank,

@@ -16,6 +16,10 @@ json_t *api_parse_body(const char *body, size_t len, api_error *e);
 /* json_loadb of a text attnd wrote itself, or NULL if any allocation
  * failed (Jansson may then return a tree with a value missing). */
 json_t *api_json_loadb(const char *text, size_t len);
+/* Whether a Jansson allocation failed on this thread since the last
+ * api_json_alloc_watch(). */
+void api_json_alloc_watch(void);
+int api_json_alloc_failed(void);
 
 /* Shape of tensor field `name` into t (data left NULL), checked against
  * the element cap. */
@@ -27,6 +31,7 @@ int api_check_tensor_size(const engine_tensor *t, const char *name,
                           api_error *e);
 
 int64_t api_max_elements(void);
+int api_max_depth(void);         /* --max-depth: nesting Jansson refuses past */
 
 /* ==== request bodies (body.c) ==== */
 

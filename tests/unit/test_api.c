@@ -600,6 +600,30 @@ START_TEST(too_large_refused_before_allocating)
 }
 END_TEST
 
+/* --max-depth holds for tensors read by the body scanner too: a rank-4 x
+ * nests 5 deep, which --max-depth 4 refuses as too_deep on both paths. */
+START_TEST(max_depth_holds_for_scanned_tensors)
+{
+    api_config cfg;
+    api_config_defaults(&cfg);
+    cfg.max_depth = 4;
+    api_init(&cfg);
+    static const char body[] = "{\"x\":[[[[1]]]]}";
+    api_response fast = {0}, slow = {0};
+    api_bow(body, strlen(body), &fast);
+    api_body_set_fast(0);
+    api_bow(body, strlen(body), &slow);
+    api_body_set_fast(1);
+    ck_assert_int_eq(fast.status, 400);
+    ck_assert_msg(strstr(fast.body, "\"too_deep\"") != NULL, "%s", fast.body);
+    ck_assert(same_response(&fast, &slow));
+    api_response_free(&fast);
+    api_response_free(&slow);
+    api_config_defaults(&cfg);
+    api_init(&cfg);
+}
+END_TEST
+
 /* A context's length S is bounded like T, and the B x T x S scores it
  * makes are named after it, on both endpoints. */
 #define W1 "\"wq\":[[1]],\"wk\":[[1]],\"wv\":[[1]]"
@@ -680,6 +704,106 @@ START_TEST(negative_zero_reads_as_jansson_does)
 }
 END_TEST
 
+/* The body scanner reads a number's digits while it checks the grammar and
+ * computes short decimals itself (Clinger's fast path), leaving the rest to
+ * fast_float.  Every float must be the one a correctly rounded strtod (or,
+ * for integers, Jansson's int64) gives, on both sides of every edge of that
+ * path: 19/20 digits, 2^53, 10^+-22, leading zeros, signs, exponents. */
+static void number_text(char *o, unsigned *seed, int form)
+{
+#define R(n) ((*seed = *seed * 1103515245u + 12345u) >> 8) % (n)
+    char *p = o;
+    if (R(3) == 0)
+        *p++ = '-';
+    int digits = form == 0 ? 1 + (int)R(9) : 1 + (int)R(24);
+    int point = (int)R((unsigned)digits + 1);
+    if (point == 0)
+        *p++ = '0';
+    for (int i = 0; i < digits; i++) {
+        if (i == point && i > 0)
+            *p++ = '.';
+        if (i == 0 && point == 0)
+            *p++ = '.';
+        *p++ = (char)('0' + ((i == 0 && point > 1) ? 1 + R(9) : R(10)));
+    }
+    if (form == 2) {
+        *p++ = R(2) ? 'e' : 'E';
+        const int x = (int)R(70) - 40;
+        p += sprintf(p, R(2) && x >= 0 ? "+%d" : "%d", x);
+    }
+    *p = '\0';
+#undef R
+}
+
+static float expected_float(const char *t)
+{
+    if (!strpbrk(t, ".eE"))
+        return (float)(double)strtoll(t, NULL, 10);   /* "-0" is 0 */
+    return (float)strtod(t, NULL);
+}
+
+START_TEST(body_scanner_reads_numbers_as_strtod)
+{
+    static const char *const edges[] = {
+        "9007199254740992", "9007199254740993", "-9007199254740993",
+        "900719925474099.3", "9007199254740993e-3", "1234567890123456789e-5",
+        "12345678901234567890e-5", "0.0000000000000000000123",
+        "0.1e23", "1e22", "1e23", "1e-22", "1e-23", "4.5e-22", "4.5e-23",
+        "-0", "-0.0", "0e10", "-0E-7", "0.000", "1e0", "123456789012345678",
+        "3.4028234e38", "1.17549435e-38", "1.4e-45", "7e-46", "1.5e-45",
+        "0.30000001192092896", "16777217", "16777216.5", "0.1", "-2.4385"};
+    const char *tensors[] = {"x", NULL};
+    enum { N = 3000 };
+    char (*text)[48] = malloc(N * sizeof *text);
+    char *body = malloc(N * 50 + 16);
+    unsigned seed = 12345;
+    for (int round = 0; round < 8; round++) {
+        int n = 0;
+        if (round == 0)
+            for (; n < (int)(sizeof edges / sizeof *edges); n++)
+                strcpy(text[n], edges[n]);
+        /* Halfway between two floats, with 16 to 19 digits: the double
+         * the text rounds to is the exact midpoint, so a double that is
+         * one unit off turns the float the other way. */
+        for (; round >= 6 && n < N; n++) {
+            seed = seed * 1103515245u + 12345u;
+            const float f = ldexpf(1.0f + (float)(seed >> 9) / 8388608.0f,
+                                   (int)(seed % 80) - 40);
+            const double mid = ((double)f + (double)nextafterf(f, 1e30f)) / 2;
+            sprintf(text[n], "%.*e", 15 + (int)(seed >> 28) % 4, mid);
+        }
+        while (n < N) {
+            number_text(text[n], &seed, round % 3);
+            const int integer = !strpbrk(text[n], ".eE");
+            if ((integer && strlen(text[n]) > 18) ||   /* past int64 */
+                !(fabs(strtod(text[n], NULL)) < FLOAT32_LIMIT))
+                continue;
+            n++;
+        }
+        char *o = body + sprintf(body, "{\"x\":[");
+        for (int i = 0; i < n; i++)
+            o += sprintf(o, "%s%s", i ? "," : "", text[i]);
+        o += sprintf(o, "]}");
+        api_body b;
+        api_error e = {0};
+        ck_assert(api_body_parse(&b, body, (size_t)(o - body), tensors, &e));
+        ck_assert_int_eq(b.npre, 1);        /* the scanner read it */
+        ck_assert_int_eq(b.pre[0].dim[0], n);
+        for (int i = 0; i < n; i++) {
+            const float want = expected_float(text[i]);
+            uint32_t a, w;
+            memcpy(&a, &b.pre[0].data[i], 4);
+            memcpy(&w, &want, 4);
+            ck_assert_msg(a == w, "%s: read %a, want %a", text[i],
+                          (double)b.pre[0].data[i], (double)want);
+        }
+        api_body_free(&b);
+    }
+    free(body);
+    free(text);
+}
+END_TEST
+
 /* Found by make fuzz: a float of 1e15 or more written as a 16+ digit
  * integer is JSON that int64 parsers such as Jansson refuse. */
 START_TEST(big_floats_parse_as_json)
@@ -729,6 +853,8 @@ Suite *api_suite(void)
     tcase_add_test(tc, big_floats_parse_as_json);
     tcase_add_test(tc, context_limits_name_the_context);
     tcase_add_test(tc, negative_zero_reads_as_jansson_does);
+    tcase_add_test(tc, body_scanner_reads_numbers_as_strtod);
+    tcase_add_test(tc, max_depth_holds_for_scanned_tensors);
     suite_add_tcase(s, tc);
     return s;
 }
