@@ -27,10 +27,13 @@
 /* How long a batched line may wait for others to share its write. */
 #define LOG_HOLD_US 1000
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  /* the fields below */
+static pthread_mutex_t wmu = PTHREAD_MUTEX_INITIALIZER; /* one write at a time */
 static pthread_cond_t held = PTHREAD_COND_INITIALIZER;
-static char buf[32768];
-static size_t len;
+static char bufs[2][32768];
+static char *cur = bufs[0];     /* lines being collected */
+static char *spare = bufs[1];   /* lines being written (under wmu) */
+static size_t len;              /* bytes held in cur */
 static int64_t last_write_us;   /* monotonic time of the last write */
 static pthread_t flusher;
 static int flusher_on;          /* lines may be held: the flusher runs */
@@ -44,17 +47,32 @@ static int64_t mono_us(void)
     return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-static void flush_locked(int64_t now)
+/* Writes every held line.  The two buffers swap under mu and the write(2)
+ * happens outside it, so a request adding its line never waits for a
+ * write: with the write under mu, both pool threads queued behind the
+ * flusher's write ~1000 times a second (futex waits, context switches).
+ * wmu keeps the writes in the order the lines were added. */
+static void flush_out(void)
 {
-    size_t off = 0;
-    last_write_us = now;
-    while (off < len) {
-        ssize_t n = write(STDERR_FILENO, buf + off, len - off);
-        if (n <= 0)
-            break;              /* stderr gone: drop, never block serving */
-        off += (size_t)n;
-    }
+    pthread_mutex_lock(&wmu);
+    pthread_mutex_lock(&mu);
+    char *out = cur;
+    const size_t n = len;
+    cur = spare;
+    spare = out;
     len = 0;
+    flush_due = 0;              /* nothing is held now */
+    if (n)
+        last_write_us = mono_us();
+    pthread_mutex_unlock(&mu);
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(STDERR_FILENO, out + off, n - off);
+        if (w <= 0)
+            break;              /* stderr gone: drop, never block serving */
+        off += (size_t)w;
+    }
+    pthread_mutex_unlock(&wmu);
 }
 
 void server_log(int batch, const char *fmt, ...)
@@ -72,17 +90,24 @@ void server_log(int batch, const char *fmt, ...)
     }
     const int64_t now = mono_us();
     pthread_mutex_lock(&mu);
-    if (len + (size_t)n > sizeof buf)
-        flush_locked(now);
-    memcpy(buf + len, line, (size_t)n);
+    while (len + (size_t)n > sizeof bufs[0]) {
+        pthread_mutex_unlock(&mu);
+        flush_out();
+        pthread_mutex_lock(&mu);
+    }
+    memcpy(cur + len, line, (size_t)n);
     len += (size_t)n;
-    if (!batch || !flusher_on || now - last_write_us >= LOG_HOLD_US) {
-        flush_locked(now);
+    const int write_now = !batch || !flusher_on ||
+                          now - last_write_us >= LOG_HOLD_US;
+    if (write_now) {
+        last_write_us = now;    /* lines from here on wait for the next */
     } else if (!flush_due) {
         flush_due = 1;
         pthread_cond_signal(&held);
     }
     pthread_mutex_unlock(&mu);
+    if (write_now)
+        flush_out();
 }
 
 /* Writes held lines LOG_HOLD_US after the first of them; sleeps while
@@ -99,10 +124,8 @@ static void *flush_loop(void *arg)
         pthread_mutex_unlock(&mu);
         const struct timespec hold = {0, LOG_HOLD_US * 1000};
         nanosleep(&hold, NULL);
+        flush_out();
         pthread_mutex_lock(&mu);
-        if (len)
-            flush_locked(mono_us());
-        flush_due = 0;
     }
     pthread_mutex_unlock(&mu);
     return NULL;
@@ -131,10 +154,7 @@ void server_log_stop(void)
 
 void server_log_flush(void)
 {
-    pthread_mutex_lock(&mu);
-    if (len)
-        flush_locked(mono_us());
-    pthread_mutex_unlock(&mu);
+    flush_out();
 }
 
 static int json_mode;
