@@ -201,6 +201,11 @@ static void shortest(uint32_t ieee_mantissa, uint32_t ieee_exponent,
 
 /* ==== text ==== */
 
+static void copy16(char *dst, const char *src)
+{
+    memcpy(dst, src, 16);       /* a fixed size: two moves, not a call */
+}
+
 int f2s_format(char *s, float f)
 {
     uint32_t bits;
@@ -227,27 +232,31 @@ int f2s_format(char *s, float f)
 
     /* The digits, most significant first, two at a time from a table:
      * responses are mostly 8- and 9-digit numbers, and one division per
-     * digit was a third of this function (callgrind). */
+     * digit was a third of this function (callgrind).  They end at
+     * d + 16, and d[16..32) is there so that the text below can be moved
+     * 16 bytes at a time (two 8-byte copies, no memcpy call for a length
+     * known only here): the bytes past the text are overwritten or left
+     * past its end -- hence "s must hold 32 bytes". */
     static const char pairs[201] =
         "00010203040506070809101112131415161718192021222324252627282930313233"
         "34353637383940414243444546474849505152535455565758596061626364656667"
         "6869707172737475767778798081828384858687888990919293949596979899";
-    char d[10];
-    int n = 0;
+    char d[32];
+    memset(d + 16, 0, 16);
+    char *dig = d + 16;
     uint32_t v = digits;        /* >= 1: the float is not zero */
     while (v >= 100) {
-        const uint32_t r = v % 100;
+        dig -= 2;
+        memcpy(dig, pairs + 2 * (v % 100), 2);
         v /= 100;
-        n += 2;
-        memcpy(d + 10 - n, pairs + 2 * r, 2);
     }
     if (v >= 10) {
-        n += 2;
-        memcpy(d + 10 - n, pairs + 2 * v, 2);
+        dig -= 2;
+        memcpy(dig, pairs + 2 * v, 2);
     } else {
-        d[9 - n++] = (char)('0' + v);
+        *--dig = (char)('0' + v);
     }
-    const char *dig = d + 10 - n;
+    const int32_t n = (int32_t)(d + 16 - dig);
     /* value = 0.d1d2...dn * 10^point */
     const int32_t point = n + exp10;
     const int32_t sci = point - 1;
@@ -256,24 +265,20 @@ int f2s_format(char *s, float f)
      * (no integer of 16+ digits: int64 JSON parsers refuse them), else
      * d.ddde+X */
     if (sci >= -6 && sci < 15) {
-        if (point <= 0) {
-            *p++ = '0';
-            *p++ = '.';
-            for (int32_t i = 0; i < -point; i++)
-                *p++ = '0';
-            memcpy(p, dig, (size_t)n);
+        if (point <= 0) {               /* 0.000ddd: at most 5 zeros */
+            memcpy(p, "0.000000", 8);
+            p += 2 - point;
+            copy16(p, dig);
             p += n;
-        } else if (point < n) {
-            memcpy(p, dig, (size_t)point);
+        } else if (point < n) {         /* ddd.ddd */
+            copy16(p, dig);
+            p[point] = '.';
+            copy16(p + point + 1, dig + point);
+            p += n + 1;
+        } else {                        /* ddd000: at most 14 zeros */
+            copy16(p, dig);
+            memcpy(p + n, "0000000000000000", 16);
             p += point;
-            *p++ = '.';
-            memcpy(p, dig + point, (size_t)(n - point));
-            p += n - point;
-        } else {
-            memcpy(p, dig, (size_t)n);
-            p += n;
-            for (int32_t i = n; i < point; i++)
-                *p++ = '0';
         }
     } else {
         *p++ = dig[0];

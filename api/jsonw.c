@@ -91,7 +91,7 @@ int jw_format_float(char *s, float f)
 
 void jw_float(jsonw *w, float f)
 {
-    if (!reserve(w, 32))
+    if (!reserve(w, F2S_BUFFER))
         return;
     if (f == 0.0f && !signbit(f))      /* the masked half of every causal
                                          * weight matrix */
@@ -105,8 +105,9 @@ void jw_float(jsonw *w, float f)
 
 /* v[i0..i1) as text at o, a comma before each number but the very first
  * (i == 0); returns the end.  The caller has reserved (i1 - i0) *
- * MAX_FLOAT_TEXT bytes.  +0 is "0" (the masked half of causal weights),
- * -inf "null" when asked.  A number with the bits of the one before it
+ * MAX_FLOAT_TEXT + F2S_BUFFER bytes (f2s_format may write past its
+ * text).  +0 is "0" (the masked half of causal weights), -inf "null" when
+ * asked.  A number with the bits of the one before it
  * copies that one's text: rows of one value, like /bow's weights, are
  * common, and formatting costs ~27 ns a number against a few for the
  * copy (callgrind: 9k of /bow's ~130k instructions a request). */
@@ -155,7 +156,7 @@ static void tensor_rec(jsonw *w, const engine_tensor *t, int d,
         return;
     }
     /* The innermost row: room for all of it at once, then plain stores. */
-    if (!reserve(w, (size_t)n * MAX_FLOAT_TEXT + 2))
+    if (!reserve(w, (size_t)n * MAX_FLOAT_TEXT + 2 + F2S_BUFFER))
         return;
     char *o = w->buf + w->len;
     const float *v = *p;
@@ -267,7 +268,7 @@ static void flat_run(jsonw *w, const float *v, int64_t n, int null_neg_inf)
 {
     for (int64_t i0 = 0; i0 < n; i0 += 4096) {
         const int64_t i1 = n - i0 < 4096 ? n : i0 + 4096;
-        if (!reserve(w, (size_t)(i1 - i0) * MAX_FLOAT_TEXT))
+        if (!reserve(w, (size_t)(i1 - i0) * MAX_FLOAT_TEXT + F2S_BUFFER))
             return;
         char *o = numbers(w->buf + w->len, v, i0, i1, null_neg_inf);
         w->len = (size_t)(o - w->buf);
