@@ -142,7 +142,12 @@ static int scan_number(scan *s)
     if ((int64_t)s->n >= s->max)
         return 0;                   /* too_large, with its message */
     if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 4096;
+        /* At first room for as many numbers as the rest of the text can
+         * hold (one digit and a comma each), up to 4096: a small tensor's
+         * floats then come from malloc's per-thread cache. */
+        size_t cap = s->cap ? 2 * s->cap
+                            : (size_t)(e - s->p) / 2 + 1 < 4096
+                                  ? (size_t)(e - s->p) / 2 + 1 : 4096;
         float *b = realloc(s->buf, cap * sizeof *b);
         if (!b)
             return 0;
