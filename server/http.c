@@ -276,11 +276,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
         res = r->early;
         memset(&r->early, 0, sizeof r->early);
     } else if (r->too_large) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "the request body is over this server's "
-                 "limit of %llu bytes (--max-body)",
-                 (unsigned long long)cfg->max_body);
-        api_simple_error(&res, 413, "body_too_large", msg);
+        server_body_too_large(r->path, cfg->max_body, &res);
     } else if (r->inm_match) {
         res.status = 304;       /* the client's copy is current */
         res.is_static = 1;

@@ -316,6 +316,18 @@ def test_limits_keep_their_status(small_server):
     assert msg.startswith("too_large at inputs[0].shape[2]: x's shape holds more than"), msg
 
 
+def test_body_over_max_body_in_v2_form(small_server):
+    """--max-body is checked by the HTTP layer before any handler runs; on a
+    /v2 path its 413 is still in the protocol's form, elsewhere in attnd's."""
+    body = b" " * 1001
+    for path in ("/v2/models/bow/infer", "/v2/models/attention/versions/1/infer"):
+        r = small_server.request("POST", path, body)
+        assert v2_error(r, 413) == ("body_too_large: the request body is over this "
+                                    "server's limit of 1000 bytes (--max-body)"), (path, r)
+    r = small_server.request("POST", "/bow", body)
+    assert r.status == 413 and r.json()["error"]["code"] == "body_too_large", r
+
+
 def test_early_errors_in_v2_form(server):
     cases = [
         ("POST", "/v2/models/nope/infer", 404, 'not_found: unknown model "nope"; models: bow, attention, multihead'),

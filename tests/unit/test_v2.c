@@ -340,6 +340,22 @@ START_TEST(routes)
     server_decide_early(NULL, "GET", "/nope", NULL, &early);
     ck_assert(strncmp(early.body, "{\"error\":{\"status\":404", 22) == 0);
     api_response_free(&early);
+
+    /* a body over --max-body: 413 either way, the form the path's */
+    server_body_too_large("/v2/models/bow/versions/1/infer", 1000, &early);
+    ck_assert_int_eq(early.status, 413);
+    ck_assert_str_eq(early.code, "body_too_large");
+    static const char want[] = "{\"error\":\"body_too_large: the request "
+                               "body is over this server's limit of 1000 "
+                               "bytes (--max-body)\"}";
+    ck_assert_uint_eq(early.len, sizeof want - 1);
+    ck_assert(memcmp(early.body, want, early.len) == 0);
+    api_response_free(&early);
+    server_body_too_large("/bow", 1000, &early);
+    ck_assert_int_eq(early.status, 413);
+    ck_assert(strncmp(early.body, "{\"error\":{\"status\":413,\"code\":"
+                      "\"body_too_large\"", 43) == 0);
+    api_response_free(&early);
 }
 END_TEST
 
