@@ -166,8 +166,10 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
     if (res->status == 204 && r->route) {
         MHD_add_response_header(resp, "Access-Control-Allow-Methods",
                                 r->route->allow);
+        /* tritonclient sends Inference-Header-Content-Length with binary
+         * tensor data; a browser may send it only if allowed here. */
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Content-Type");
+                                "Content-Type, Inference-Header-Content-Length");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
     }
     r->status = res->status;
