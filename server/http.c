@@ -154,6 +154,15 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
     if (res->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 res->content_type);
+    if (res->json_len) {
+        /* v2 binary outputs: where the JSON ends and the tensor data
+         * begins; exposed, or a page on another origin could not read it. */
+        char n[24];
+        snprintf(n, sizeof n, "%zu", res->json_len);
+        MHD_add_response_header(resp, "Inference-Header-Content-Length", n);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "Inference-Header-Content-Length");
+    }
     const char *etag = r->route ? server_route_etag(r->route) : NULL;
     if (etag && (res->status == 200 || res->status == 304)) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);

@@ -56,10 +56,14 @@ static void v2_ready(api_response *res)
     v2_health(res, !server_draining());
 }
 
+/* The extensions, as Triton names them: binary_tensor_data (inputs and
+ * outputs as raw bytes after the JSON) and parameters (request parameters
+ * that are not inputs: the native scalar fields). */
 static void v2_server_metadata(api_response *res)
 {
     static const char meta[] = "{\"name\":\"attnd\",\"version\":\""
-                               ATTND_VERSION "\",\"extensions\":[]}";
+                               ATTND_VERSION "\",\"extensions\":["
+                               "\"binary_tensor_data\",\"parameters\"]}";
     memset(res, 0, sizeof *res);
     res->status = 200;
     res->content_type = "application/json";

@@ -83,6 +83,39 @@ def raw(r):
     return json.loads(r.body.decode(), parse_float=str, parse_int=str)
 
 
+def binary_outputs(r):
+    """A response with binary outputs (Triton's binary tensor data) as (its
+    JSON, {name: values}): each binary output's binary_data_size bytes, in
+    output order after the JSON, as float32 (FP32) or booleans (BOOL)."""
+    assert r.status == 200 and r.media_type() == "application/octet-stream", r
+    assert r.header("Access-Control-Expose-Headers") == "Inference-Header-Content-Length", r
+    n = int(r.header("Inference-Header-Content-Length"))
+    head = json.loads(r.body[:n].decode())
+    tail, values = r.body[n:], {}
+    for o in head["outputs"]:
+        size = o.get("parameters", {}).get("binary_data_size")
+        if size is None:
+            continue
+        assert "data" not in o, o
+        chunk, tail = tail[:size], tail[size:]
+        assert len(chunk) == size, (o, len(chunk))
+        if o["datatype"] == "BOOL":
+            assert set(chunk) <= {0, 1}, chunk
+            values[o["name"]] = [bool(b) for b in chunk]
+        else:
+            values[o["name"]] = list(struct.unpack("<%df" % (size // 4), chunk))
+    assert tail == b"", "%d bytes after the outputs' binary data" % len(tail)
+    return head, values
+
+
+def same_float32(binary, text):
+    """binary (float32 values) holds exactly the numbers of JSON data, read
+    as text (raw: json would read -0 as 0), -inf where the data has null."""
+    def bits(v):
+        return struct.pack("<f", float("-inf") if v is None else float(v))
+    return [bits(v) for v in binary] == [bits(v) for v in text]
+
+
 def v2_error(r, status):
     assert r.status == status, r
     assert r.media_type() == "application/json", r
@@ -133,6 +166,26 @@ def test_fixture_round_trip(server, path):
                        content_type="application/octet-stream")
     assert b.status == 200 and b.body == r.body, b
 
+    # binary outputs (binary_data_output): every output's bytes after the
+    # JSON, exactly the JSON answer's numbers (-inf where it has null), so
+    # as close to PyTorch's
+    _, bin_body = to_v2(fx)
+    bin_body["parameters"] = dict(bin_body.get("parameters", {}), binary_data_output=True)
+    head, values = binary_outputs(server.post("/v2/models/%s/infer" % model, bin_body))
+    assert head == dict(got, outputs=[
+        {"name": o["name"], "shape": o["shape"], "datatype": o["datatype"],
+         "parameters": {"binary_data_size": len(o["data"]) * (1 if o["datatype"] == "BOOL" else 4)}}
+        for o in got["outputs"]]), head
+    for o, text in zip(got["outputs"], raw(r)["outputs"]):
+        if o["datatype"] == "BOOL":
+            assert values[o["name"]] == o["data"], o["name"]
+            continue
+        assert same_float32(values[o["name"]], text["data"]), o["name"]
+        if o["name"] in expect:
+            as_json = [None if v == float("-inf") else v for v in values[o["name"]]]
+            problems = compare(native_tensors(expect[o["name"]])[1], as_json, o["name"])
+            assert not problems, problems
+
 
 def test_round_trip_covers_every_model():
     assert {p.parent.name for p in FIXTURES} == {"bow", "attention", "multihead"}
@@ -170,16 +223,52 @@ def test_id_is_echoed_escaped(server):
     assert r.status == 200 and r.json()["id"] == body["id"], r
 
 
-def test_triton_client_parameters(server):
-    """tritonclient asks for binary outputs (binary_data_output, an output's
-    binary_data); the answer is JSON, which it reads as well."""
-    base = {"inputs": [{"name": "x", "shape": [1, 2, 1], "datatype": "FP32", "data": [1, 3]}]}
-    plain = server.post("/v2/models/bow/infer", dict(base, outputs=[{"name": "out"}]))
-    triton = server.post("/v2/models/bow/infer", dict(
-        base, parameters={"binary_data_output": True},
-        outputs=[{"name": "out", "parameters": {"binary_data": True}}]))
-    assert plain.status == triton.status == 200 and plain.body == triton.body
-    assert plain.json()["outputs"][0]["data"] == [1, 2]
+def test_binary_outputs(server):
+    """Triton's binary tensor data for outputs: an output's binary_data, or
+    else the request's binary_data_output, sends its float32 after the JSON
+    (Content-Type application/octet-stream, Inference-Header-Content-Length
+    the JSON's length), in output order; masked scores keep -inf's bits."""
+    fx = load_fixture(REPO / "tests/fixtures/attention/mask_bool_is_causal_b2_t5_c4_hs3.json")
+    model, body = to_v2(fx)
+    assert [o["name"] for o in body["outputs"]] == ["scores", "weights", "out"]
+    plain = server.post("/v2/models/attention/infer", body)
+    assert plain.status == 200 and plain.media_type() == "application/json", plain
+    assert plain.header("Inference-Header-Content-Length") is None
+
+    def ask(params, per_output):
+        b = json.loads(json.dumps(body))
+        b["parameters"] = dict(b.get("parameters", {}), **params)
+        for o, p in zip(b["outputs"], per_output):
+            if p is not None:
+                o["parameters"] = {"binary_data": p}
+        return server.post("/v2/models/attention/infer", b)
+
+    cases = [({"binary_data_output": True}, [None, False, None], ["scores", "out"]),
+             ({}, [True, None, None], ["scores"]),
+             ({"binary_data_output": False}, [None, None, True], ["out"])]
+    for params, per_output, binary in cases:
+        r = ask(params, per_output)
+        head, values = binary_outputs(r)
+        assert list(values) == binary, (params, per_output, list(values))
+        assert len(r.body) == int(r.header("Content-Length"))
+        for o, p, text in zip(head["outputs"], plain.json()["outputs"], raw(plain)["outputs"]):
+            if o["name"] not in values:
+                assert o == p, o
+                continue
+            assert o == {"name": p["name"], "shape": p["shape"], "datatype": "FP32",
+                         "parameters": {"binary_data_size": 4 * len(p["data"])}}, o
+            assert same_float32(values[o["name"]], text["data"]), o["name"]
+            got = [None if v == float("-inf") else v for v in values[o["name"]]]
+            problems = compare(flat(fx["expect"][o["name"]]), got, o["name"])
+            assert not problems, problems
+    # masked scores: exactly -inf's bits
+    head, values = binary_outputs(ask({"binary_data_output": True}, [None, None, None]))
+    masked = [v for v, e in zip(values["scores"], flat(fx["expect"]["scores"])) if e is None]
+    assert masked and {struct.pack("<f", v) for v in masked} == {b"\x00\x00\x80\xff"}
+    # all JSON (binary_data false each, as tritonclient may ask): the plain answer
+    r = ask({"binary_data_output": True}, [False, False, False])
+    assert r.media_type() == "application/json" and r.body == plain.body, r
+    assert r.header("Inference-Header-Content-Length") is None
 
 
 # ---------------------------------------------------------------- health and metadata
@@ -194,7 +283,8 @@ def test_health_and_server_metadata(server):
     r = server.request("GET", "/v2")
     version = yaml.safe_load((REPO / "openapi.yaml").read_text())["info"]["version"]
     assert r.status == 200 and r.media_type() == "application/json"
-    assert r.json() == {"name": "attnd", "version": version, "extensions": []}
+    assert r.json() == {"name": "attnd", "version": version,
+                        "extensions": ["binary_tensor_data", "parameters"]}
 
 
 @pytest.mark.parametrize("model", sorted(TENSORS))
@@ -277,7 +367,7 @@ ERRORS = [
     ("bow", {"inputs": [X], "parameters": {"causal": True}}, 400, "unknown_field at parameters.causal"),
     ("bow", {"inputs": [X], "parameters": {"x": 1}}, 400, "invalid_value at parameters.x: x is a tensor"),
     ("bow", {"inputs": [X], "parameters": {"return": ["out"]}}, 400, "invalid_value at parameters.return"),
-    ("bow", {"inputs": [X], "parameters": {"format": "b64"}}, 400, "invalid_value at parameters.format: v2 outputs are always flat JSON"),
+    ("bow", {"inputs": [X], "parameters": {"format": "b64"}}, 400, "invalid_value at parameters.format: v2 outputs are flat JSON data or binary tensor data"),
     ("bow", {"inputs": [X], "outputs": [{"name": "q"}]}, 400,
      'unknown_output at outputs[0].name: model bow has no output "q"'),
     ("bow", {"inputs": [X], "outputs": []}, 400, "invalid_value at outputs: outputs is empty"),

@@ -188,6 +188,123 @@ START_TEST(answer_is_the_native_text)
 }
 END_TEST
 
+/* The numbers of the native answer's value after `key`, read by strtof
+ * (not the adapter's reader), null as -inf; returns how many. */
+static int floats_after(const char *text, const char *key, float *out,
+                        int cap)
+{
+    char tok[1024];
+    tokens_after(text, key, tok, sizeof tok);
+    int n = 0;
+    for (char *t = strtok(tok, ","); t && n < cap; t = strtok(NULL, ","))
+        out[n++] = strcmp(t, "null") == 0 ? -INFINITY : strtof(t, NULL);
+    return n;
+}
+
+/* Triton's binary tensor data for outputs: each binary output's JSON
+ * entry says its size in place of its data, its bytes follow the JSON in
+ * output order, and they are the very float32 of the native answer's text
+ * (-inf where a score is masked); an output's binary_data overrides the
+ * request's binary_data_output. */
+START_TEST(binary_outputs)
+{
+    const char *native =
+        "{\"x\":[[[0.3,1],[2,3]]],\"wq\":[[1,0.7]],\"wk\":[[0.2,1]],"
+        "\"wv\":[[1,1]],\"return\":[\"scores\",\"weights\",\"out\"]}";
+    const char *v2 =
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],\"datatype\":\"FP32\","
+        "\"data\":[0.3,1,2,3]},{\"name\":\"wq\",\"shape\":[1,2],\"datatype\":"
+        "\"FP32\",\"data\":[1,0.7]},{\"name\":\"wk\",\"shape\":[1,2],"
+        "\"datatype\":\"FP32\",\"data\":[0.2,1]},{\"name\":\"wv\",\"shape\":"
+        "[1,2],\"datatype\":\"FP32\",\"data\":[1,1]}],\"parameters\":"
+        "{\"binary_data_output\":true},\"outputs\":[{\"name\":\"scores\"},"
+        "{\"name\":\"weights\",\"parameters\":{\"binary_data\":false}},"
+        "{\"name\":\"out\"}]}";
+    api_response n = {0}, r = {0};
+    api_attention(native, strlen(native), &n);
+    api_v2_infer("attention", v2, strlen(v2), &r);
+    ck_assert_int_eq(n.status, 200);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.content_type, "application/octet-stream");
+    ck_assert_uint_eq(r.len - r.json_len, 4 * 4 + 2 * 4);
+    json_t *j = json_loadb(r.body, r.json_len, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    const json_t *o = json_object_get(j, "outputs");
+    ck_assert_int_eq((int)json_array_size(o), 3);
+    static const char *const names[3] = {"scores", "weights", "out"};
+    static const int sizes[3] = {16, -1, 8};
+    for (int i = 0; i < 3; i++) {
+        const json_t *t = json_array_get(o, (size_t)i);
+        ck_assert_str_eq(json_string_value(json_object_get(t, "name")),
+                         names[i]);
+        ck_assert_str_eq(json_string_value(json_object_get(t, "datatype")),
+                         "FP32");
+        const json_t *sz = json_object_get(json_object_get(t, "parameters"),
+                                           "binary_data_size");
+        if (sizes[i] < 0) {
+            ck_assert_ptr_null(sz);
+            ck_assert_ptr_nonnull(json_object_get(t, "data"));
+        } else {
+            ck_assert_int_eq((int)json_integer_value(sz), sizes[i]);
+            ck_assert_ptr_null(json_object_get(t, "data"));
+        }
+    }
+    json_decref(j);
+    float want[8], got[8];
+    ck_assert_int_eq(floats_after(n.body, "\"scores\":", want, 8), 4);
+    ck_assert_int_eq(floats_after(n.body, "\"out\":", want + 4, 4), 2);
+    memcpy(got, r.body + r.json_len, 6 * sizeof(float));
+    ck_assert(isinf(want[1]) && want[1] < 0);       /* masked (causal) */
+    ck_assert(memcmp(got, want, 6 * sizeof(float)) == 0);
+    api_response_free(&n);
+    api_response_free(&r);
+
+    /* bow's max_abs_diff (an object natively) and allclose (BOOL: one
+     * byte), binary by their own binary_data alone */
+    const char *bow =
+        "{\"inputs\":[],\"parameters\":{\"seed\":4,\"shape\":[1,3,2],"
+        "\"method\":\"all\"},\"outputs\":[{\"name\":\"allclose\","
+        "\"parameters\":{\"binary_data\":true}},{\"name\":\"out\"},"
+        "{\"name\":\"max_abs_diff\",\"parameters\":{\"binary_data\":true}}]}";
+    const char *bow_native = "{\"seed\":4,\"shape\":[1,3,2],\"method\":"
+                             "\"all\"}";
+    api_bow(bow_native, strlen(bow_native), &n);
+    api_v2_infer("bow", bow, strlen(bow), &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.content_type, "application/octet-stream");
+    ck_assert_uint_eq(r.len - r.json_len, 1 + 3 * 4);
+    ck_assert_ptr_nonnull(strstr(n.body, "\"allclose\":true"));
+    ck_assert_int_eq(r.body[r.json_len], 1);
+    const char *m = strstr(n.body, "\"max_abs_diff\":{");
+    ck_assert_ptr_nonnull(m);
+    m = strchr(m, '{');
+    for (int i = 0; i < 3; i++) {
+        m = strchr(m + 1, ':');
+        want[i] = strtof(m + 1, NULL);
+    }
+    memcpy(got, r.body + r.json_len + 1, 3 * sizeof(float));
+    ck_assert(memcmp(got, want, 3 * sizeof(float)) == 0);
+    api_response_free(&n);
+    api_response_free(&r);
+
+    /* all JSON: as before, no header length */
+    const char *plain = "{\"inputs\":[],\"parameters\":{\"seed\":4,\"shape\":"
+                        "[1,3,2],\"binary_data_output\":false}}";
+    api_v2_infer("bow", plain, strlen(plain), &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.content_type, "application/json");
+    ck_assert_uint_eq(r.json_len, 0);
+    api_response_free(&r);
+
+    char msg[400];
+    error_of("bow", "{\"inputs\":[],\"parameters\":{\"seed\":4,\"shape\":"
+             "[1,3,2]},\"outputs\":[{\"name\":\"out\",\"parameters\":"
+             "{\"binary_data\":1}}]}", 400, msg, sizeof msg);
+    ck_assert_str_eq(msg, "wrong_type at outputs[0].parameters.binary_data: "
+                     "binary_data must be true or false, not integer");
+}
+END_TEST
+
 START_TEST(errors_name_the_v2_place)
 {
     char msg[400];
@@ -366,6 +483,7 @@ Suite *v2_suite(void)
     tcase_add_test(tc, native_body_flat_and_nested);
     tcase_add_test(tc, native_body_passes_context_and_mask);
     tcase_add_test(tc, answer_is_the_native_text);
+    tcase_add_test(tc, binary_outputs);
     tcase_add_test(tc, errors_name_the_v2_place);
     tcase_add_test(tc, input_floats_are_exact);
     tcase_add_test(tc, metadata);
