@@ -60,6 +60,19 @@ static const char *const mh_outputs[] = {"out", "weights", "heads", "q", "k",
                                          "wv", "wo", "bo", NULL};
 
 #define T_(n, d, s) "{\"name\":\"" n "\",\"datatype\":\"" d "\",\"shape\":" s "}"
+/* A metadata tensor has one datatype and one shape.  Where a tensor takes
+ * more, datatype and shape say the first datatype and the largest rank,
+ * and "parameters" (as MLServer's metadata tensors have) lists them all,
+ * as comma-separated text (the protocol's parameter values are scalars):
+ * a mask is BOOL (true = may attend) or FP32 (added to the scores), B x T
+ * x S or T x S (every batch); /multihead's weights B x H x T x S, or B x T
+ * x S with average_weights. */
+#define TP_(n, d, s, p)                                                  \
+    "{\"name\":\"" n "\",\"datatype\":\"" d "\",\"shape\":" s              \
+    ",\"parameters\":" p "}"
+#define MASK_T                                                           \
+    TP_("mask", "BOOL", F3, "{\"datatypes\":\"BOOL,FP32\",\"ranks\":\"2,3\"}")
+#define MH_WEIGHTS_T TP_("weights", "FP32", F4, "{\"ranks\":\"3,4\"}")
 #define F3 "[-1,-1,-1]"
 #define F2 "[-1,-1]"
 #define F4 "[-1,-1,-1,-1]"
@@ -76,7 +89,7 @@ static const char attn_meta[] = META(
     "attention",
     T_("x", "FP32", F3) "," T_("wq", "FP32", F2) "," T_("wk", "FP32", F2) ","
     T_("wv", "FP32", F2) "," T_("context", "FP32", F3) ","
-    T_("mask", "BOOL", F3),
+    MASK_T,
     T_("weights", "FP32", F3) "," T_("out", "FP32", F3) ","
     T_("q", "FP32", F3) "," T_("k", "FP32", F3) "," T_("v", "FP32", F3) ","
     T_("scores", "FP32", F3) "," T_("x", "FP32", F3) ","
@@ -86,8 +99,8 @@ static const char mh_meta[] = META(
     T_("x", "FP32", F3) "," T_("wq", "FP32", F3) "," T_("wk", "FP32", F3) ","
     T_("wv", "FP32", F3) "," T_("wo", "FP32", F2) ","
     T_("bo", "FP32", "[-1]") "," T_("context", "FP32", F3) ","
-    T_("mask", "BOOL", F3),
-    T_("out", "FP32", F3) "," T_("weights", "FP32", F4) ","
+    MASK_T,
+    T_("out", "FP32", F3) "," MH_WEIGHTS_T ","
     T_("heads", "FP32", F3) "," T_("q", "FP32", F4) ","
     T_("k", "FP32", F4) "," T_("v", "FP32", F4) ","
     T_("scores", "FP32", F4) "," T_("x", "FP32", F3) ","

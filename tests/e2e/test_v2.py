@@ -287,6 +287,28 @@ def test_health_and_server_metadata(server):
                         "extensions": ["binary_tensor_data", "parameters"]}
 
 
+def metadata_forms(t):
+    """Every (datatype, rank) a metadata tensor says it takes: its datatype
+    and rank, or those its parameters list (a metadata tensor has one of
+    each; attnd's parameters name the others)."""
+    p = t.get("parameters", {})
+    assert set(p) <= {"datatypes", "ranks"} and all(isinstance(v, str) for v in p.values()), t
+    datatypes = p["datatypes"].split(",") if "datatypes" in p else [t["datatype"]]
+    ranks = [int(r) for r in p["ranks"].split(",")] if "ranks" in p else [len(t["shape"])]
+    assert t["datatype"] == datatypes[0] and len(t["shape"]) == max(ranks), t
+    return [(d, r) for d in datatypes for r in ranks]
+
+
+def seeded(model, **extra):
+    params = {"seed": 0, "shape": [1, 2, 4]}
+    if model == "attention":
+        params["head_size"] = 2
+    if model == "multihead":
+        params.update(num_heads=2, head_size=2)
+    params.update(extra)
+    return {"inputs": [], "parameters": params}
+
+
 @pytest.mark.parametrize("model", sorted(TENSORS))
 def test_model_metadata(server, model):
     r = server.request("GET", "/v2/models/" + model)
@@ -296,23 +318,39 @@ def test_model_metadata(server, model):
     assert (m["name"], m["versions"], m["platform"]) == (model, ["1"], "attnd")
     assert [t["name"] for t in m["inputs"]] == TENSORS[model]
     for t in m["inputs"] + m["outputs"]:
-        assert list(t) == ["name", "datatype", "shape"]
+        assert list(t) in (["name", "datatype", "shape"], ["name", "datatype", "shape", "parameters"]), t
         assert t["datatype"] in ("FP32", "BOOL")
         assert t["shape"] and all(d == -1 or d > 0 for d in t["shape"]), t
-    # every output the metadata lists can be asked for
+    # a mask is BOOL or FP32, T x S or B x T x S: the metadata says so
+    if "mask" in TENSORS[model]:
+        mask = next(t for t in m["inputs"] if t["name"] == "mask")
+        assert sorted(metadata_forms(mask)) == [("BOOL", 2), ("BOOL", 3), ("FP32", 2), ("FP32", 3)]
+        # each form is taken: a mask hiding nothing is no mask
+        plain = server.post("/v2/models/%s/infer" % model, seeded(model, causal=False)).json()
+        for datatype, rank in metadata_forms(mask):
+            shape = [1, 2, 2][3 - rank:]
+            body = seeded(model)
+            body["inputs"] = [{"name": "mask", "shape": shape, "datatype": datatype,
+                               "data": [True if datatype == "BOOL" else 0] * 4}]
+            r = server.post("/v2/models/%s/infer" % model, body)
+            assert r.status == 200, (datatype, rank, r)
+            problems = compare(plain["outputs"], r.json()["outputs"], "outputs")
+            assert not problems, (datatype, rank, problems)
+    # every output the metadata lists can be asked for, in every rank it lists
     for t in m["outputs"]:
-        body = {"inputs": [], "parameters": {"seed": 0, "shape": [1, 2, 4]}, "outputs": [{"name": t["name"]}]}
-        if model == "attention":
-            body["parameters"]["head_size"] = 2
-        if model == "multihead":
-            body["parameters"].update(num_heads=2, head_size=2)
-        if t["name"] in ("max_abs_diff", "allclose"):
-            body["parameters"]["method"] = "all"
-        r = server.post("/v2/models/%s/infer" % model, body)
-        assert r.status == 200, (t, r)
-        o = r.json()["outputs"][0]
-        assert o["datatype"] == t["datatype"] and len(o["shape"]) == len(t["shape"]), (t, o)
-        assert all(d == -1 or d == g for d, g in zip(t["shape"], o["shape"])), (t, o)
+        produced = set()
+        for extra in ({}, {"average_weights": True}) if model == "multihead" else ({},):
+            body = seeded(model, **extra)
+            if t["name"] in ("max_abs_diff", "allclose"):
+                body["parameters"]["method"] = "all"
+            body["outputs"] = [{"name": t["name"]}]
+            r = server.post("/v2/models/%s/infer" % model, body)
+            assert r.status == 200, (t, r)
+            o = r.json()["outputs"][0]
+            assert (o["datatype"], len(o["shape"])) in metadata_forms(t), (t, o)
+            assert all(d == -1 or d == g for d, g in zip(t["shape"], o["shape"])), (t, o)
+            produced.add((o["datatype"], len(o["shape"])))
+        assert produced == set(metadata_forms(t)), (t, produced)
 
 
 def test_ready_follows_draining(tmp_path):

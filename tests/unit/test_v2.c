@@ -417,6 +417,22 @@ START_TEST(metadata)
         ck_assert_ptr_nonnull(j);
         ck_assert_str_eq(json_string_value(json_object_get(j, "name")), m[i]);
         ck_assert_int_gt((int)json_array_size(json_object_get(j, "inputs")), 0);
+        /* a mask's other datatype and rank, in parameters */
+        const json_t *in = json_object_get(j, "inputs"), *mask = NULL;
+        for (size_t k = 0; k < json_array_size(in); k++)
+            if (strcmp(json_string_value(json_object_get(
+                           json_array_get(in, k), "name")), "mask") == 0)
+                mask = json_array_get(in, k);
+        if (i == 0) {
+            ck_assert_ptr_null(mask);
+        } else {
+            ck_assert_ptr_nonnull(mask);
+            char *text = json_dumps(mask, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            ck_assert_str_eq(text, "{\"name\":\"mask\",\"datatype\":\"BOOL\","
+                             "\"shape\":[-1,-1,-1],\"parameters\":{"
+                             "\"datatypes\":\"BOOL,FP32\",\"ranks\":\"2,3\"}}");
+            free(text);
+        }
         json_decref(j);
         api_response_free(&res);
     }
