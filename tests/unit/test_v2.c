@@ -149,24 +149,33 @@ static void tokens_after(const char *text, const char *key, char *out,
     out[k] = '\0';
 }
 
-/* The v2 answer carries exactly the native answer's number text. */
-START_TEST(answer_is_the_native_text)
+/* One head over a 1 x 2 x 2 x (causal: a score masked), natively with
+ * return scores, weights, out, and the same as v2 inputs, to which the
+ * caller adds outputs (and parameters): the two answers, both 200. */
+static void one_head(const char *v2_rest, api_response *n, api_response *r)
 {
-    const char *native =
+    static const char native[] =
         "{\"x\":[[[0.3,1],[2,3]]],\"wq\":[[1,0.7]],\"wk\":[[0.2,1]],"
         "\"wv\":[[1,1]],\"return\":[\"scores\",\"weights\",\"out\"]}";
-    const char *v2 =
+    char v2[1024];
+    snprintf(v2, sizeof v2,
         "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],\"datatype\":\"FP32\","
         "\"data\":[0.3,1,2,3]},{\"name\":\"wq\",\"shape\":[1,2],\"datatype\":"
         "\"FP32\",\"data\":[1,0.7]},{\"name\":\"wk\",\"shape\":[1,2],"
         "\"datatype\":\"FP32\",\"data\":[0.2,1]},{\"name\":\"wv\",\"shape\":"
-        "[1,2],\"datatype\":\"FP32\",\"data\":[1,1]}],\"outputs\":[{\"name\":"
-        "\"scores\"},{\"name\":\"weights\"},{\"name\":\"out\"}]}";
+        "[1,2],\"datatype\":\"FP32\",\"data\":[1,1]}],%s}", v2_rest);
+    api_attention(native, strlen(native), n);
+    api_v2_infer("attention", v2, strlen(v2), r);
+    ck_assert_int_eq(n->status, 200);
+    ck_assert_int_eq(r->status, 200);
+}
+
+/* The v2 answer carries exactly the native answer's number text. */
+START_TEST(answer_is_the_native_text)
+{
     api_response n = {0}, r = {0};
-    api_attention(native, strlen(native), &n);
-    api_v2_infer("attention", v2, strlen(v2), &r);
-    ck_assert_int_eq(n.status, 200);
-    ck_assert_int_eq(r.status, 200);
+    one_head("\"outputs\":[{\"name\":\"scores\"},{\"name\":\"weights\"},"
+             "{\"name\":\"out\"}]", &n, &r);
     ck_assert_str_eq(r.content_type, "application/json");
     static const char *const names[3] = {"scores", "weights", "out"};
     static const char *const shapes[3] = {"[1,2,2]", "[1,2,2]", "[1,2,1]"};
@@ -208,23 +217,10 @@ static int floats_after(const char *text, const char *key, float *out,
  * request's binary_data_output. */
 START_TEST(binary_outputs)
 {
-    const char *native =
-        "{\"x\":[[[0.3,1],[2,3]]],\"wq\":[[1,0.7]],\"wk\":[[0.2,1]],"
-        "\"wv\":[[1,1]],\"return\":[\"scores\",\"weights\",\"out\"]}";
-    const char *v2 =
-        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],\"datatype\":\"FP32\","
-        "\"data\":[0.3,1,2,3]},{\"name\":\"wq\",\"shape\":[1,2],\"datatype\":"
-        "\"FP32\",\"data\":[1,0.7]},{\"name\":\"wk\",\"shape\":[1,2],"
-        "\"datatype\":\"FP32\",\"data\":[0.2,1]},{\"name\":\"wv\",\"shape\":"
-        "[1,2],\"datatype\":\"FP32\",\"data\":[1,1]}],\"parameters\":"
-        "{\"binary_data_output\":true},\"outputs\":[{\"name\":\"scores\"},"
-        "{\"name\":\"weights\",\"parameters\":{\"binary_data\":false}},"
-        "{\"name\":\"out\"}]}";
     api_response n = {0}, r = {0};
-    api_attention(native, strlen(native), &n);
-    api_v2_infer("attention", v2, strlen(v2), &r);
-    ck_assert_int_eq(n.status, 200);
-    ck_assert_int_eq(r.status, 200);
+    one_head("\"parameters\":{\"binary_data_output\":true},\"outputs\":["
+             "{\"name\":\"scores\"},{\"name\":\"weights\",\"parameters\":"
+             "{\"binary_data\":false}},{\"name\":\"out\"}]", &n, &r);
     ck_assert_str_eq(r.content_type, "application/octet-stream");
     ck_assert_uint_eq(r.len - r.json_len, 4 * 4 + 2 * 4);
     json_t *j = json_loadb(r.body, r.json_len, 0, NULL);
