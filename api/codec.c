@@ -262,13 +262,14 @@ static int number_leaf(const json_t *x, const char *path, void *ctx,
 }
 
 /* The element cap: the product of the shape, named, or (cap_each_dim)
- * each dimension as it is read and then the product. */
+ * each dimension as it is read and then the product.  A product past
+ * int64 (three dimensions under the cap can make one) is over it too. */
 static int object_cap(const char *name, const codec_object_kind *k,
                       int rank, const int64_t *dim, int over, int64_t numel,
                       api_error *e)
 {
     char shape[128];
-    if (k->cap_each_dim) {
+    if (k->cap_each_dim && !over) {
         engine_tensor t = {NULL, rank, {0}};
         memcpy(t.dim, dim, (size_t)rank * sizeof *dim);
         return api_check_tensor_size(&t, name, e);
