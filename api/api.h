@@ -41,6 +41,10 @@ typedef struct api_response {
     int is_static;              /* body is static storage: never free it */
     const char *code;           /* an error's code (static string), set by
                                    api_error_response; NULL otherwise */
+    size_t json_len;            /* v2 binary outputs: the body is this many
+                                   bytes of JSON, then raw tensor data (the
+                                   Inference-Header-Content-Length); 0 = the
+                                   body is all of one type */
 } api_response;
 
 /* Frees what a handler put in res (safe on a zeroed res). */

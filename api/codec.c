@@ -53,6 +53,8 @@ const char *codec_rank_shape(const char *name, int rank)
         {"wv", 3, "num_heads x head_size x C"},
         {"wo", 2, "C x num_heads*head_size"},
         {"bo", 1, "C"},
+        {"mask", 2, "T x S"},
+        {"mask", 3, "B x T x S"},
     };
     for (size_t i = 0; name && i < sizeof fields / sizeof fields[0]; i++)
         if (fields[i].rank == rank && strcmp(fields[i].name, name) == 0)
@@ -134,16 +136,6 @@ static int walk_check(walk *w, const json_t *v, int depth)
 static const char *const tensor_keys[] = {"shape", "data", "dtype", "b64",
                                           NULL};
 
-void codec_shape_rank_error(const char *name, int rank, int got,
-                            api_error *e)
-{
-    char path[160];
-    snprintf(path, sizeof path, "%s.shape", name);
-    api_fail(e, 422, "wrong_rank", path,
-             "%s has %d entr%s but %s must be %d-D (%s)", path, got,
-             got == 1 ? "y" : "ies", name, rank, codec_rank_shape(name, rank));
-}
-
 /* "[2, 3]" for messages. */
 static void shape_text(char *out, size_t cap, const int64_t *dim, int rank)
 {
@@ -216,8 +208,91 @@ int64_t codec_b64_floats(const char *s, size_t len, float *out, int64_t cap,
     return bytes;
 }
 
-static int object_shape(const json_t *v, const char *name, int rank,
-                        int64_t dim[ENGINE_MAX_RANK], api_error *e)
+/* "2-D (T x S) or 3-D (B x T x S)", "3-D (B x T x C)": the ranks a kind
+ * takes, for messages (a range of one or two ranks). */
+static void ranks_text(char *out, size_t cap, const char *name, int lo,
+                       int hi)
+{
+    int n = snprintf(out, cap, "%d-D (%s)", lo, codec_rank_shape(name, lo));
+    if (hi != lo && n > 0 && (size_t)n < cap)
+        snprintf(out + n, cap - (size_t)n, " or %d-D (%s)", hi,
+                 codec_rank_shape(name, hi));
+}
+
+/* 422 wrong_rank at "<name>.shape" for a shape of `got` entries. */
+static void rank_error(const char *name, int lo, int hi, int got,
+                       api_error *e)
+{
+    char path[160], ranks[96];
+    snprintf(path, sizeof path, "%s.shape", name);
+    ranks_text(ranks, sizeof ranks, name, lo, hi);
+    api_fail(e, 422, "wrong_rank", path, "%s has %d entr%s but %s must be %s",
+             path, got, got == 1 ? "y" : "ies", name, ranks);
+}
+
+void codec_shape_rank_error(const char *name, int rank, int got,
+                            api_error *e)
+{
+    rank_error(name, rank, rank, got, e);
+}
+
+/* data[i] of a tensor: a number within float32. */
+static int number_leaf(const json_t *x, const char *path, void *ctx,
+                       api_error *e)
+{
+    (void)ctx;
+    if (!json_is_number(x)) {
+        if (json_is_array(x))
+            api_fail(e, 422, "not_a_number", path,
+                     "%s is an array, not a number: data is flat "
+                     "(row-major) and shape says how it folds", path);
+        else
+            api_fail(e, 422, "not_a_number", path, "%s is %s, not a number",
+                     path, codec_type_name(x));
+        return 0;
+    }
+    const double d = json_number_value(x);
+    if (!(fabs(d) < FLOAT32_LIMIT)) {
+        api_fail(e, 422, "out_of_range", path,
+                 "%s = %g does not fit in float32 (largest magnitude "
+                 "3.4028235e38)", path, d);
+        return 0;
+    }
+    return 1;
+}
+
+/* The element cap: the product of the shape, named, or (cap_each_dim)
+ * each dimension as it is read and then the product.  A product past
+ * int64 (three dimensions under the cap can make one) is over it too. */
+static int object_cap(const char *name, const codec_object_kind *k,
+                      int rank, const int64_t *dim, int over, int64_t numel,
+                      api_error *e)
+{
+    char shape[128];
+    if (k->cap_each_dim && !over) {
+        engine_tensor t = {NULL, rank, {0}};
+        memcpy(t.dim, dim, (size_t)rank * sizeof *dim);
+        return api_check_tensor_size(&t, name, e);
+    }
+    if (!over && numel <= api_max_elements())
+        return 1;
+    shape_text(shape, sizeof shape, dim, rank);
+    if (over)
+        api_fail(e, 413, "too_large", name,
+                 "%s has shape %s, more elements than int64 holds, over "
+                 "this server's limit of %lld (--max-elements)", name,
+                 shape, (long long)api_max_elements());
+    else
+        api_fail(e, 413, "too_large", name,
+                 "%s has %lld elements (shape %s), over this server's "
+                 "limit of %lld (--max-elements)", name, (long long)numel,
+                 shape, (long long)api_max_elements());
+    return 0;
+}
+
+int codec_object_read(const json_t *v, const char *name,
+                      const codec_object_kind *k, int *rank,
+                      int64_t dim[ENGINE_MAX_RANK], api_error *e)
 {
     char path[160], shape[128];
     if (!codec_known_fields_at(v, tensor_keys, name, e))
@@ -229,47 +304,58 @@ static int object_shape(const json_t *v, const char *name, int rank,
     if (!js) {
         snprintf(path, sizeof path, "%s.shape", name);
         api_fail(e, 422, "missing_field", path,
-                 "%s is required: a tensor object is {\"shape\": [...], "
+                 "%s is required: a %s object is {\"shape\": [...], "
                  "\"data\": [...]} or {\"shape\": [...], \"dtype\": "
-                 "\"float32\", \"b64\": \"...\"}", path);
+                 "\"float32\", \"b64\": \"...\"}", path, k->object);
         return 0;
     }
     if (data && b64) {
         api_fail(e, 422, "invalid_value", name,
-                 "%s has both data and b64; send the numbers once, in one "
-                 "of them", name);
+                 "%s has both data and b64; send the %ss once, in one of "
+                 "them", name, k->unit);
         return 0;
     }
     if (!data && !b64) {
         snprintf(path, sizeof path, "%s.data", name);
         api_fail(e, 422, "missing_field", path,
-                 "%s has no data (a flat array of numbers) and no b64 "
-                 "(base64 of little-endian float32); send one", name);
+                 "%s has no data (a flat array of %s) and no b64 (base64 "
+                 "of little-endian float32); send one", name, k->elements);
         return 0;
     }
     if (b64 && !dtype) {
         snprintf(path, sizeof path, "%s.dtype", name);
         api_fail(e, 422, "missing_field", path,
                  "%s is required with b64: \"float32\" (little-endian IEEE "
-                 "754 binary32)", path);
+                 "754 binary32%s)", path, k->f32_note);
         return 0;
     }
 
     /* The shape, and the element cap, before anything is decoded. */
     snprintf(path, sizeof path, "%s.shape", name);
     if (!json_is_array(js)) {
-        api_fail(e, 422, "wrong_type", path,
-                 "%s must be an array of %d integers (%s), not %s", path,
-                 rank, codec_rank_shape(name, rank), codec_type_name(js));
+        if (k->min_rank == k->max_rank)
+            api_fail(e, 422, "wrong_type", path,
+                     "%s must be an array of %d integers (%s), not %s", path,
+                     k->min_rank, codec_rank_shape(name, k->min_rank),
+                     codec_type_name(js));
+        else
+            api_fail(e, 422, "wrong_type", path,
+                     "%s must be an array of %d or %d integers (%s or %s), "
+                     "not %s", path, k->min_rank, k->max_rank,
+                     codec_rank_shape(name, k->min_rank),
+                     codec_rank_shape(name, k->max_rank),
+                     codec_type_name(js));
         return 0;
     }
-    if ((int)json_array_size(js) != rank || json_array_size(js) > 64) {
-        codec_shape_rank_error(name, rank, (int)json_array_size(js), e);
+    const size_t nd = json_array_size(js);
+    if (nd < (size_t)k->min_rank || nd > (size_t)k->max_rank || nd > 64) {
+        rank_error(name, k->min_rank, k->max_rank, (int)nd, e);
         return 0;
     }
+    *rank = (int)nd;
     int64_t numel = 1;
     int over = 0;
-    for (int i = 0; i < rank; i++) {
+    for (int i = 0; i < *rank; i++) {
         const json_t *d = json_array_get(js, (size_t)i);
         snprintf(path, sizeof path, "%s.shape[%d]", name, i);
         if (!json_is_integer(d)) {
@@ -285,25 +371,25 @@ static int object_shape(const json_t *v, const char *name, int rank,
                      "least 1", path, (long long)x, name);
             return 0;
         }
+        if (k->cap_each_dim && x > api_max_elements()) {
+            api_fail(e, 413, "too_large", name,
+                     "%s = %lld is over this server's limit of %lld "
+                     "elements (--max-elements)", path, (long long)x,
+                     (long long)api_max_elements());
+            return 0;
+        }
         dim[i] = x;
         if (__builtin_mul_overflow(numel, x, &numel))
             over = 1;
     }
-    if (over || numel > api_max_elements()) {
-        shape_text(shape, sizeof shape, dim, rank);
-        if (over)
-            api_fail(e, 413, "too_large", name,
-                     "%s has shape %s, more elements than int64 holds, over "
-                     "this server's limit of %lld (--max-elements)", name,
-                     shape, (long long)api_max_elements());
-        else
-            api_fail(e, 413, "too_large", name,
-                     "%s has %lld elements (shape %s), over this server's "
-                     "limit of %lld (--max-elements)", name,
-                     (long long)numel, shape, (long long)api_max_elements());
+    if (!object_cap(name, k, *rank, dim, over, numel, e))
         return 0;
+    if (k->its_shape)
+        snprintf(shape, sizeof shape, "its shape");
+    else {
+        memcpy(shape, "shape ", 6);
+        shape_text(shape + 6, sizeof shape - 6, dim, *rank);
     }
-    shape_text(shape, sizeof shape, dim, rank);
     if (dtype) {
         snprintf(path, sizeof path, "%s.dtype", name);
         if (!json_is_string(dtype)) {
@@ -316,8 +402,8 @@ static int object_shape(const json_t *v, const char *name, int rank,
             strlen(json_string_value(dtype)) != json_string_length(dtype)) {
             api_fail(e, 422, "invalid_value", path,
                      "%s \"%.40s\" is not supported; supported dtypes: "
-                     "float32 (little-endian IEEE 754 binary32)", path,
-                     json_string_value(dtype));
+                     "float32 (little-endian IEEE 754 binary32%s)", path,
+                     json_string_value(dtype), k->dtype_note);
             return 0;
         }
     }
@@ -326,41 +412,24 @@ static int object_shape(const json_t *v, const char *name, int rank,
         snprintf(path, sizeof path, "%s.data", name);
         if (!json_is_array(data)) {
             api_fail(e, 422, "wrong_type", path,
-                     "%s must be a flat array of numbers (row-major), not %s",
-                     path, codec_type_name(data));
+                     "%s must be a flat array of %s (row-major), not %s",
+                     path, k->elements, codec_type_name(data));
             return 0;
         }
         const size_t n = json_array_size(data);
         if ((int64_t)n != numel) {
             api_fail(e, 422, "shape_mismatch", path,
-                     "%s has %zu number%s but shape %s needs %lld (the "
-                     "product of the shape)", path, n, n == 1 ? "" : "s",
-                     shape, (long long)numel);
+                     "%s has %zu %s%s but %s needs %lld (the product of the "
+                     "shape)", path, n, k->unit, n == 1 ? "" : "s", shape,
+                     (long long)numel);
             return 0;
         }
         size_t i;
         const json_t *x;
         json_array_foreach(data, i, x) {
             snprintf(path, sizeof path, "%s.data[%zu]", name, i);
-            if (!json_is_number(x)) {
-                if (json_is_array(x))
-                    api_fail(e, 422, "not_a_number", path,
-                             "%s is an array, not a number: data is flat "
-                             "(row-major) and shape says how it folds",
-                             path);
-                else
-                    api_fail(e, 422, "not_a_number", path,
-                             "%s is %s, not a number", path,
-                             codec_type_name(x));
+            if (!(k->leaf ? k->leaf : number_leaf)(x, path, k->ctx, e))
                 return 0;
-            }
-            const double d = json_number_value(x);
-            if (!(fabs(d) < FLOAT32_LIMIT)) {
-                api_fail(e, 422, "out_of_range", path,
-                         "%s = %g does not fit in float32 (largest "
-                         "magnitude 3.4028235e38)", path, d);
-                return 0;
-            }
         }
         return 1;
     }
@@ -376,7 +445,8 @@ static int object_shape(const json_t *v, const char *name, int rank,
     int64_t nonfinite;
     const size_t len = json_string_length(b64);
     const int64_t bytes = codec_b64_floats(json_string_value(b64), len, NULL,
-                                           0, 0, &bad, &nonfinite);
+                                           0, k->neg_inf_ok, &bad,
+                                           &nonfinite);
     if (bytes < 0) {
         api_fail(e, 422, "invalid_value", path,
                  "%s is not valid base64 from offset %zu of its %zu characters (standard "
@@ -386,17 +456,23 @@ static int object_shape(const json_t *v, const char *name, int rank,
     }
     if (bytes != 4 * numel) {
         api_fail(e, 422, "shape_mismatch", path,
-                 "%s decodes to %lld bytes but shape %s needs %lld "
-                 "(%lld float32 of 4 bytes)", path, (long long)bytes, shape,
+                 "%s decodes to %lld bytes but %s needs %lld (%lld float32 "
+                 "of 4 bytes)", path, (long long)bytes, shape,
                  (long long)(4 * numel), (long long)numel);
         return 0;
     }
     if (nonfinite >= 0) {
+        char what[64];
+        if (k->neg_inf_ok)
+            snprintf(what, sizeof what, "a %s holds finite float32 or -inf",
+                     k->object);
+        else
+            snprintf(what, sizeof what, "tensors hold finite float32 only");
         api_fail(e, 422, "out_of_range", path,
-                 "%s holds a NaN or infinity at element %lld (bytes %lld to "
-                 "%lld); tensors hold finite float32 only", path,
+                 "%s holds a NaN or %sinfinity at element %lld (bytes %lld "
+                 "to %lld); %s", path, k->neg_inf_ok ? "+" : "",
                  (long long)nonfinite, (long long)(4 * nonfinite),
-                 (long long)(4 * nonfinite + 3));
+                 (long long)(4 * nonfinite + 3), what);
         return 0;
     }
     return 1;
@@ -408,8 +484,14 @@ int codec_tensor_shape(const json_t *v, const char *name, int rank,
     walk w = {.name = name, .rank = rank, .dim = dim, .e = e};
     char path[160];
 
-    if (json_is_object(v))
-        return object_shape(v, name, rank, dim, e);
+    if (json_is_object(v)) {
+        const codec_object_kind k = {
+            .min_rank = rank, .max_rank = rank, .object = "tensor",
+            .unit = "number", .elements = "numbers", .f32_note = "",
+            .dtype_note = ""};
+        int got;
+        return codec_object_read(v, name, &k, &got, dim, e);
+    }
     if (!json_is_array(v)) {
         api_fail(e, 422, "wrong_type", name,
                  "%s must be a %d-D array of numbers (%s) or a tensor object "

@@ -29,6 +29,38 @@ int codec_tensor_shape(const json_t *v, const char *name, int rank,
  * decoded byte count against the shape, and every element, with paths
  * like "x.shape[1]", "x.data[17]", "x.b64". */
 
+/* What a kind of tensor object takes -- its ranks, its elements -- and
+ * the words its errors say it with. */
+typedef struct codec_object_kind {
+    int min_rank, max_rank;     /* at most two ranks: min, min + 1 */
+    const char *object;         /* "a tensor object is {...}" */
+    const char *unit;           /* an element, counted: "number" */
+    const char *elements;       /* what data holds: "numbers" */
+    const char *f32_note;       /* after "binary32" where dtype is missing */
+    const char *dtype_note;     /* after "binary32" where dtype is refused */
+    int neg_inf_ok;             /* b64 may hold -inf (a mask's "may not
+                                 * attend"); NaN and +inf never */
+    int cap_each_dim;           /* --max-elements checked on each dimension
+                                 * as it is read, then on the product
+                                 * without naming the shape */
+    int its_shape;              /* length errors say "its shape", not
+                                 * "shape [2, 3]" */
+    /* data[i] at path; NULL: a number within float32 */
+    int (*leaf)(const json_t *x, const char *path, void *ctx, api_error *e);
+    void *ctx;
+} codec_object_kind;
+
+/* A tensor object of field `name` -- {"shape", "data"} or {"shape",
+ * "dtype": "float32", "b64"} -- checked as kind k says: its keys, its
+ * shape (rank, dimensions >= 1, the element cap) before anything is
+ * decoded, its dtype, then every element of data (k->leaf) or the base64
+ * (valid, of the shape's length, finite).  Fills *rank and dim[]; returns
+ * 1, or 0 with e set (paths "x.shape[1]", "x.data[17]", "x.b64").
+ * Allocates nothing. */
+int codec_object_read(const json_t *v, const char *name,
+                      const codec_object_kind *k, int *rank,
+                      int64_t dim[ENGINE_MAX_RANK], api_error *e);
+
 /* 422 wrong_rank at "<name>.shape": the shape has `got` entries where
  * the field is `rank`-D.  (The body fast path says it in the same
  * words.) */

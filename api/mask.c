@@ -143,164 +143,32 @@ static int mwalk_check(mwalk *w, const json_t *v, int depth)
 
 /* ==== the mask as a tensor object ==== */
 
-static const char *const mask_keys[] = {"shape", "data", "dtype", "b64",
-                                        NULL};
+/* data[i] of a mask object: check_leaf, all of the kind of data[0]. */
+static int object_leaf(const json_t *x, const char *path, void *kind,
+                       api_error *e)
+{
+    return check_leaf(x, path, kind, "mask.data[0]", e);
+}
 
 /* {"shape": [T, S] or [B, T, S], "data": [flat booleans, or numbers and
  * nulls]} or {"shape", "dtype": "float32", "b64"} (additive; the bits of
  * -inf hide a key, NaN and +inf are refused): the same forms as every
- * tensor field (codec.c), with a mask's element kinds. */
+ * tensor field (codec_object_read), with a mask's ranks, element kinds and
+ * words. */
 static int read_mask_object(const json_t *v, api_cross *c, api_error *e)
 {
-    char path[160];
-    if (!codec_known_fields_at(v, mask_keys, "mask", e))
+    int kind = 0;
+    const codec_object_kind k = {
+        .min_rank = 2, .max_rank = 3, .object = "mask", .unit = "value",
+        .elements = "booleans or numbers",
+        .f32_note = ", added to the scores",
+        .dtype_note = "; a boolean mask goes in data", .neg_inf_ok = 1,
+        .cap_each_dim = 1, .its_shape = 1, .leaf = object_leaf,
+        .ctx = &kind};
+    c->mask = (engine_tensor){NULL, 0, {0}};
+    if (!codec_object_read(v, "mask", &k, &c->mask.rank, c->mask.dim, e))
         return 0;
-    const json_t *js = json_object_get(v, "shape");
-    const json_t *data = json_object_get(v, "data");
-    const json_t *dtype = json_object_get(v, "dtype");
-    const json_t *b64 = json_object_get(v, "b64");
-    if (!js) {
-        api_fail(e, 422, "missing_field", "mask.shape",
-                 "mask.shape is required: a mask object is {\"shape\": "
-                 "[...], \"data\": [...]} or {\"shape\": [...], \"dtype\": "
-                 "\"float32\", \"b64\": \"...\"}");
-        return 0;
-    }
-    if (data && b64) {
-        api_fail(e, 422, "invalid_value", "mask",
-                 "mask has both data and b64; send the values once, in one "
-                 "of them");
-        return 0;
-    }
-    if (!data && !b64) {
-        api_fail(e, 422, "missing_field", "mask.data",
-                 "mask has no data (a flat array of booleans or numbers) "
-                 "and no b64 (base64 of little-endian float32); send one");
-        return 0;
-    }
-    if (b64 && !dtype) {
-        api_fail(e, 422, "missing_field", "mask.dtype",
-                 "mask.dtype is required with b64: \"float32\" "
-                 "(little-endian IEEE 754 binary32, added to the scores)");
-        return 0;
-    }
-    if (!json_is_array(js)) {
-        api_fail(e, 422, "wrong_type", "mask.shape",
-                 "mask.shape must be an array of 2 or 3 integers (T x S or "
-                 "B x T x S), not %s", codec_type_name(js));
-        return 0;
-    }
-    const size_t rank = json_array_size(js);
-    if (rank != 2 && rank != 3) {
-        api_fail(e, 422, "wrong_rank", "mask.shape",
-                 "mask.shape has %zu entr%s but mask must be 2-D (T x S) or "
-                 "3-D (B x T x S)", rank, rank == 1 ? "y" : "ies");
-        return 0;
-    }
-    c->mask = (engine_tensor){NULL, (int)rank, {0}};
-    for (size_t i = 0; i < rank; i++) {
-        const json_t *d = json_array_get(js, i);
-        snprintf(path, sizeof path, "mask.shape[%zu]", i);
-        if (!json_is_integer(d)) {
-            api_fail(e, 422, "wrong_type", path,
-                     "%s must be an integer, not %s", path,
-                     codec_type_name(d));
-            return 0;
-        }
-        const json_int_t x = json_integer_value(d);
-        if (x < 1) {
-            api_fail(e, 422, x == 0 ? "empty_dimension" : "out_of_range",
-                     path, "%s = %lld; every dimension of mask must be at "
-                     "least 1", path, (long long)x);
-            return 0;
-        }
-        if (x > api_max_elements()) {   /* keeps the product in int64 */
-            api_fail(e, 413, "too_large", "mask",
-                     "%s = %lld is over this server's limit of %lld "
-                     "elements (--max-elements)", path, (long long)x,
-                     (long long)api_max_elements());
-            return 0;
-        }
-        c->mask.dim[i] = x;
-    }
-    if (!api_check_tensor_size(&c->mask, "mask", e))
-        return 0;
-    const int64_t numel = engine_numel(&c->mask);
-    if (dtype && (!json_is_string(dtype) ||
-                  strcmp(json_string_value(dtype), "float32") != 0 ||
-                  strlen(json_string_value(dtype)) !=
-                      json_string_length(dtype))) {
-        if (!json_is_string(dtype))
-            api_fail(e, 422, "wrong_type", "mask.dtype",
-                     "mask.dtype must be the string \"float32\", not %s",
-                     codec_type_name(dtype));
-        else
-            api_fail(e, 422, "invalid_value", "mask.dtype",
-                     "mask.dtype \"%.40s\" is not supported; supported "
-                     "dtypes: float32 (little-endian IEEE 754 binary32; a "
-                     "boolean mask goes in data)", json_string_value(dtype));
-        return 0;
-    }
-    if (data) {
-        if (!json_is_array(data)) {
-            api_fail(e, 422, "wrong_type", "mask.data",
-                     "mask.data must be a flat array of booleans or numbers "
-                     "(row-major), not %s", codec_type_name(data));
-            return 0;
-        }
-        const size_t n = json_array_size(data);
-        if ((int64_t)n != numel) {
-            api_fail(e, 422, "shape_mismatch", "mask.data",
-                     "mask.data has %zu value%s but its shape needs %lld "
-                     "(the product of the shape)", n, n == 1 ? "" : "s",
-                     (long long)numel);
-            return 0;
-        }
-        int kind = 0;
-        size_t i;
-        const json_t *x;
-        json_array_foreach(data, i, x) {
-            snprintf(path, sizeof path, "mask.data[%zu]", i);
-            if (!check_leaf(x, path, &kind, "mask.data[0]", e))
-                return 0;
-        }
-        c->mask_bool = kind == LEAF_BOOL;
-        return 1;
-    }
-    if (!json_is_string(b64)) {
-        api_fail(e, 422, "wrong_type", "mask.b64",
-                 "mask.b64 must be a string (standard base64 of "
-                 "little-endian float32), not %s", codec_type_name(b64));
-        return 0;
-    }
-    size_t bad;
-    int64_t nonfinite;
-    const size_t len = json_string_length(b64);
-    const int64_t bytes = codec_b64_floats(json_string_value(b64), len, NULL,
-                                           0, 1, &bad, &nonfinite);
-    if (bytes < 0) {
-        api_fail(e, 422, "invalid_value", "mask.b64",
-                 "mask.b64 is not valid base64 from offset %zu of its %zu "
-                 "characters (standard alphabet A-Z a-z 0-9 + /, '=' "
-                 "padding to a multiple of 4, no whitespace)", bad, len);
-        return 0;
-    }
-    if (bytes != 4 * numel) {
-        api_fail(e, 422, "shape_mismatch", "mask.b64",
-                 "mask.b64 decodes to %lld bytes but its shape needs %lld "
-                 "(%lld float32 of 4 bytes)", (long long)bytes,
-                 (long long)(4 * numel), (long long)numel);
-        return 0;
-    }
-    if (nonfinite >= 0) {
-        api_fail(e, 422, "out_of_range", "mask.b64",
-                 "mask.b64 holds a NaN or +infinity at element %lld (bytes "
-                 "%lld to %lld); a mask holds finite float32 or -inf",
-                 (long long)nonfinite, (long long)(4 * nonfinite),
-                 (long long)(4 * nonfinite + 3));
-        return 0;
-    }
-    c->mask_bool = 0;
+    c->mask_bool = kind == LEAF_BOOL;   /* b64 sets no kind: numbers */
     return 1;
 }
 

@@ -45,3 +45,10 @@ extern "C" const char *numtext_parse_double(const char *p, const char *end,
     const fast_float::from_chars_result r = fast_float::from_chars(p, end, *out);
     return r.ec == std::errc() ? r.ptr : nullptr;
 }
+
+extern "C" const char *numtext_parse_float(const char *p, const char *end,
+                                           float *out)
+{
+    const fast_float::from_chars_result r = fast_float::from_chars(p, end, *out);
+    return r.ec == std::errc() ? r.ptr : nullptr;
+}

@@ -23,6 +23,11 @@ int numtext_format_float(char *s, float f);
  * of the number, or NULL if no number starts at p. */
 const char *numtext_parse_double(const char *p, const char *end, double *out);
 
+/* The same, straight to the nearest float32 (no double in between, so no
+ * double rounding): the shortest text numtext_format_float writes reads
+ * back as exactly its float. */
+const char *numtext_parse_float(const char *p, const char *end, float *out);
+
 #ifdef __cplusplus
 }
 #endif

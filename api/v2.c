@@ -15,8 +15,11 @@
  * float32, as the shortest text of that float, checked to read back; see
  * write_f32); an output number is the
  * native answer's text copied byte for byte (the shortest text that reads
- * back as the float32), never re-read and re-printed.  So a v2 answer holds
- * exactly the numbers of the native answer to the same request.
+ * back as the float32), never re-read and re-printed; or, as Triton's
+ * binary tensor data (an output's binary_data, the request's
+ * binary_data_output), that text read straight to float32, which gives
+ * that float back exactly.  So a v2 answer holds exactly the numbers of
+ * the native answer to the same request.
  */
 #include "v2.h"
 #include "internal.h"
@@ -57,6 +60,19 @@ static const char *const mh_outputs[] = {"out", "weights", "heads", "q", "k",
                                          "wv", "wo", "bo", NULL};
 
 #define T_(n, d, s) "{\"name\":\"" n "\",\"datatype\":\"" d "\",\"shape\":" s "}"
+/* A metadata tensor has one datatype and one shape.  Where a tensor takes
+ * more, datatype and shape say the first datatype and the largest rank,
+ * and "parameters" (as MLServer's metadata tensors have) lists them all,
+ * as comma-separated text (the protocol's parameter values are scalars):
+ * a mask is BOOL (true = may attend) or FP32 (added to the scores), B x T
+ * x S or T x S (every batch); /multihead's weights B x H x T x S, or B x T
+ * x S with average_weights. */
+#define TP_(n, d, s, p)                                                  \
+    "{\"name\":\"" n "\",\"datatype\":\"" d "\",\"shape\":" s              \
+    ",\"parameters\":" p "}"
+#define MASK_T                                                           \
+    TP_("mask", "BOOL", F3, "{\"datatypes\":\"BOOL,FP32\",\"ranks\":\"2,3\"}")
+#define MH_WEIGHTS_T TP_("weights", "FP32", F4, "{\"ranks\":\"3,4\"}")
 #define F3 "[-1,-1,-1]"
 #define F2 "[-1,-1]"
 #define F4 "[-1,-1,-1,-1]"
@@ -73,7 +89,7 @@ static const char attn_meta[] = META(
     "attention",
     T_("x", "FP32", F3) "," T_("wq", "FP32", F2) "," T_("wk", "FP32", F2) ","
     T_("wv", "FP32", F2) "," T_("context", "FP32", F3) ","
-    T_("mask", "BOOL", F3),
+    MASK_T,
     T_("weights", "FP32", F3) "," T_("out", "FP32", F3) ","
     T_("q", "FP32", F3) "," T_("k", "FP32", F3) "," T_("v", "FP32", F3) ","
     T_("scores", "FP32", F3) "," T_("x", "FP32", F3) ","
@@ -83,8 +99,8 @@ static const char mh_meta[] = META(
     T_("x", "FP32", F3) "," T_("wq", "FP32", F3) "," T_("wk", "FP32", F3) ","
     T_("wv", "FP32", F3) "," T_("wo", "FP32", F2) ","
     T_("bo", "FP32", "[-1]") "," T_("context", "FP32", F3) ","
-    T_("mask", "BOOL", F3),
-    T_("out", "FP32", F3) "," T_("weights", "FP32", F4) ","
+    MASK_T,
+    T_("out", "FP32", F3) "," MH_WEIGHTS_T ","
     T_("heads", "FP32", F3) "," T_("q", "FP32", F4) ","
     T_("k", "FP32", F4) "," T_("v", "FP32", F4) ","
     T_("scores", "FP32", F4) "," T_("x", "FP32", F3) ","
@@ -262,6 +278,9 @@ typedef struct v2_request {
     v2_input in[V2_MAX_INPUTS];
     int noutputs;                   /* 0 = none asked for */
     int out[V2_MAX_OUTPUTS];        /* indexes into the model's outputs */
+    signed char out_bin[V2_MAX_OUTPUTS];    /* binary_data: 1, 0, or -1
+                                             * (not given) */
+    int bin_default;                /* parameters.binary_data_output */
     const unsigned char *tail;      /* binary data after the JSON, or NULL */
     size_t tail_len, tail_used;
 } v2_request;
@@ -561,16 +580,20 @@ static int read_outputs(v2_request *rq, const json_t *jo, v2_error *e)
             json_object_foreach((json_t *)v, pk, pv) {
                 snprintf(e->path, sizeof e->path,
                          "outputs[%zu].parameters.%.40s", i, pk);
-                /* tritonclient asks for binary outputs by default; the
-                 * answer is JSON either way, which it reads as well. */
-                if (strcmp(pk, "binary_data") == 0 && json_is_boolean(pv))
-                    continue;
-                return fail(e, 400, "unknown_parameter", "unknown output "
-                            "parameter \"%.60s\" (outputs take "
-                            "binary_data, true or false, answered as JSON "
-                            "either way)", pk);
+                if (strcmp(pk, "binary_data") != 0)
+                    return fail(e, 400, "unknown_parameter", "unknown "
+                                "output parameter \"%.60s\" (outputs take "
+                                "binary_data, true or false)", pk);
+                if (!json_is_boolean(pv))
+                    return fail(e, 400, "wrong_type", "binary_data must be "
+                                "true or false, not %s", type_name(pv));
             }
         }
+        /* Triton's binary tensor data: this output's own binary_data, or
+         * else the request's binary_data_output. */
+        const json_t *jb = json_object_get(json_object_get(o, "parameters"),
+                                           "binary_data");
+        rq->out_bin[rq->noutputs] = jb ? json_is_true(jb) : -1;
         const json_t *jn = json_object_get(o, "name");
         snprintf(e->path, sizeof e->path, "outputs[%zu].name", i);
         if (!jn)
@@ -612,12 +635,16 @@ static int read_params(v2_request *rq, const json_t *jp, v2_error *e)
                         "return in the request's outputs ([{\"name\": "
                         "...}]), not parameters.return");
         if (strcmp(key, "format") == 0)
-            return fail(e, 400, "invalid_value", "v2 outputs are always "
-                        "flat JSON data (the protocol's form); format is a "
+            return fail(e, 400, "invalid_value", "v2 outputs are flat "
+                        "JSON data or binary tensor data (the protocol's "
+                        "forms: see an output's binary_data); format is a "
                         "parameter of the native endpoints only");
-        if (strcmp(key, "binary_data_output") == 0 && !json_is_boolean(v))
-            return fail(e, 400, "wrong_type", "binary_data_output must be "
-                        "true or false, not %s", type_name(v));
+        if (strcmp(key, "binary_data_output") == 0) {
+            if (!json_is_boolean(v))
+                return fail(e, 400, "wrong_type", "binary_data_output must "
+                            "be true or false, not %s", type_name(v));
+            rq->bin_default = json_is_true(v);
+        }
     }
     rq->params = jp;
     return 1;
@@ -826,7 +853,7 @@ static void write_native(jsonw *w, const v2_request *rq)
     if (rq->params)
         json_object_foreach((json_t *)rq->params, key, v) {
             if (strcmp(key, "binary_data_output") == 0)
-                continue;       /* answered as JSON either way */
+                continue;       /* the adapter's: see native_answer */
             jw_raw(w, first ? "\"" : ",\"", first ? 1 : 2);
             first = 0;
             jw_escaped(w, key);
@@ -1017,27 +1044,48 @@ static int64_t count_items(const char *p, const char *end)
     return n;
 }
 
-/* {"name", "shape", "datatype", "data"} for one native value. */
-static void write_output(jsonw *w, const span *s)
+/* A native value's v2 shape and datatype: nested arrays are FP32 of
+ * their nesting (an empty dimension ends it), an object of numbers (bow's
+ * max_abs_diff) FP32 [its size], a boolean (allclose) BOOL [1]. */
+typedef struct out_shape {
+    int rank;
+    int64_t dim[8];
+    int64_t n;                      /* elements */
+    int is_bool;
+} out_shape;
+
+static void shape_of(const span *s, out_shape *o)
 {
     const char *p = s->val, *end = s->val + s->vlen;
-    jw_lit(w, "{\"name\":\"");
-    jw_raw(w, s->key, s->klen);
-    jw_lit(w, "\",\"shape\":[");
+    memset(o, 0, sizeof *o);
+    o->n = 1;
     if (*p == '[') {
-        const char *q = p;
-        int d = 0;
-        while (q < end && *q == '[') {
-            char buf[24];
-            const int64_t n = count_items(q, end);
-            jw_raw(w, buf, (size_t)snprintf(buf, sizeof buf, "%s%lld",
-                                            d ? "," : "", (long long)n));
-            d++;
-            if (!n)
+        for (const char *q = p; q < end && *q == '[' && o->rank < 8; q++) {
+            const int64_t k = count_items(q, end);
+            o->dim[o->rank++] = k;
+            o->n *= k;
+            if (!k)
                 break;
-            q++;
         }
-        jw_lit(w, "],\"datatype\":\"FP32\",\"data\":[");
+    } else if (*p == '{') {
+        span f[V2_MAX_SPANS];
+        o->n = scan_object(p, end, f, V2_MAX_SPANS);
+        o->dim[o->rank++] = o->n;
+    } else {
+        o->dim[o->rank++] = 1;
+        o->is_bool = 1;
+    }
+}
+
+/* Calls fn on each element of a native value, row-major, with its text:
+ * a number, null (a masked score: -inf, the one non-finite value a native
+ * answer holds), true or false. */
+typedef void (*element_fn)(jsonw *w, const char *t, size_t n, int first);
+
+static void each_element(const span *s, jsonw *w, element_fn fn)
+{
+    const char *p = s->val, *end = s->val + s->vlen;
+    if (*p == '[') {
         int first = 1;
         while (p < end) {
             if (*p == '[' || *p == ']' || *p == ',') {
@@ -1047,26 +1095,66 @@ static void write_output(jsonw *w, const span *s)
             const char *t = p;
             while (p < end && *p != '[' && *p != ']' && *p != ',')
                 p++;
-            if (!first)
-                jw_raw(w, ",", 1);
-            jw_raw(w, t, (size_t)(p - t));
+            fn(w, t, (size_t)(p - t), first);
             first = 0;
         }
     } else if (*p == '{') {
         span f[V2_MAX_SPANS];
         const int n = scan_object(p, end, f, V2_MAX_SPANS);
-        char buf[24];
-        jw_raw(w, buf, (size_t)snprintf(buf, sizeof buf, "%d", n));
-        jw_lit(w, "],\"datatype\":\"FP32\",\"data\":[");
-        for (int i = 0; i < n; i++) {
-            if (i)
-                jw_raw(w, ",", 1);
-            jw_raw(w, f[i].val, f[i].vlen);
-        }
+        for (int i = 0; i < n; i++)
+            fn(w, f[i].val, f[i].vlen, i == 0);
     } else {
-        jw_lit(w, "1],\"datatype\":\"BOOL\",\"data\":[");
-        jw_raw(w, s->val, s->vlen);
+        fn(w, s->val, s->vlen, 1);
     }
+}
+
+/* JSON data: the native text, copied. */
+static void text_element(jsonw *w, const char *t, size_t n, int first)
+{
+    if (!first)
+        jw_raw(w, ",", 1);
+    jw_raw(w, t, n);
+}
+
+/* Binary tensor data: the float32 the native text is the shortest text of
+ * (read straight to float32, so exactly that float), little-endian, null
+ * as the bits of -inf; a BOOL as one byte, 1 or 0. */
+static void binary_element(jsonw *w, const char *t, size_t n, int first)
+{
+    (void)first;
+    if (*t == 't' || *t == 'f') {
+        jw_raw(w, *t == 't' ? "\1" : "\0", 1);
+        return;
+    }
+    float f = -INFINITY;
+    if (*t != 'n')
+        numtext_parse_float(t, t + n, &f);
+    jw_raw(w, (const char *)&f, sizeof f);
+}
+
+/* {"name", "shape", "datatype", "data"} for one native value; as binary
+ * tensor data, "parameters": {"binary_data_size"} in place of "data" (the
+ * bytes are written after the JSON, by binary_element). */
+static void write_output(jsonw *w, const span *s, int bin)
+{
+    out_shape o;
+    char buf[80];
+    shape_of(s, &o);
+    jw_lit(w, "{\"name\":\"");
+    jw_raw(w, s->key, s->klen);
+    jw_lit(w, "\",\"shape\":[");
+    for (int d = 0; d < o.rank; d++)
+        jw_raw(w, buf, (size_t)snprintf(buf, sizeof buf, "%s%lld",
+                                        d ? "," : "", (long long)o.dim[d]));
+    jw_lit(w, o.is_bool ? "],\"datatype\":\"BOOL\"" : "],\"datatype\":\"FP32\"");
+    if (bin) {
+        jw_raw(w, buf, (size_t)snprintf(buf, sizeof buf, ",\"parameters\":"
+                                        "{\"binary_data_size\":%lld}}",
+                                        (long long)(o.n * (o.is_bool ? 1 : 4))));
+        return;
+    }
+    jw_lit(w, ",\"data\":[");
+    each_element(s, w, text_element);
     jw_lit(w, "]}");
 }
 
@@ -1125,30 +1213,41 @@ static void native_answer(const v2_request *rq, const char *id, size_t idlen,
         jw_lit(&w, "\"");
     }
     jw_lit(&w, ",\"outputs\":[");
-    int first = 1;
+    /* The outputs: those asked for, in request order, each once (as the
+     * native "return"), or every tensor of the answer (not bow's
+     * "method"); each binary as its binary_data says, or else as the
+     * request's binary_data_output. */
+    const span *out[V2_MAX_SPANS];
+    int bin[V2_MAX_SPANS], nout = 0, any_bin = 0;
     if (rq->noutputs) {
-        /* in request order, each once (as the native "return") */
         int seen[V2_MAX_SPANS] = {0};
         for (int i = 0; i < rq->noutputs; i++) {
             const span *sp = find_span(s, n, m->outputs[rq->out[i]]);
             if (seen[sp - s]++)
                 continue;
-            if (!first)
-                jw_raw(&w, ",", 1);
-            write_output(&w, sp);
-            first = 0;
+            out[nout] = sp;
+            bin[nout++] = rq->out_bin[i] >= 0 ? rq->out_bin[i]
+                                               : rq->bin_default;
         }
     } else {
-        for (int i = 0; i < n; i++) {
-            if (!is_tensor(&s[i]))
-                continue;       /* bow's "method" */
-            if (!first)
-                jw_raw(&w, ",", 1);
-            write_output(&w, &s[i]);
-            first = 0;
-        }
+        for (int i = 0; i < n; i++)
+            if (is_tensor(&s[i])) {
+                out[nout] = &s[i];
+                bin[nout++] = rq->bin_default;
+            }
+    }
+    for (int i = 0; i < nout; i++) {
+        if (i)
+            jw_raw(&w, ",", 1);
+        write_output(&w, out[i], bin[i]);
+        any_bin |= bin[i];
     }
     jw_lit(&w, "]}");
+    /* Binary tensor data: after the JSON, in the order of its outputs. */
+    const size_t json_len = w.len;
+    for (int i = 0; i < nout; i++)
+        if (bin[i])
+            each_element(out[i], &w, binary_element);
     memset(res, 0, sizeof *res);
     size_t len = 0;
     char *body = jw_take(&w, &len);
@@ -1157,7 +1256,10 @@ static void native_answer(const v2_request *rq, const char *id, size_t idlen,
         return;
     }
     res->status = 200;
-    res->content_type = "application/json";
+    /* as Triton: the whole body is octet-stream once any part is binary */
+    res->content_type = any_bin ? "application/octet-stream"
+                                : "application/json";
+    res->json_len = any_bin ? json_len : 0;
     res->body = body;
     res->len = len;
 }

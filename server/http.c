@@ -155,6 +155,15 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
     if (res->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 res->content_type);
+    if (res->json_len) {
+        /* v2 binary outputs: where the JSON ends and the tensor data
+         * begins; exposed, or a page on another origin could not read it. */
+        char n[24];
+        snprintf(n, sizeof n, "%zu", res->json_len);
+        MHD_add_response_header(resp, "Inference-Header-Content-Length", n);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "Inference-Header-Content-Length");
+    }
     const char *etag = r->route ? server_route_etag(r->route) : NULL;
     if (etag && (res->status == 200 || res->status == 304)) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
@@ -167,8 +176,10 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
     if (res->status == 204 && r->route) {
         MHD_add_response_header(resp, "Access-Control-Allow-Methods",
                                 r->route->allow);
+        /* tritonclient sends Inference-Header-Content-Length with binary
+         * tensor data; a browser may send it only if allowed here. */
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Content-Type");
+                                "Content-Type, Inference-Header-Content-Length");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
     }
     r->status = res->status;
@@ -285,11 +296,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
         res = r->early;
         memset(&r->early, 0, sizeof r->early);
     } else if (r->too_large) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "the request body is over this server's "
-                 "limit of %llu bytes (--max-body)",
-                 (unsigned long long)cfg->max_body);
-        api_simple_error(&res, 413, "body_too_large", msg);
+        server_body_too_large(r->path, cfg->max_body, &res);
     } else if (r->inm_match) {
         res.status = 304;       /* the client's copy is current */
         res.is_static = 1;

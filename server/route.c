@@ -56,10 +56,14 @@ static void v2_ready(api_response *res)
     v2_health(res, !server_draining());
 }
 
+/* The extensions, as Triton names them: binary_tensor_data (inputs and
+ * outputs as raw bytes after the JSON) and parameters (request parameters
+ * that are not inputs: the native scalar fields). */
 static void v2_server_metadata(api_response *res)
 {
     static const char meta[] = "{\"name\":\"attnd\",\"version\":\""
-                               ATTND_VERSION "\",\"extensions\":[]}";
+                               ATTND_VERSION "\",\"extensions\":["
+                               "\"binary_tensor_data\",\"parameters\"]}";
     memset(res, 0, sizeof *res);
     res->status = 200;
     res->content_type = "application/json";
@@ -258,15 +262,23 @@ static int is_octet_stream(const char *ct)
     return n == 24 && strncasecmp(ct, "application/octet-stream", 24) == 0;
 }
 
+/* An error answer in the form of the path's protocol: /v2 paths in the
+ * v2 form {"error": "<code>: <message>"}, the others in attnd's own. */
+typedef void (*error_form)(api_response *res, int status, const char *code,
+                           const char *message);
+
+static error_form error_form_of(const char *path)
+{
+    return server_is_v2_path(path) ? api_v2_error : api_simple_error;
+}
+
 void server_decide_early(const server_route *rt, const char *method,
                          const char *path, const char *content_type,
                          api_response *early)
 {
     char msg[320];
     memset(early, 0, sizeof *early);
-    /* /v2 paths answer errors in the protocol's form */
-    void (*fail)(api_response *, int, const char *, const char *) =
-        server_is_v2_path(path) ? api_v2_error : api_simple_error;
+    const error_form fail = error_form_of(path);
     if (!rt) {
         if (fail == api_v2_error) {
             v2_not_found(method, path, early);
@@ -304,6 +316,16 @@ void server_decide_early(const server_route *rt, const char *method,
                  "with binary tensor data)" : "");
         fail(early, 415, "unsupported_media_type", msg);
     }
+}
+
+void server_body_too_large(const char *path, uint64_t max_body,
+                           api_response *res)
+{
+    char msg[160];
+    memset(res, 0, sizeof *res);
+    snprintf(msg, sizeof msg, "the request body is over this server's "
+             "limit of %llu bytes (--max-body)", (unsigned long long)max_body);
+    error_form_of(path)(res, 413, "body_too_large", msg);
 }
 
 void server_dispatch(const server_route *rt, const char *body, size_t len,

@@ -68,6 +68,11 @@ void server_decide_early(const server_route *rt, const char *method,
                          const char *path, const char *content_type,
                          api_response *early);
 
+/* The 413 body_too_large of a body over --max-body (max_body bytes), in
+ * the error form of the path (the v2 form under /v2). */
+void server_body_too_large(const char *path, uint64_t max_body,
+                           api_response *res);
+
 /* Runs the route's handler on a complete body (body may be NULL). */
 void server_dispatch(const server_route *rt, const char *body, size_t len,
                      api_response *res);

@@ -83,6 +83,39 @@ def raw(r):
     return json.loads(r.body.decode(), parse_float=str, parse_int=str)
 
 
+def binary_outputs(r):
+    """A response with binary outputs (Triton's binary tensor data) as (its
+    JSON, {name: values}): each binary output's binary_data_size bytes, in
+    output order after the JSON, as float32 (FP32) or booleans (BOOL)."""
+    assert r.status == 200 and r.media_type() == "application/octet-stream", r
+    assert r.header("Access-Control-Expose-Headers") == "Inference-Header-Content-Length", r
+    n = int(r.header("Inference-Header-Content-Length"))
+    head = json.loads(r.body[:n].decode())
+    tail, values = r.body[n:], {}
+    for o in head["outputs"]:
+        size = o.get("parameters", {}).get("binary_data_size")
+        if size is None:
+            continue
+        assert "data" not in o, o
+        chunk, tail = tail[:size], tail[size:]
+        assert len(chunk) == size, (o, len(chunk))
+        if o["datatype"] == "BOOL":
+            assert set(chunk) <= {0, 1}, chunk
+            values[o["name"]] = [bool(b) for b in chunk]
+        else:
+            values[o["name"]] = list(struct.unpack("<%df" % (size // 4), chunk))
+    assert tail == b"", "%d bytes after the outputs' binary data" % len(tail)
+    return head, values
+
+
+def same_float32(binary, text):
+    """binary (float32 values) holds exactly the numbers of JSON data, read
+    as text (raw: json would read -0 as 0), -inf where the data has null."""
+    def bits(v):
+        return struct.pack("<f", float("-inf") if v is None else float(v))
+    return [bits(v) for v in binary] == [bits(v) for v in text]
+
+
 def v2_error(r, status):
     assert r.status == status, r
     assert r.media_type() == "application/json", r
@@ -133,6 +166,26 @@ def test_fixture_round_trip(server, path):
                        content_type="application/octet-stream")
     assert b.status == 200 and b.body == r.body, b
 
+    # binary outputs (binary_data_output): every output's bytes after the
+    # JSON, exactly the JSON answer's numbers (-inf where it has null), so
+    # as close to PyTorch's
+    _, bin_body = to_v2(fx)
+    bin_body["parameters"] = dict(bin_body.get("parameters", {}), binary_data_output=True)
+    head, values = binary_outputs(server.post("/v2/models/%s/infer" % model, bin_body))
+    assert head == dict(got, outputs=[
+        {"name": o["name"], "shape": o["shape"], "datatype": o["datatype"],
+         "parameters": {"binary_data_size": len(o["data"]) * (1 if o["datatype"] == "BOOL" else 4)}}
+        for o in got["outputs"]]), head
+    for o, text in zip(got["outputs"], raw(r)["outputs"]):
+        if o["datatype"] == "BOOL":
+            assert values[o["name"]] == o["data"], o["name"]
+            continue
+        assert same_float32(values[o["name"]], text["data"]), o["name"]
+        if o["name"] in expect:
+            as_json = [None if v == float("-inf") else v for v in values[o["name"]]]
+            problems = compare(native_tensors(expect[o["name"]])[1], as_json, o["name"])
+            assert not problems, problems
+
 
 def test_round_trip_covers_every_model():
     assert {p.parent.name for p in FIXTURES} == {"bow", "attention", "multihead"}
@@ -170,16 +223,52 @@ def test_id_is_echoed_escaped(server):
     assert r.status == 200 and r.json()["id"] == body["id"], r
 
 
-def test_triton_client_parameters(server):
-    """tritonclient asks for binary outputs (binary_data_output, an output's
-    binary_data); the answer is JSON, which it reads as well."""
-    base = {"inputs": [{"name": "x", "shape": [1, 2, 1], "datatype": "FP32", "data": [1, 3]}]}
-    plain = server.post("/v2/models/bow/infer", dict(base, outputs=[{"name": "out"}]))
-    triton = server.post("/v2/models/bow/infer", dict(
-        base, parameters={"binary_data_output": True},
-        outputs=[{"name": "out", "parameters": {"binary_data": True}}]))
-    assert plain.status == triton.status == 200 and plain.body == triton.body
-    assert plain.json()["outputs"][0]["data"] == [1, 2]
+def test_binary_outputs(server):
+    """Triton's binary tensor data for outputs: an output's binary_data, or
+    else the request's binary_data_output, sends its float32 after the JSON
+    (Content-Type application/octet-stream, Inference-Header-Content-Length
+    the JSON's length), in output order; masked scores keep -inf's bits."""
+    fx = load_fixture(REPO / "tests/fixtures/attention/mask_bool_is_causal_b2_t5_c4_hs3.json")
+    model, body = to_v2(fx)
+    assert [o["name"] for o in body["outputs"]] == ["scores", "weights", "out"]
+    plain = server.post("/v2/models/attention/infer", body)
+    assert plain.status == 200 and plain.media_type() == "application/json", plain
+    assert plain.header("Inference-Header-Content-Length") is None
+
+    def ask(params, per_output):
+        b = json.loads(json.dumps(body))
+        b["parameters"] = dict(b.get("parameters", {}), **params)
+        for o, p in zip(b["outputs"], per_output):
+            if p is not None:
+                o["parameters"] = {"binary_data": p}
+        return server.post("/v2/models/attention/infer", b)
+
+    cases = [({"binary_data_output": True}, [None, False, None], ["scores", "out"]),
+             ({}, [True, None, None], ["scores"]),
+             ({"binary_data_output": False}, [None, None, True], ["out"])]
+    for params, per_output, binary in cases:
+        r = ask(params, per_output)
+        head, values = binary_outputs(r)
+        assert list(values) == binary, (params, per_output, list(values))
+        assert len(r.body) == int(r.header("Content-Length"))
+        for o, p, text in zip(head["outputs"], plain.json()["outputs"], raw(plain)["outputs"]):
+            if o["name"] not in values:
+                assert o == p, o
+                continue
+            assert o == {"name": p["name"], "shape": p["shape"], "datatype": "FP32",
+                         "parameters": {"binary_data_size": 4 * len(p["data"])}}, o
+            assert same_float32(values[o["name"]], text["data"]), o["name"]
+            got = [None if v == float("-inf") else v for v in values[o["name"]]]
+            problems = compare(flat(fx["expect"][o["name"]]), got, o["name"])
+            assert not problems, problems
+    # masked scores: exactly -inf's bits
+    head, values = binary_outputs(ask({"binary_data_output": True}, [None, None, None]))
+    masked = [v for v, e in zip(values["scores"], flat(fx["expect"]["scores"])) if e is None]
+    assert masked and {struct.pack("<f", v) for v in masked} == {b"\x00\x00\x80\xff"}
+    # all JSON (binary_data false each, as tritonclient may ask): the plain answer
+    r = ask({"binary_data_output": True}, [False, False, False])
+    assert r.media_type() == "application/json" and r.body == plain.body, r
+    assert r.header("Inference-Header-Content-Length") is None
 
 
 # ---------------------------------------------------------------- health and metadata
@@ -194,7 +283,30 @@ def test_health_and_server_metadata(server):
     r = server.request("GET", "/v2")
     version = yaml.safe_load((REPO / "openapi.yaml").read_text())["info"]["version"]
     assert r.status == 200 and r.media_type() == "application/json"
-    assert r.json() == {"name": "attnd", "version": version, "extensions": []}
+    assert r.json() == {"name": "attnd", "version": version,
+                        "extensions": ["binary_tensor_data", "parameters"]}
+
+
+def metadata_forms(t):
+    """Every (datatype, rank) a metadata tensor says it takes: its datatype
+    and rank, or those its parameters list (a metadata tensor has one of
+    each; attnd's parameters name the others)."""
+    p = t.get("parameters", {})
+    assert set(p) <= {"datatypes", "ranks"} and all(isinstance(v, str) for v in p.values()), t
+    datatypes = p["datatypes"].split(",") if "datatypes" in p else [t["datatype"]]
+    ranks = [int(r) for r in p["ranks"].split(",")] if "ranks" in p else [len(t["shape"])]
+    assert t["datatype"] == datatypes[0] and len(t["shape"]) == max(ranks), t
+    return [(d, r) for d in datatypes for r in ranks]
+
+
+def seeded(model, **extra):
+    params = {"seed": 0, "shape": [1, 2, 4]}
+    if model == "attention":
+        params["head_size"] = 2
+    if model == "multihead":
+        params.update(num_heads=2, head_size=2)
+    params.update(extra)
+    return {"inputs": [], "parameters": params}
 
 
 @pytest.mark.parametrize("model", sorted(TENSORS))
@@ -206,23 +318,39 @@ def test_model_metadata(server, model):
     assert (m["name"], m["versions"], m["platform"]) == (model, ["1"], "attnd")
     assert [t["name"] for t in m["inputs"]] == TENSORS[model]
     for t in m["inputs"] + m["outputs"]:
-        assert list(t) == ["name", "datatype", "shape"]
+        assert list(t) in (["name", "datatype", "shape"], ["name", "datatype", "shape", "parameters"]), t
         assert t["datatype"] in ("FP32", "BOOL")
         assert t["shape"] and all(d == -1 or d > 0 for d in t["shape"]), t
-    # every output the metadata lists can be asked for
+    # a mask is BOOL or FP32, T x S or B x T x S: the metadata says so
+    if "mask" in TENSORS[model]:
+        mask = next(t for t in m["inputs"] if t["name"] == "mask")
+        assert sorted(metadata_forms(mask)) == [("BOOL", 2), ("BOOL", 3), ("FP32", 2), ("FP32", 3)]
+        # each form is taken: a mask hiding nothing is no mask
+        plain = server.post("/v2/models/%s/infer" % model, seeded(model, causal=False)).json()
+        for datatype, rank in metadata_forms(mask):
+            shape = [1, 2, 2][3 - rank:]
+            body = seeded(model)
+            body["inputs"] = [{"name": "mask", "shape": shape, "datatype": datatype,
+                               "data": [True if datatype == "BOOL" else 0] * 4}]
+            r = server.post("/v2/models/%s/infer" % model, body)
+            assert r.status == 200, (datatype, rank, r)
+            problems = compare(plain["outputs"], r.json()["outputs"], "outputs")
+            assert not problems, (datatype, rank, problems)
+    # every output the metadata lists can be asked for, in every rank it lists
     for t in m["outputs"]:
-        body = {"inputs": [], "parameters": {"seed": 0, "shape": [1, 2, 4]}, "outputs": [{"name": t["name"]}]}
-        if model == "attention":
-            body["parameters"]["head_size"] = 2
-        if model == "multihead":
-            body["parameters"].update(num_heads=2, head_size=2)
-        if t["name"] in ("max_abs_diff", "allclose"):
-            body["parameters"]["method"] = "all"
-        r = server.post("/v2/models/%s/infer" % model, body)
-        assert r.status == 200, (t, r)
-        o = r.json()["outputs"][0]
-        assert o["datatype"] == t["datatype"] and len(o["shape"]) == len(t["shape"]), (t, o)
-        assert all(d == -1 or d == g for d, g in zip(t["shape"], o["shape"])), (t, o)
+        produced = set()
+        for extra in ({}, {"average_weights": True}) if model == "multihead" else ({},):
+            body = seeded(model, **extra)
+            if t["name"] in ("max_abs_diff", "allclose"):
+                body["parameters"]["method"] = "all"
+            body["outputs"] = [{"name": t["name"]}]
+            r = server.post("/v2/models/%s/infer" % model, body)
+            assert r.status == 200, (t, r)
+            o = r.json()["outputs"][0]
+            assert (o["datatype"], len(o["shape"])) in metadata_forms(t), (t, o)
+            assert all(d == -1 or d == g for d, g in zip(t["shape"], o["shape"])), (t, o)
+            produced.add((o["datatype"], len(o["shape"])))
+        assert produced == set(metadata_forms(t)), (t, produced)
 
 
 def test_ready_follows_draining(tmp_path):
@@ -277,7 +405,7 @@ ERRORS = [
     ("bow", {"inputs": [X], "parameters": {"causal": True}}, 400, "unknown_field at parameters.causal"),
     ("bow", {"inputs": [X], "parameters": {"x": 1}}, 400, "invalid_value at parameters.x: x is a tensor"),
     ("bow", {"inputs": [X], "parameters": {"return": ["out"]}}, 400, "invalid_value at parameters.return"),
-    ("bow", {"inputs": [X], "parameters": {"format": "b64"}}, 400, "invalid_value at parameters.format: v2 outputs are always flat JSON"),
+    ("bow", {"inputs": [X], "parameters": {"format": "b64"}}, 400, "invalid_value at parameters.format: v2 outputs are flat JSON data or binary tensor data"),
     ("bow", {"inputs": [X], "outputs": [{"name": "q"}]}, 400,
      'unknown_output at outputs[0].name: model bow has no output "q"'),
     ("bow", {"inputs": [X], "outputs": []}, 400, "invalid_value at outputs: outputs is empty"),
@@ -316,6 +444,18 @@ def test_limits_keep_their_status(small_server):
     assert msg.startswith("too_large at inputs[0].shape[2]: x's shape holds more than"), msg
 
 
+def test_body_over_max_body_in_v2_form(small_server):
+    """--max-body is checked by the HTTP layer before any handler runs; on a
+    /v2 path its 413 is still in the protocol's form, elsewhere in attnd's."""
+    body = b" " * 1001
+    for path in ("/v2/models/bow/infer", "/v2/models/attention/versions/1/infer"):
+        r = small_server.request("POST", path, body)
+        assert v2_error(r, 413) == ("body_too_large: the request body is over this "
+                                    "server's limit of 1000 bytes (--max-body)"), (path, r)
+    r = small_server.request("POST", "/bow", body)
+    assert r.status == 413 and r.json()["error"]["code"] == "body_too_large", r
+
+
 def test_early_errors_in_v2_form(server):
     cases = [
         ("POST", "/v2/models/nope/infer", 404, 'not_found: unknown model "nope"; models: bow, attention, multihead'),
@@ -346,12 +486,15 @@ def test_cors_preflight(server):
                         ("/v2/models/attention/versions/1/infer", "POST, OPTIONS"),
                         ("/v2/models/attention", "GET, HEAD, OPTIONS"),
                         ("/v2/health/ready", "GET, HEAD, OPTIONS"), ("/v2", "GET, HEAD, OPTIONS")):
-        r = server.request("OPTIONS", path, headers={"Origin": "http://example.com",
-                                                      "Access-Control-Request-Method": "POST"})
+        # what a browser asks before a page's binary tensor data request
+        r = server.request("OPTIONS", path, headers={
+            "Origin": "http://example.com", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,inference-header-content-length"})
         assert r.status == 204 and r.body == b"", (path, r)
         assert r.header("Access-Control-Allow-Origin") == "*"
         assert r.header("Access-Control-Allow-Methods") == allow
-        assert r.header("Access-Control-Allow-Headers") == "Content-Type"
+        allowed = {h.strip().lower() for h in r.header("Access-Control-Allow-Headers").split(",")}
+        assert allowed == {"content-type", "inference-header-content-length"}, r
 
 
 def test_metrics_count_v2_routes(tmp_path):

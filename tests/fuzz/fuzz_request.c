@@ -44,6 +44,18 @@ static void check_response(const api_response *res, int v2)
     for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
         known |= res->status == allowed[i];
     check(known, "unexpected status", res);
+    json_error_t err;
+    if (res->json_len) {
+        /* v2 binary outputs: a JSON answer, then the tensor data */
+        check(v2 && res->status == 200 && res->json_len < res->len &&
+              strcmp(res->content_type, "application/octet-stream") == 0,
+              "binary outputs outside a v2 answer", res);
+        json_t *j = json_loadb(res->body, res->json_len, 0, &err);
+        check(json_is_array(json_object_get(j, "outputs")),
+              "binary outputs after no JSON answer", res);
+        json_decref(j);
+        return;
+    }
     if (res->status == 204 || (res->content_type &&
                                strcmp(res->content_type, "application/json")))
         return;
@@ -53,7 +65,6 @@ static void check_response(const api_response *res, int v2)
               "v2 health answer with a body or another status", res);
         return;
     }
-    json_error_t err;
     json_t *j = json_loadb(res->body, res->len, 0, &err);
     check(j != NULL, "response is not JSON", res);
     if (res->status != 200 && v2) {

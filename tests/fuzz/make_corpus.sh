@@ -79,3 +79,5 @@ for p in "GET /v2" "GET /v2/health/ready" "GET /v2/models/multihead/versions/1" 
 done
 printf 'POST /v2/models/bow/infer\napplication/octet-stream\n{"inputs":[{"name":"x","shape":[1,2,1],"datatype":"FP32","parameters":{"binary_data_size":8}}]}AAAABBBB' \
     > "$out/v2_binary"
+printf 'POST /v2/models/bow/infer\napplication/json\n{"inputs":[],"parameters":{"seed":1,"shape":[1,2,2],"method":"all","binary_data_output":true},"outputs":[{"name":"out"},{"name":"weights","parameters":{"binary_data":false}},{"name":"allclose"}]}' \
+    > "$out/v2_binary_outputs"

@@ -149,24 +149,33 @@ static void tokens_after(const char *text, const char *key, char *out,
     out[k] = '\0';
 }
 
-/* The v2 answer carries exactly the native answer's number text. */
-START_TEST(answer_is_the_native_text)
+/* One head over a 1 x 2 x 2 x (causal: a score masked), natively with
+ * return scores, weights, out, and the same as v2 inputs, to which the
+ * caller adds outputs (and parameters): the two answers, both 200. */
+static void one_head(const char *v2_rest, api_response *n, api_response *r)
 {
-    const char *native =
+    static const char native[] =
         "{\"x\":[[[0.3,1],[2,3]]],\"wq\":[[1,0.7]],\"wk\":[[0.2,1]],"
         "\"wv\":[[1,1]],\"return\":[\"scores\",\"weights\",\"out\"]}";
-    const char *v2 =
+    char v2[1024];
+    snprintf(v2, sizeof v2,
         "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],\"datatype\":\"FP32\","
         "\"data\":[0.3,1,2,3]},{\"name\":\"wq\",\"shape\":[1,2],\"datatype\":"
         "\"FP32\",\"data\":[1,0.7]},{\"name\":\"wk\",\"shape\":[1,2],"
         "\"datatype\":\"FP32\",\"data\":[0.2,1]},{\"name\":\"wv\",\"shape\":"
-        "[1,2],\"datatype\":\"FP32\",\"data\":[1,1]}],\"outputs\":[{\"name\":"
-        "\"scores\"},{\"name\":\"weights\"},{\"name\":\"out\"}]}";
+        "[1,2],\"datatype\":\"FP32\",\"data\":[1,1]}],%s}", v2_rest);
+    api_attention(native, strlen(native), n);
+    api_v2_infer("attention", v2, strlen(v2), r);
+    ck_assert_int_eq(n->status, 200);
+    ck_assert_int_eq(r->status, 200);
+}
+
+/* The v2 answer carries exactly the native answer's number text. */
+START_TEST(answer_is_the_native_text)
+{
     api_response n = {0}, r = {0};
-    api_attention(native, strlen(native), &n);
-    api_v2_infer("attention", v2, strlen(v2), &r);
-    ck_assert_int_eq(n.status, 200);
-    ck_assert_int_eq(r.status, 200);
+    one_head("\"outputs\":[{\"name\":\"scores\"},{\"name\":\"weights\"},"
+             "{\"name\":\"out\"}]", &n, &r);
     ck_assert_str_eq(r.content_type, "application/json");
     static const char *const names[3] = {"scores", "weights", "out"};
     static const char *const shapes[3] = {"[1,2,2]", "[1,2,2]", "[1,2,1]"};
@@ -185,6 +194,110 @@ START_TEST(answer_is_the_native_text)
                       ":\"1\",\"outputs\":[{\"name\":\"scores\"", 70) == 0);
     api_response_free(&n);
     api_response_free(&r);
+}
+END_TEST
+
+/* The numbers of the native answer's value after `key`, read by strtof
+ * (not the adapter's reader), null as -inf; returns how many. */
+static int floats_after(const char *text, const char *key, float *out,
+                        int cap)
+{
+    char tok[1024];
+    tokens_after(text, key, tok, sizeof tok);
+    int n = 0;
+    for (char *t = strtok(tok, ","); t && n < cap; t = strtok(NULL, ","))
+        out[n++] = strcmp(t, "null") == 0 ? -INFINITY : strtof(t, NULL);
+    return n;
+}
+
+/* Triton's binary tensor data for outputs: each binary output's JSON
+ * entry says its size in place of its data, its bytes follow the JSON in
+ * output order, and they are the very float32 of the native answer's text
+ * (-inf where a score is masked); an output's binary_data overrides the
+ * request's binary_data_output. */
+START_TEST(binary_outputs)
+{
+    api_response n = {0}, r = {0};
+    one_head("\"parameters\":{\"binary_data_output\":true},\"outputs\":["
+             "{\"name\":\"scores\"},{\"name\":\"weights\",\"parameters\":"
+             "{\"binary_data\":false}},{\"name\":\"out\"}]", &n, &r);
+    ck_assert_str_eq(r.content_type, "application/octet-stream");
+    ck_assert_uint_eq(r.len - r.json_len, 4 * 4 + 2 * 4);
+    json_t *j = json_loadb(r.body, r.json_len, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    const json_t *o = json_object_get(j, "outputs");
+    ck_assert_int_eq((int)json_array_size(o), 3);
+    static const char *const names[3] = {"scores", "weights", "out"};
+    static const int sizes[3] = {16, -1, 8};
+    for (int i = 0; i < 3; i++) {
+        const json_t *t = json_array_get(o, (size_t)i);
+        ck_assert_str_eq(json_string_value(json_object_get(t, "name")),
+                         names[i]);
+        ck_assert_str_eq(json_string_value(json_object_get(t, "datatype")),
+                         "FP32");
+        const json_t *sz = json_object_get(json_object_get(t, "parameters"),
+                                           "binary_data_size");
+        if (sizes[i] < 0) {
+            ck_assert_ptr_null(sz);
+            ck_assert_ptr_nonnull(json_object_get(t, "data"));
+        } else {
+            ck_assert_int_eq((int)json_integer_value(sz), sizes[i]);
+            ck_assert_ptr_null(json_object_get(t, "data"));
+        }
+    }
+    json_decref(j);
+    float want[8], got[8];
+    ck_assert_int_eq(floats_after(n.body, "\"scores\":", want, 8), 4);
+    ck_assert_int_eq(floats_after(n.body, "\"out\":", want + 4, 4), 2);
+    memcpy(got, r.body + r.json_len, 6 * sizeof(float));
+    ck_assert(isinf(want[1]) && want[1] < 0);       /* masked (causal) */
+    ck_assert(memcmp(got, want, 6 * sizeof(float)) == 0);
+    api_response_free(&n);
+    api_response_free(&r);
+
+    /* bow's max_abs_diff (an object natively) and allclose (BOOL: one
+     * byte), binary by their own binary_data alone */
+    const char *bow =
+        "{\"inputs\":[],\"parameters\":{\"seed\":4,\"shape\":[1,3,2],"
+        "\"method\":\"all\"},\"outputs\":[{\"name\":\"allclose\","
+        "\"parameters\":{\"binary_data\":true}},{\"name\":\"out\"},"
+        "{\"name\":\"max_abs_diff\",\"parameters\":{\"binary_data\":true}}]}";
+    const char *bow_native = "{\"seed\":4,\"shape\":[1,3,2],\"method\":"
+                             "\"all\"}";
+    api_bow(bow_native, strlen(bow_native), &n);
+    api_v2_infer("bow", bow, strlen(bow), &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.content_type, "application/octet-stream");
+    ck_assert_uint_eq(r.len - r.json_len, 1 + 3 * 4);
+    ck_assert_ptr_nonnull(strstr(n.body, "\"allclose\":true"));
+    ck_assert_int_eq(r.body[r.json_len], 1);
+    const char *m = strstr(n.body, "\"max_abs_diff\":{");
+    ck_assert_ptr_nonnull(m);
+    m = strchr(m, '{');
+    for (int i = 0; i < 3; i++) {
+        m = strchr(m + 1, ':');
+        want[i] = strtof(m + 1, NULL);
+    }
+    memcpy(got, r.body + r.json_len + 1, 3 * sizeof(float));
+    ck_assert(memcmp(got, want, 3 * sizeof(float)) == 0);
+    api_response_free(&n);
+    api_response_free(&r);
+
+    /* all JSON: as before, no header length */
+    const char *plain = "{\"inputs\":[],\"parameters\":{\"seed\":4,\"shape\":"
+                        "[1,3,2],\"binary_data_output\":false}}";
+    api_v2_infer("bow", plain, strlen(plain), &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.content_type, "application/json");
+    ck_assert_uint_eq(r.json_len, 0);
+    api_response_free(&r);
+
+    char msg[400];
+    error_of("bow", "{\"inputs\":[],\"parameters\":{\"seed\":4,\"shape\":"
+             "[1,3,2]},\"outputs\":[{\"name\":\"out\",\"parameters\":"
+             "{\"binary_data\":1}}]}", 400, msg, sizeof msg);
+    ck_assert_str_eq(msg, "wrong_type at outputs[0].parameters.binary_data: "
+                     "binary_data must be true or false, not integer");
 }
 END_TEST
 
@@ -300,6 +413,22 @@ START_TEST(metadata)
         ck_assert_ptr_nonnull(j);
         ck_assert_str_eq(json_string_value(json_object_get(j, "name")), m[i]);
         ck_assert_int_gt((int)json_array_size(json_object_get(j, "inputs")), 0);
+        /* a mask's other datatype and rank, in parameters */
+        const json_t *in = json_object_get(j, "inputs"), *mask = NULL;
+        for (size_t k = 0; k < json_array_size(in); k++)
+            if (strcmp(json_string_value(json_object_get(
+                           json_array_get(in, k), "name")), "mask") == 0)
+                mask = json_array_get(in, k);
+        if (i == 0) {
+            ck_assert_ptr_null(mask);
+        } else {
+            ck_assert_ptr_nonnull(mask);
+            char *text = json_dumps(mask, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            ck_assert_str_eq(text, "{\"name\":\"mask\",\"datatype\":\"BOOL\","
+                             "\"shape\":[-1,-1,-1],\"parameters\":{"
+                             "\"datatypes\":\"BOOL,FP32\",\"ranks\":\"2,3\"}}");
+            free(text);
+        }
         json_decref(j);
         api_response_free(&res);
     }
@@ -340,6 +469,22 @@ START_TEST(routes)
     server_decide_early(NULL, "GET", "/nope", NULL, &early);
     ck_assert(strncmp(early.body, "{\"error\":{\"status\":404", 22) == 0);
     api_response_free(&early);
+
+    /* a body over --max-body: 413 either way, the form the path's */
+    server_body_too_large("/v2/models/bow/versions/1/infer", 1000, &early);
+    ck_assert_int_eq(early.status, 413);
+    ck_assert_str_eq(early.code, "body_too_large");
+    static const char want[] = "{\"error\":\"body_too_large: the request "
+                               "body is over this server's limit of 1000 "
+                               "bytes (--max-body)\"}";
+    ck_assert_uint_eq(early.len, sizeof want - 1);
+    ck_assert(memcmp(early.body, want, early.len) == 0);
+    api_response_free(&early);
+    server_body_too_large("/bow", 1000, &early);
+    ck_assert_int_eq(early.status, 413);
+    ck_assert(strncmp(early.body, "{\"error\":{\"status\":413,\"code\":"
+                      "\"body_too_large\"", 43) == 0);
+    api_response_free(&early);
 }
 END_TEST
 
@@ -350,6 +495,7 @@ Suite *v2_suite(void)
     tcase_add_test(tc, native_body_flat_and_nested);
     tcase_add_test(tc, native_body_passes_context_and_mask);
     tcase_add_test(tc, answer_is_the_native_text);
+    tcase_add_test(tc, binary_outputs);
     tcase_add_test(tc, errors_name_the_v2_place);
     tcase_add_test(tc, input_floats_are_exact);
     tcase_add_test(tc, metadata);
