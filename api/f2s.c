@@ -218,8 +218,8 @@ int f2s_format(char *s, float f)
         memcpy(s, "null", 5);   /* inf or NaN: JSON has neither */
         return 4;
     }
-    if (bits >> 31)
-        *p++ = '-';
+    *p = '-';                   /* kept only for a negative: no branch on */
+    p += bits >> 31;            /* the sign, which data flips at random */
     if (exponent == 0 && mantissa == 0) {
         *p++ = '0';
         *p = '\0';
@@ -242,21 +242,45 @@ int f2s_format(char *s, float f)
         "34353637383940414243444546474849505152535455565758596061626364656667"
         "6869707172737475767778798081828384858687888990919293949596979899";
     char d[32];
-    memset(d + 16, 0, 16);
-    char *dig = d + 16;
-    uint32_t v = digits;        /* >= 1: the float is not zero */
-    while (v >= 100) {
-        dig -= 2;
-        memcpy(dig, pairs + 2 * (v % 100), 2);
-        v /= 100;
+    memset(d, '0', sizeof d);   /* the zeros of 0.000ddd come from here */
+    char *dig;
+    int32_t n;
+    const uint32_t v = digits;  /* >= 1: the float is not zero */
+    if (v < 1000000000u) {
+        /* Ryu's float digits are < 10^9: all nine places from independent
+         * halves, then the count -- a loop of divisions by 100 ran 3 or 4
+         * times, a branch the data decides. */
+        const uint32_t top = v / 100000000u, rest = v - top * 100000000u;
+        const uint32_t a = rest / 10000u, b = rest - a * 10000u;
+        const uint32_t a1 = a / 100u, a2 = a - a1 * 100u;
+        const uint32_t b1 = b / 100u, b2 = b - b1 * 100u;
+        d[7] = (char)('0' + top);
+        memcpy(d + 8, pairs + 2 * a1, 2);
+        memcpy(d + 10, pairs + 2 * a2, 2);
+        memcpy(d + 12, pairs + 2 * b1, 2);
+        memcpy(d + 14, pairs + 2 * b2, 2);
+        static const uint32_t pow10[10] = {
+            1,      10,      100,      1000,      10000,
+            100000, 1000000, 10000000, 100000000, 1000000000};
+        const uint32_t t = ((32u - (uint32_t)__builtin_clz(v)) * 1233u) >> 12;
+        n = (int32_t)(t + 1 - (v < pow10[t]));
+        dig = d + 16 - n;
+    } else {                    /* not reached; kept for safety */
+        uint32_t w = v;
+        dig = d + 16;
+        while (w >= 100) {
+            dig -= 2;
+            memcpy(dig, pairs + 2 * (w % 100), 2);
+            w /= 100;
+        }
+        if (w >= 10) {
+            dig -= 2;
+            memcpy(dig, pairs + 2 * w, 2);
+        } else {
+            *--dig = (char)('0' + w);
+        }
+        n = (int32_t)(d + 16 - dig);
     }
-    if (v >= 10) {
-        dig -= 2;
-        memcpy(dig, pairs + 2 * v, 2);
-    } else {
-        *--dig = (char)('0' + v);
-    }
-    const int32_t n = (int32_t)(d + 16 - dig);
     /* value = 0.d1d2...dn * 10^point */
     const int32_t point = n + exp10;
     const int32_t sci = point - 1;
@@ -265,16 +289,17 @@ int f2s_format(char *s, float f)
      * (no integer of 16+ digits: int64 JSON parsers refuse them), else
      * d.ddde+X */
     if (sci >= -6 && sci < 15) {
-        if (point <= 0) {               /* 0.000ddd: at most 5 zeros */
-            memcpy(p, "0.000000", 8);
-            p += 2 - point;
-            copy16(p, dig);
-            p += n;
-        } else if (point < n) {         /* ddd.ddd */
-            copy16(p, dig);
-            p[point] = '.';
-            copy16(p + point + 1, dig + point);
-            p += n + 1;
+        if (point < n) {
+            /* ddd.ddd, or 0.000ddd (point >= -5) with the 0 and the zeros
+             * taken from the '0's before the digits: one path for both, as
+             * values on either side of 1 come in any order (a branch on
+             * which one was mispredicted often). */
+            const int32_t ilen = point > 0 ? point : 1;
+            const char *from = dig + point - ilen;
+            copy16(p, from);
+            p[ilen] = '.';
+            copy16(p + ilen + 1, dig + point);
+            p += ilen + 1 + n - point;
         } else {                        /* ddd000: at most 14 zeros */
             copy16(p, dig);
             memcpy(p + n, "0000000000000000", 16);
