@@ -82,6 +82,38 @@ void engine_matmul_tt(engine_tensor *out, const engine_tensor *wei,
     const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
     const float *w = wei->data;
 
+    /* Narrow C, one thread, small: x's columns side by side as one
+     * T x (B*C) matrix, so that each output row is B*C sums computed as
+     * vectors: out[t][n] = 0 + wei[t][0]*X[0][n] + wei[t][1]*X[1][n] + ...,
+     * the same additions in the same order as the loops below.  The
+     * lecture's B=4, C=2 gives 8 lanes; callgrind: ~4.7k -> ~1k
+     * instructions for /bow's small request. */
+    enum { NARROW_MAX = 2048 };
+    const int64_t N = B * C;
+    if (C < 8 && nthreads <= 1 && T * N <= NARROW_MAX) {
+        float X[NARROW_MAX], O[NARROW_MAX];
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t s = 0; s < T; s++)
+                for (int64_t c = 0; c < C; c++)
+                    X[s * N + b * C + c] = x->data[(b * T + s) * C + c];
+        for (int64_t t = 0; t < T; t++) {
+            float *o = O + t * N;
+            for (int64_t n = 0; n < N; n++)
+                o[n] = 0.0f;
+            for (int64_t s = 0; s < T; s++) {
+                const float a = w[t * T + s];
+                const float *xs = X + s * N;
+                for (int64_t n = 0; n < N; n++)
+                    o[n] += a * xs[n];
+            }
+        }
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t c = 0; c < C; c++)
+                    out->data[(b * T + t) * C + c] = O[t * N + b * C + c];
+        return;
+    }
+
     PARALLEL_FOR(b, B, {
         const float *xb = x->data + b * T * C;
         float *ob = out->data + b * T * C;

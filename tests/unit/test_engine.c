@@ -66,6 +66,44 @@ START_TEST(bow_weights_are_row_means)
 }
 END_TEST
 
+/* wei @ x bit for bit against the plain sum in order, s = 0, 1, ...: on
+ * one thread (narrow C goes through the gathered-columns path when small)
+ * and two, for narrow and wide C, small and past the gathered path's
+ * 2048 numbers. */
+START_TEST(matmul_tt_sums_in_order)
+{
+    static const int64_t cases[][3] = {{4, 8, 2}, {3, 5, 7}, {2, 17, 3},
+                                       {1, 1, 1}, {2, 64, 16}, {8, 64, 7},
+                                       {1, 300, 7}};
+    const int64_t B = cases[_i][0], T = cases[_i][1], C = cases[_i][2];
+    const int64_t n = B * T * C;
+    float *x = malloc(n * sizeof *x), *w = malloc(T * T * sizeof *w),
+          *o = malloc(n * sizeof *o), *want = malloc(n * sizeof *want);
+    unit_fill_random(x, n, 11 + _i);
+    unit_fill_random(w, T * T, 29 + _i);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t c = 0; c < C; c++) {
+                float acc = 0.0f;
+                for (int64_t s = 0; s < T; s++) {
+                    const float p = w[t * T + s] * x[(b * T + s) * C + c];
+                    acc += p;
+                }
+                want[(b * T + t) * C + c] = acc;
+            }
+    engine_tensor tx = {x, 3, {B, T, C}}, tw = {w, 2, {T, T}},
+                  to = {o, 3, {B, T, C}};
+    for (int threads = 1; threads <= 2; threads++) {
+        memset(o, 0xff, n * sizeof *o);
+        engine_matmul_tt(&to, &tw, &tx, threads);
+        ck_assert_msg(memcmp(o, want, n * sizeof *o) == 0,
+                      "B=%lld T=%lld C=%lld threads=%d", (long long)B,
+                      (long long)T, (long long)C, threads);
+    }
+    free(x), free(w), free(o), free(want);
+}
+END_TEST
+
 START_TEST(bow_loop_parallel_is_identical)
 {
     const int64_t B = 6, T = 11, C = 5, n = B * T * C;
@@ -673,6 +711,7 @@ Suite *engine_suite(void)
     tcase_add_loop_test(tc, bow_three_methods_agree, 0, NSHAPES);
     tcase_add_test(tc, bow_weights_are_row_means);
     tcase_add_test(tc, bow_loop_parallel_is_identical);
+    tcase_add_loop_test(tc, matmul_tt_sums_in_order, 0, 7);
     suite_add_tcase(s, tc);
     tc = tcase_create("attention");
     tcase_add_test(tc, softmax_rows_properties);
