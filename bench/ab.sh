@@ -18,7 +18,8 @@
 # to compare on a busy machine; req/s over nginx is the one the target uses.
 #
 # Needs wrk and nginx (`make bench-deps`), PYTHON (default /usr/bin/python3);
-# uses perf, if it can count syscall tracepoints, for the last two columns.
+# with AB_PERF=1, uses perf (if it can count syscall tracepoints) for the
+# last two columns.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -97,9 +98,12 @@ ticks() {
 # With perf and its syscall tracepoints (Debian's linux-perf, as root),
 # system calls and context switches per request are counted too: exact
 # counts, unlike times, do not care what else runs.
-# AB_PERF=0 turns this off (counting costs each system call a little).
+# Off by default: counting costs each system call a little, and nginx makes
+# more of them per unit of work than attnd, so it tilts the req/s ratio
+# (two 7-round series of the same build back to back: 0.724x with
+# counting, 0.681x without).
 PERF=no
-[ "${AB_PERF:-1}" = 1 ] &&
+[ "${AB_PERF:-0}" = 1 ] &&
     perf stat -e raw_syscalls:sys_enter,context-switches -o /dev/null -- true \
         >/dev/null 2>&1 && PERF=yes
 HZ=$(getconf CLK_TCK)
