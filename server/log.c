@@ -3,8 +3,9 @@
  *
  * Why batched: bench/ measured an unbuffered write(2) per line at ~18% of
  * small-request throughput.  A line is written at once when nothing has
- * been written for the last millisecond, so a quiet server's log is as
- * prompt as an unbuffered one.  Under load, lines collect in a 32 KiB
+ * been written for the last millisecond (as the coarse monotonic clock
+ * tells, whose tick is 1-4 ms), so a quiet server's log is as prompt as an
+ * unbuffered one.  Under load, lines collect in a 32 KiB
  * buffer and a flusher thread writes them out 1 ms after the first one
  * was held back: at most ~1000 writes a second, each line late by about a
  * millisecond.  The buffer is also written when full and at exit.  (The
@@ -40,10 +41,12 @@ static int flusher_on;          /* lines may be held: the flusher runs */
 static int flush_due;           /* a line is held; the flusher will write */
 static int flusher_quit;
 
+/* The coarse clock (one tick, 4 ms here; 5.6 against 25.6 ns a call)
+ * is enough to tell a quiet server from a busy one. */
 static int64_t mono_us(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
     return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
@@ -75,6 +78,30 @@ static void flush_out(void)
     pthread_mutex_unlock(&wmu);
 }
 
+void server_log_line(int batch, const char *line, size_t n)
+{
+    const int64_t now = mono_us();
+    pthread_mutex_lock(&mu);
+    while (len + n > sizeof bufs[0]) {
+        pthread_mutex_unlock(&mu);
+        flush_out();
+        pthread_mutex_lock(&mu);
+    }
+    memcpy(cur + len, line, n);
+    len += n;
+    const int write_now = !batch || !flusher_on ||
+                          now - last_write_us >= LOG_HOLD_US;
+    if (write_now) {
+        last_write_us = now;    /* lines from here on wait for the next */
+    } else if (!flush_due) {
+        flush_due = 1;
+        pthread_cond_signal(&held);
+    }
+    pthread_mutex_unlock(&mu);
+    if (write_now)
+        flush_out();
+}
+
 void server_log(int batch, const char *fmt, ...)
 {
     char line[512];
@@ -88,26 +115,7 @@ void server_log(int batch, const char *fmt, ...)
         n = sizeof line - 1;
         line[n - 1] = '\n';
     }
-    const int64_t now = mono_us();
-    pthread_mutex_lock(&mu);
-    while (len + (size_t)n > sizeof bufs[0]) {
-        pthread_mutex_unlock(&mu);
-        flush_out();
-        pthread_mutex_lock(&mu);
-    }
-    memcpy(cur + len, line, (size_t)n);
-    len += (size_t)n;
-    const int write_now = !batch || !flusher_on ||
-                          now - last_write_us >= LOG_HOLD_US;
-    if (write_now) {
-        last_write_us = now;    /* lines from here on wait for the next */
-    } else if (!flush_due) {
-        flush_due = 1;
-        pthread_cond_signal(&held);
-    }
-    pthread_mutex_unlock(&mu);
-    if (write_now)
-        flush_out();
+    server_log_line(batch, line, (size_t)n);
 }
 
 /* Writes held lines LOG_HOLD_US after the first of them; sleeps while

@@ -103,11 +103,13 @@ void server_readyz(api_response *res);
 
 /* Appends one printf-formatted line (ending in \n) to stderr's log.  With
  * batch set, and between server_log_start and server_log_stop, a line
- * written less than a millisecond after the last write waits (about a
- * millisecond) to share a write with the lines after it; otherwise it is
- * written at once. */
+ * written less than a millisecond (one tick of the coarse clock) after the
+ * last write waits (about a millisecond) to share a write with the lines
+ * after it; otherwise it is written at once. */
 void server_log(int batch, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* One line of n bytes, newline included, as server_log writes it. */
+void server_log_line(int batch, const char *line, size_t n);
 void server_log_flush(void);
 /* Start and stop the thread that writes held lines (stop writes them). */
 void server_log_start(void);
