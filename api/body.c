@@ -581,9 +581,13 @@ static json_t *plain_tree(const fields *fs)
     for (int i = 0; o && i < fs->n; i++) {
         json_t *v = fs->f[i].tensor ? json_integer(0)
                                     : plain_scalar(fs->f[i].v, fs->f[i].vend);
-        if (!v || json_object_getn(o, fs->f[i].key, fs->f[i].klen) ||
+        if (v && json_object_getn(o, fs->f[i].key, fs->f[i].klen)) {
+            json_decref(v);         /* a duplicate key: Jansson's error */
+            v = NULL;
+        }
+        /* setn_new takes v even when it fails */
+        if (!v ||
             json_object_setn_new_nocheck(o, fs->f[i].key, fs->f[i].klen, v)) {
-            json_decref(v);
             json_decref(o);
             return NULL;
         }
