@@ -38,6 +38,7 @@ typedef struct scan {
     float *buf;
     size_t n, cap;
     int64_t max;                    /* element cap */
+    int max_depth;                  /* --max-depth */
 } scan;
 
 static void skip_ws(scan *s)
@@ -143,11 +144,12 @@ static int scan_number(scan *s)
         return 0;                   /* too_large, with its message */
     if (s->n == s->cap) {
         /* At first room for as many numbers as the rest of the text can
-         * hold (one digit and a comma each), up to 4096: a small tensor's
-         * floats then come from malloc's per-thread cache. */
+         * hold (one digit and a comma each), up to 256: a small tensor's
+         * floats then come from malloc's per-thread cache (up to 1 KiB),
+         * and a big one doubles its way up. */
         size_t cap = s->cap ? 2 * s->cap
-                            : (size_t)(e - s->p) / 2 + 1 < 4096
-                                  ? (size_t)(e - s->p) / 2 + 1 : 4096;
+                            : (size_t)(e - s->p) / 2 + 1 < 256
+                                  ? (size_t)(e - s->p) / 2 + 1 : 256;
         float *b = realloc(s->buf, cap * sizeof *b);
         if (!b)
             return 0;
@@ -164,7 +166,7 @@ static int scan_array(scan *s, int depth)
 {
     /* The body object is level 1, this array level depth + 2: past
      * --max-depth the full path gives too_deep. */
-    if (depth >= ENGINE_MAX_RANK || depth + 2 > api_max_depth())
+    if (depth >= ENGINE_MAX_RANK || depth + 2 > s->max_depth)
         return 0;
     s->p++;                         /* '[' */
     int64_t count = 0;
@@ -458,7 +460,8 @@ static int fast_scan(api_body *b, const char *body, size_t len,
         if (tensor) {
             if (b->npre == API_MAX_PRE)
                 return 0;
-            scan t = {.p = s.p, .end = s.end, .max = api_max_elements()};
+            scan t = {.p = s.p, .end = s.end, .max = api_max_elements(),
+                      .max_depth = api_max_depth()};
             for (int i = 0; i < ENGINE_MAX_RANK; i++)
                 t.dim[i] = -1;
             spans[b->npre].from = (size_t)(s.p - body);

@@ -165,7 +165,9 @@ void engine_softmax_rows(float *m, int64_t rows, int64_t n)
         }
         float sum = 0.0f;
         for (int64_t i = 0; i < n; i++) {
-            row[i] = expf(row[i] - max);
+            /* a masked score: expf(-inf) is exactly 0, without the call
+             * (half of a causal matrix) */
+            row[i] = row[i] == -INFINITY ? 0.0f : expf(row[i] - max);
             sum += row[i];
         }
         const float inv = 1.0f / sum;
