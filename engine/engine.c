@@ -75,6 +75,21 @@ void engine_bow_softmax_weights(engine_tensor *wei)
     engine_softmax_rows(wei->data, T, T);
 }
 
+/* o[0..n) = 0 + wrow[0] * x[0][.] + wrow[1] * x[1][.] + ... over the T
+ * rows of x (n wide), added in that order, n lanes at a time. */
+static void row_times(float *o, const float *wrow, const float *x, int64_t T,
+                      int64_t n)
+{
+    for (int64_t j = 0; j < n; j++)
+        o[j] = 0.0f;
+    for (int64_t s = 0; s < T; s++) {
+        const float a = wrow[s];
+        const float *xs = x + s * n;
+        for (int64_t j = 0; j < n; j++)
+            o[j] += a * xs[j];
+    }
+}
+
 void engine_matmul_tt(engine_tensor *out, const engine_tensor *wei,
                       const engine_tensor *x, int nthreads)
 {
@@ -96,17 +111,8 @@ void engine_matmul_tt(engine_tensor *out, const engine_tensor *wei,
             for (int64_t s = 0; s < T; s++)
                 for (int64_t c = 0; c < C; c++)
                     X[s * N + b * C + c] = x->data[(b * T + s) * C + c];
-        for (int64_t t = 0; t < T; t++) {
-            float *o = O + t * N;
-            for (int64_t n = 0; n < N; n++)
-                o[n] = 0.0f;
-            for (int64_t s = 0; s < T; s++) {
-                const float a = w[t * T + s];
-                const float *xs = X + s * N;
-                for (int64_t n = 0; n < N; n++)
-                    o[n] += a * xs[n];
-            }
-        }
+        for (int64_t t = 0; t < T; t++)
+            row_times(O + t * N, w + t * T, X, T, N);
         for (int64_t b = 0; b < B; b++)
             for (int64_t t = 0; t < T; t++)
                 for (int64_t c = 0; c < C; c++)
@@ -135,14 +141,7 @@ void engine_matmul_tt(engine_tensor *out, const engine_tensor *wei,
                 }
                 continue;
             }
-            for (int64_t c = 0; c < C; c++)
-                o[c] = 0.0f;
-            for (int64_t s = 0; s < T; s++) {
-                const float a = w[t * T + s];
-                const float *xs = xb + s * C;
-                for (int64_t c = 0; c < C; c++)
-                    o[c] += a * xs[c];
-            }
+            row_times(o, w + t * T, xb, T, C);
         }
     });
 }
