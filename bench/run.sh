@@ -326,8 +326,14 @@ eng_row() {             # eng_row IMPL THREADS LABEL
         "${R[${p}_reps]}" "$(mib "${R[${p}_vmhwm_kib]}")"
 }
 scaling_note() {        # a miss while the machine itself gave < 1.7 cores
-    awk -v s="$r_scale" -v c="${R[eng_cores_2]}" 'BEGIN {
-        if (s < 1.7 && c != "?" && c + 0 < 1.7)
+    # the ALU loop between the engine calls, and the two-core checks just
+    # before and after the engine runs: the lowest of them
+    awk -v s="$r_scale" -v a="${R[eng_cores_2]}" -v b="${R[cores_engine]}" \
+        -v e="${R[cores_end]}" 'BEGIN {
+        c = ""; n = split(a " " b " " e, v, " ")
+        for (i = 1; i <= n; i++)
+            if (v[i] != "?" && v[i] != "" && (c == "" || v[i] + 0 < c + 0)) c = v[i]
+        if (s < 1.7 && c != "" && c + 0 < 1.7)
             printf " (inconclusive: the host gave %s cores'"'"' worth)", c }'
 }
 verdict() {             # verdict VALUE OP GOAL
