@@ -169,13 +169,16 @@ function readHeatmaps(page) {
   }));
 }
 
-function assertColours(maps, mats) {
+// masks (optional): per heatmap, true for a cell the page must draw as
+// masked (grey) rather than in the colour of its weight.
+const MASKED_GREY = [128, 128, 128];
+function assertColours(maps, mats, masks = null) {
   assert.equal(maps.length, mats.length);
   maps.forEach((m, b) => {
     assert.equal(m.rows, mats[b].length);
     assert.equal(m.cols, mats[b][0].length);
     m.px.forEach((row, i) => row.forEach((rgb, j) => {
-      const want = expectedColour(mats[b][i][j]);
+      const want = masks && masks[b][i][j] ? MASKED_GREY : expectedColour(mats[b][i][j]);
       for (let k = 0; k < 3; k++)
         assert.ok(Math.abs(rgb[k] - want[k]) <= 1.01,
           `${m.name}[${i}][${j}] = ${mats[b][i][j]}: drawn rgb(${rgb}), viridis says rgb(${want.map(Math.round)})`);
@@ -200,6 +203,7 @@ async function hover(page, b, i, j) {
   return page.evaluate((k) => ({
     tooltip: document.getElementById("tooltip").hidden ? null : document.getElementById("tooltip").textContent,
     value: document.querySelectorAll("#heatmaps .readout")[k].dataset.value,
+    masked: document.querySelectorAll("#heatmaps .readout")[k].dataset.masked,
   }), b);
 }
 
@@ -212,6 +216,16 @@ function errorPanel(page) {
              heatmaps: document.querySelectorAll("#heatmaps canvas").length,
              weightsHidden: document.getElementById("weights-panel").hidden };
   });
+}
+
+// The error panel after a run shows exactly the API's error for the same
+// request (status, code, message, path), and no heatmap; returns that error.
+async function assertShownError(page, sent) {
+  const e = (await api(sent.path, sent.text)).json.error, err = await errorPanel(page);
+  assert.deepEqual([err.shown, err.status, err.code, err.message, err.path, err.heatmaps, err.weightsHidden],
+    [true, String(e.status), e.code, e.message, "path" in e ? e.path : "", 0, true]);
+  assert.match(await page.textContent("#status"), new RegExp("^" + e.status + " "));
+  return e;
 }
 
 // ------------------------------------------------------------ tests
@@ -367,12 +381,7 @@ test("an invalid pasted x shows the API's error: 422, ragged_array, the path", a
   // A seeded error, too: the seed as typed goes to the API, which judges it.
   await page.check("#mode-seed");
   await page.fill("#seed", "12abc");
-  const sent2 = await run(page);
-  const direct2 = await api("/attention", sent2.text);
-  const err2 = await errorPanel(page);
-  assert.deepEqual([err2.status, err2.code, err2.path, err2.message],
-    [String(direct2.json.error.status), direct2.json.error.code, direct2.json.error.path, direct2.json.error.message]);
-  assert.equal(err2.code, "out_of_range");
+  assert.equal((await assertShownError(page, await run(page))).code, "out_of_range");
 
   // And one without a path: the row is hidden, not shown empty.
   await page.fill("#seed", "1");
@@ -502,4 +511,213 @@ test("exports: the heatmap as a PNG, the response as JSON", async (t) => {
   const text = fs.readFileSync(jsPath, "utf8");
   assert.equal(text, direct.text, "the JSON export is not the API's response byte for byte");
   assert.deepEqual(JSON.parse(text), direct.json);
+});
+
+// ------------------------------------------------------------ context and mask
+
+// The 2-D slices of a tensor in the page's heatmap order (b, then head).
+function slices(a) {
+  return Array.isArray(a[0][0]) ? a.flatMap(slices) : [a];
+}
+function shapeOf(a) {
+  const s = [];
+  for (; Array.isArray(a); a = a[0]) s.push(a.length);
+  return s;
+}
+// Per heatmap cell: masked when the API's score is null (-inf).
+function nullCells(scores) {
+  return slices(scores).map((m) => m.map((row) => row.map((v) => v === null)));
+}
+
+// Checks every heatmap against the API's answer to the request the page
+// sent: names, sizes, colours (masked cells grey), and every cell's value
+// and masked flag through hover.  Returns the API's answer.
+async function assertDrawn(page, sent) {
+  const direct = await api(sent.path, sent.text);
+  assert.equal(direct.status, 200, direct.text);
+  const W = slices(direct.json.weights), masks = nullCells(direct.json.scores);
+  const maps = await readHeatmaps(page);
+  assertColours(maps, W, masks);
+  for (let b = 0; b < maps.length; b++)
+    for (let i = 0; i < maps[b].rows; i++)
+      for (let j = 0; j < maps[b].cols; j++) {
+        const h = await hover(page, b, i, j);
+        assert.equal(Number(h.value), W[b][i][j], `${maps[b].name}[${i}][${j}]`);
+        assert.equal(h.masked, String(masks[b][i][j]), `${maps[b].name}[${i}][${j}] masked`);
+        assert.equal(h.tooltip.split("\n")[0].endsWith("(masked)"), masks[b][i][j]);
+      }
+  assert.equal(await page.isVisible("#legend-masked"), masks.some((m) => m.some((r) => r.includes(true))));
+  return direct;
+}
+
+test("/multihead: the pasted defaults are its shapes (heads×hs×C) and run as they are", async (t) => {
+  const page = await openPage(t);
+  await page.check("#mode-tensors");
+  await page.selectOption("#endpoint", "/multihead");
+  const sent = await run(page);
+  assert.equal(sent.path, "/multihead");
+  const b = sent.body;
+  const H = shapeOf(b.wq)[0], hs = shapeOf(b.wq)[1], [B, T, C] = shapeOf(b.x);
+  for (const w of ["wq", "wk", "wv"]) assert.deepEqual(shapeOf(b[w]), [H, hs, C], w);
+  assert.deepEqual(shapeOf(b.wo), [C, H * hs]);
+  assert.deepEqual(shapeOf(b.bo), [C]);
+  assert.ok(H > 1, "the example should show more than one head");
+  const direct = await api("/multihead", sent.text);
+  assert.equal(direct.status, 200, direct.text);
+  assert.match(await page.textContent("#status"), /^200 /);
+  assert.deepEqual(shapeOf(direct.json.weights), [B, H, T, T]);
+  const maps = await readHeatmaps(page);
+  assert.deepEqual(maps.map((m) => m.name), ["weights[0][0]", "weights[0][1]"]);
+  assertColours(maps, slices(direct.json.weights));
+
+  // Each endpoint keeps its own boxes: /attention's are 2-D again, and an
+  // edit made under /multihead comes back with it.
+  await page.fill("#t-bo", "[1, -1]");
+  await page.selectOption("#endpoint", "/attention");
+  const sentA = await run(page);
+  for (const w of ["wq", "wk", "wv"]) assert.equal(shapeOf(sentA.body[w]).length, 2, w);
+  assert.equal((await api("/attention", sentA.text)).status, 200);
+  await page.selectOption("#endpoint", "/multihead");
+  assert.equal(await page.inputValue("#t-bo"), "[1, -1]");
+  assert.deepEqual(shapeOf(JSON.parse(await page.inputValue("#t-wq"))), [H, hs, C]);
+});
+
+test("cross-attention: a context with S ≠ T gives T×S weights, pasted or from /randn", async (t) => {
+  const page = await openPage(t);
+  await page.check("#mode-tensors");
+  assert.equal(await page.isVisible("#t-context"), false);
+  await page.check("#use-context");
+  assert.equal(await page.isChecked("#causal"), false, "a context makes causal default to false");
+  assert.match(await page.textContent("#causal-hint"), /Causal unticked/);
+  const sent = await run(page);
+  const [B, T] = shapeOf(sent.body.x), S = shapeOf(sent.body.context)[1];
+  assert.notEqual(S, T, "the example context should have S ≠ T");
+  assert.equal(sent.body.causal, false);
+  assert.deepEqual(sent.body.return, ["weights", "out", "scores"]);
+  const direct = await assertDrawn(page, sent);
+  assert.deepEqual(shapeOf(direct.json.weights), [B, T, S]);
+  assert.match(await page.textContent("#weights-sub"), new RegExp("^" + [B, T, S].join("×") + " "));
+  const maps = await readHeatmaps(page);
+  assert.deepEqual(maps.map((m) => [m.rows, m.cols]), [[T, S]]);
+  // Query labels are x's tokens, key labels the context's positions.
+  await page.fill("#labels", "abc");
+  const h = await hover(page, 0, 2, 1);
+  assert.match(h.tooltip, /query 'c' \(2\) → key context 1/);
+
+  // Seeded: ticking the context fills it with the API's torch.randn(B, S, C).
+  await page.fill("#labels", "");
+  await page.uncheck("#use-context");
+  await page.check("#mode-seed");
+  await setForm(page, { endpoint: "/multihead", seed: "1337", B: "2", T: "6", C: "8", head_size: "2", heads: "2" });
+  const filled = () => page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Context filled"));
+  await page.check("#use-context");
+  await filled();
+  const S0 = Number(await page.inputValue("#context-S")), seed0 = Number(await page.inputValue("#context-seed"));
+  assert.deepEqual(JSON.parse(await page.inputValue("#t-context")), (await api("/randn", { seed: seed0, shape: [2, S0, 8] })).json.data);
+  // Another S and seed, by the button.
+  await setForm(page, { "context-S": "3", "context-seed": "7" });
+  await page.evaluate(() => { document.getElementById("status").textContent = ""; });
+  await page.click("#context-randn");
+  await filled();
+  const ctx = await api("/randn", { seed: 7, shape: [2, 3, 8] });
+  assert.deepEqual(JSON.parse(await page.inputValue("#t-context")), ctx.json.data);
+  const sent2 = await run(page);
+  assert.deepEqual(sent2.body.context, ctx.json.data);
+  assert.equal(sent2.body.num_heads, 2);
+  const direct2 = await assertDrawn(page, sent2);
+  assert.deepEqual(shapeOf(direct2.json.weights), [2, 2, 6, 3]);
+  const maps2 = await readHeatmaps(page);
+  assert.deepEqual(maps2.map((m) => m.name), ["weights[0][0]", "weights[0][1]", "weights[1][0]", "weights[1][1]"]);
+  assert.ok(maps2.every((m) => m.rows === 6 && m.cols === 3));
+
+  // Ticked again, causal is SDPA's top-left one over the context: masked cells.
+  await page.check("#causal");
+  const sent3 = await run(page);
+  assert.equal(sent3.body.causal, true);
+  const direct3 = await assertDrawn(page, sent3);
+  assert.ok(nullCells(direct3.json.scores)[0][0].includes(true));
+});
+
+test("masks: a bool mask hides entries, a numeric one is added; both drawn from the API's answer", async (t) => {
+  const page = await openPage(t);
+  await page.check("#mode-tensors");
+  await page.selectOption("#mask-kind", "bool");
+  assert.equal(await page.isChecked("#causal"), false, "a mask unticks causal (causal: true with a mask is a 422)");
+  // The example is the causal pattern, T×S for the pasted x.
+  const T = shapeOf(JSON.parse(await page.inputValue("#t-x")))[1];
+  const example = JSON.parse(await page.inputValue("#t-mask"));
+  assert.deepEqual(shapeOf(example), [T, T]);
+  example.forEach((row, i) => row.forEach((v, j) => assert.equal(v, j <= i)));
+
+  // A mask that hides other cells: one row hides everything.
+  const mask = Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => i !== 1 && (i + j) % 2 === 0));
+  await page.fill("#t-mask", JSON.stringify(mask));
+  const sent = await run(page);
+  assert.deepEqual(sent.body.mask, mask);
+  assert.equal(sent.body.causal, false);
+  const direct = await assertDrawn(page, sent);
+  const hidden = nullCells(direct.json.scores)[0];
+  assert.deepEqual(hidden, mask.map((row) => row.map((v) => !v)), "the API's masked cells are the mask's false ones");
+  direct.json.weights[0].forEach((row, i) => row.forEach((w, j) => { if (!mask[i][j]) assert.equal(w, 0); }));
+  await page.screenshot({ path: path.join(OUT, "mask.png"), fullPage: true });
+
+  // The same on /multihead: the mask applies to every head alike.
+  await page.selectOption("#endpoint", "/multihead");
+  const sentM = await run(page);
+  assert.deepEqual(sentM.body.mask, mask);
+  const directM = await assertDrawn(page, sentM);
+  for (const m of nullCells(directM.json.scores)) assert.deepEqual(m, hidden);
+
+  // Numeric: the example (0 on the diagonal, a slope below, null above).
+  await page.selectOption("#endpoint", "/attention");
+  await page.selectOption("#mask-kind", "numeric");
+  await page.click("#mask-example");
+  const numeric = JSON.parse(await page.inputValue("#t-mask"));
+  numeric.forEach((row, i) => row.forEach((v, j) => assert.equal(v === null, j > i)));
+  const sentN = await run(page);
+  assert.deepEqual(sentN.body.mask, numeric);
+  const directN = await assertDrawn(page, sentN);
+  assert.deepEqual(nullCells(directN.json.scores)[0], numeric.map((row) => row.map((v) => v === null)));
+
+  // Turned off, no mask is sent and nothing is drawn as masked.
+  await page.selectOption("#mask-kind", "none");
+  const sentOff = await run(page);
+  assert.equal("mask" in sentOff.body, false);
+  assert.equal(await page.isVisible("#legend-masked"), false);
+});
+
+test("a bad mask or context shows the API's error: status, code, message, path", async (t) => {
+  const page = await openPage(t);
+  await page.check("#mode-tensors");
+  await page.selectOption("#mask-kind", "bool");
+  const cases = [
+    ["[[true, false]]", "shape_mismatch", "mask"],                    // 1×2 for T×S = 3×3
+    ["[[true, 1, 0], [1, 1, 1], [1, 1, 1]]", "wrong_type", "mask[0][1]"],   // bool and number mixed
+  ];
+  for (const [text, code, where] of cases) {
+    await page.fill("#t-mask", text);
+    const e = await assertShownError(page, await run(page));
+    assert.deepEqual([e.status, e.code, e.path], [422, code, where]);
+  }
+  // causal ticked again with a mask: the API refuses it, at path causal.
+  await page.click("#mask-example");
+  await page.check("#causal");
+  const sent = await run(page);
+  assert.equal(sent.body.causal, true);
+  const e = await assertShownError(page, sent);
+  assert.deepEqual([e.status, e.code, e.path], [422, "invalid_value", "causal"]);
+
+  // A context whose C is not x's.
+  await page.uncheck("#causal");
+  await page.selectOption("#mask-kind", "none");
+  await page.check("#use-context");
+  await page.fill("#t-context", "[[[1, 2, 3]]]");
+  const e2 = await assertShownError(page, await run(page));
+  assert.deepEqual([e2.status, e2.code, e2.path], [422, "shape_mismatch", "context"]);
+  await page.screenshot({ path: path.join(OUT, "mask-error.png") });
+
+  // A box that is not JSON is not sent, as for the other boxes.
+  await page.fill("#t-context", "[[[1, 0]]");
+  assert.equal(await run(page), null, "a request went out");
+  assert.match(await page.textContent("#status"), /^Not sent: the context box is not JSON/);
 });
