@@ -18,7 +18,8 @@ static atomic_int computing;
 void api_config_defaults(api_config *cfg)
 {
     cfg->max_elements = API_DEFAULT_MAX_ELEMENTS;
-    cfg->max_total_elements = 4 * API_DEFAULT_MAX_ELEMENTS;
+    cfg->max_total_elements =
+        API_TOTAL_PER_ELEMENTS * API_DEFAULT_MAX_ELEMENTS;
     cfg->max_batch = 4096;
     cfg->max_seq = 8192;
     cfg->max_head_size = 8192;

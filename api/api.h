@@ -27,6 +27,10 @@ typedef struct api_config {
 
 #define API_DEFAULT_MAX_ELEMENTS ((int64_t)1 << 25)
 
+/* The default of max_total_elements is this many times max_elements
+ * (whatever --max-elements says). */
+#define API_TOTAL_PER_ELEMENTS 4
+
 /* The documented defaults (see attnd --help). */
 void api_config_defaults(api_config *cfg);
 

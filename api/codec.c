@@ -67,32 +67,84 @@ const char *codec_rank_shape(const char *name, int rank)
     }
 }
 
-typedef struct walk {
-    const char *name;
-    int rank;
-    const int64_t *dim;
-    size_t idx[ENGINE_MAX_RANK + 1];
-    api_error *e;
-} walk;
+/* data[i] of a tensor: a number within float32. */
+static int number_leaf(const json_t *x, const char *path, void *ctx,
+                       api_error *e)
+{
+    (void)ctx;
+    if (!json_is_number(x)) {
+        if (json_is_array(x))
+            api_fail(e, 422, "not_a_number", path,
+                     "%s is an array, not a number: data is flat "
+                     "(row-major) and shape says how it folds", path);
+        else
+            api_fail(e, 422, "not_a_number", path, "%s is %s, not a number",
+                     path, codec_type_name(x));
+        return 0;
+    }
+    const double d = json_number_value(x);
+    if (!(fabs(d) < FLOAT32_LIMIT)) {
+        api_fail(e, 422, "out_of_range", path,
+                 "%s = %g does not fit in float32 (largest magnitude "
+                 "3.4028235e38)", path, d);
+        return 0;
+    }
+    return 1;
+}
 
-static int walk_check(walk *w, const json_t *v, int depth)
+/* ==== nested arrays ==== */
+
+int codec_walk_descend(codec_walk *w, const json_t *v, int max,
+                       int64_t *dim, const json_t **first)
+{
+    char path[160];
+    int depth = 0;
+    while (json_is_array(v)) {
+        if (json_array_size(v) == 0) {
+            path_of(path, sizeof path, w->name, w->idx, depth);
+            api_fail(w->e, 422, "empty_dimension", path,
+                     "%s is empty: every dimension of %s must be at least "
+                     "1", path, w->name);
+            return -1;
+        }
+        if (depth == max)
+            return max + 1;
+        dim[depth] = (int64_t)json_array_size(v);
+        w->idx[depth] = 0;
+        v = json_array_get(v, 0);
+        depth++;
+    }
+    if (first)
+        *first = v;
+    return depth;
+}
+
+/* v, not an array, stands where an array of w->dim[depth] belongs. */
+static void not_array(const codec_walk *w, const json_t *v,
+                      const char *path, int depth)
+{
+    if (w->ragged_any || json_is_number(v))
+        api_fail(w->e, 422, "ragged_array", path,
+                 "%s is %s where an array of %lld was expected: the "
+                 "nesting must be the same everywhere", path,
+                 w->ragged_any ? codec_type_name(v) : "a number",
+                 (long long)w->dim[depth]);
+    else
+        api_fail(w->e, 422, "not_a_number", path,
+                 "%s is %s; tensors hold only numbers in nested arrays",
+                 path, codec_type_name(v));
+}
+
+int codec_walk_check(codec_walk *w, const json_t *v, int depth)
 {
     char path[160];
     if (depth < w->rank) {
         if (!json_is_array(v)) {
             path_of(path, sizeof path, w->name, w->idx, depth);
-            if (json_is_number(v))
-                api_fail(w->e, 422, "ragged_array", path,
-                         "%s is a number where an array of %lld was "
-                         "expected: the nesting must be the same "
-                         "everywhere", path, (long long)w->dim[depth]);
-            else
-                api_fail(w->e, 422, "not_a_number", path,
-                         "%s is %s; tensors hold only numbers in nested "
-                         "arrays", path, codec_type_name(v));
+            not_array(w, v, path, depth);
             return 0;
         }
-        size_t n = json_array_size(v);
+        const size_t n = json_array_size(v);
         if ((int64_t)n != w->dim[depth]) {
             path_of(path, sizeof path, w->name, w->idx, depth);
             api_fail(w->e, 422, "ragged_array", path,
@@ -103,32 +155,23 @@ static int walk_check(walk *w, const json_t *v, int depth)
         }
         for (size_t i = 0; i < n; i++) {
             w->idx[depth] = i;
-            if (!walk_check(w, json_array_get(v, i), depth + 1))
+            if (!codec_walk_check(w, json_array_get(v, i), depth + 1))
                 return 0;
         }
         return 1;
     }
-    if (json_is_number(v)) {
-        double d = json_number_value(v);
-        if (!(fabs(d) < FLOAT32_LIMIT)) {
-            path_of(path, sizeof path, w->name, w->idx, depth);
-            api_fail(w->e, 422, "out_of_range", path,
-                     "%s = %g does not fit in float32 (largest magnitude "
-                     "3.4028235e38)", path, d);
-            return 0;
-        }
-        return 1;
-    }
+    if (!w->leaf && json_is_number(v) &&
+        fabs(json_number_value(v)) < FLOAT32_LIMIT)
+        return 1;       /* the common case, without printing a path */
     path_of(path, sizeof path, w->name, w->idx, depth);
-    if (json_is_array(v))
+    if (json_is_array(v)) {
         api_fail(w->e, 422, "ragged_array", path,
-                 "%s is an array where a number was expected: the nesting "
-                 "must be the same everywhere (%s is %d-D)", path, w->name,
-                 w->rank);
-    else
-        api_fail(w->e, 422, "not_a_number", path,
-                 "%s is %s, not a number", path, codec_type_name(v));
-    return 0;
+                 "%s is an array where a %s was expected: the nesting "
+                 "must be the same everywhere (%s is %d-D)", path, w->unit,
+                 w->name, w->rank);
+        return 0;
+    }
+    return (w->leaf ? w->leaf : number_leaf)(v, path, w->ctx, w->e);
 }
 
 /* ==== tensor objects: {"shape", "data"} and {"shape", "dtype", "b64"} ==== */
@@ -234,31 +277,6 @@ void codec_shape_rank_error(const char *name, int rank, int got,
                             api_error *e)
 {
     rank_error(name, rank, rank, got, e);
-}
-
-/* data[i] of a tensor: a number within float32. */
-static int number_leaf(const json_t *x, const char *path, void *ctx,
-                       api_error *e)
-{
-    (void)ctx;
-    if (!json_is_number(x)) {
-        if (json_is_array(x))
-            api_fail(e, 422, "not_a_number", path,
-                     "%s is an array, not a number: data is flat "
-                     "(row-major) and shape says how it folds", path);
-        else
-            api_fail(e, 422, "not_a_number", path, "%s is %s, not a number",
-                     path, codec_type_name(x));
-        return 0;
-    }
-    const double d = json_number_value(x);
-    if (!(fabs(d) < FLOAT32_LIMIT)) {
-        api_fail(e, 422, "out_of_range", path,
-                 "%s = %g does not fit in float32 (largest magnitude "
-                 "3.4028235e38)", path, d);
-        return 0;
-    }
-    return 1;
 }
 
 /* The element cap: the product of the shape, named, or (cap_each_dim)
@@ -481,7 +499,8 @@ int codec_object_read(const json_t *v, const char *name,
 int codec_tensor_shape(const json_t *v, const char *name, int rank,
                        int64_t dim[ENGINE_MAX_RANK], api_error *e)
 {
-    walk w = {.name = name, .rank = rank, .dim = dim, .e = e};
+    codec_walk w = {.name = name, .unit = "number", .rank = rank,
+                    .dim = dim, .e = e};
     char path[160];
 
     if (json_is_object(v)) {
@@ -502,26 +521,15 @@ int codec_tensor_shape(const json_t *v, const char *name, int rank,
     }
     /* The shape is read along the first elements, then every element is
      * checked against it. */
-    const json_t *p = v;
-    int depth = 0;
-    while (json_is_array(p)) {
-        if (json_array_size(p) == 0) {
-            path_of(path, sizeof path, name, w.idx, depth);
-            api_fail(e, 422, "empty_dimension", path,
-                     "%s is empty: every dimension of %s must be at least "
-                     "1", path, name);
-            return 0;
-        }
-        if (depth == rank) {
-            api_fail(e, 422, "wrong_rank", name,
-                     "%s must be %d-D (%s) but is nested deeper", name,
-                     rank, codec_rank_shape(name, rank));
-            return 0;
-        }
-        dim[depth] = (int64_t)json_array_size(p);
-        w.idx[depth] = 0;
-        p = json_array_get(p, 0);
-        depth++;
+    const json_t *p = NULL;
+    const int depth = codec_walk_descend(&w, v, rank, dim, &p);
+    if (depth < 0)
+        return 0;
+    if (depth > rank) {
+        api_fail(e, 422, "wrong_rank", name,
+                 "%s must be %d-D (%s) but is nested deeper", name,
+                 rank, codec_rank_shape(name, rank));
+        return 0;
     }
     if (!json_is_number(p)) {
         path_of(path, sizeof path, name, w.idx, depth);
@@ -535,7 +543,7 @@ int codec_tensor_shape(const json_t *v, const char *name, int rank,
                  codec_rank_shape(name, rank), depth);
         return 0;
     }
-    return walk_check(&w, v, 0);
+    return codec_walk_check(&w, v, 0);
 }
 
 static float *fill_rec(float *out, const json_t *v)

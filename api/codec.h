@@ -21,6 +21,38 @@
 int codec_tensor_shape(const json_t *v, const char *name, int rank,
                        int64_t dim[ENGINE_MAX_RANK], api_error *e);
 
+/* A walk over a nested-array field: x and the weights (numbers) and mask
+ * (booleans or numbers) share it, and differ only in what a leaf is and
+ * the words for it.  Paths are name[i][j]... */
+typedef struct codec_walk {
+    const char *name;           /* the field: "x", "mask" */
+    const char *unit;           /* a leaf, in messages: "number", "value" */
+    int rank;
+    const int64_t *dim;         /* every element's length at each depth */
+    int ragged_any;             /* any non-array where an array belongs is
+                                 * ragged_array, named by its JSON type
+                                 * (else only a number is, and the rest
+                                 * not_a_number) */
+    /* a leaf (never an array) at path; NULL: a number within float32 */
+    int (*leaf)(const json_t *x, const char *path, void *ctx, api_error *e);
+    void *ctx;
+    api_error *e;
+    size_t idx[ENGINE_MAX_RANK + 1];    /* where the walk is */
+} codec_walk;
+
+/* Reads the dimensions of nested array v along its first elements into
+ * dim[] (w->idx left at zeros) and *first (if not NULL) the first leaf.
+ * Returns the depth of that leaf; max + 1 if v is nested deeper than max
+ * (e not set: the caller names the ranks it takes); -1 with e set
+ * (empty_dimension) at an empty array. */
+int codec_walk_descend(codec_walk *w, const json_t *v, int max,
+                       int64_t *dim, const json_t **first);
+
+/* Checks that v at `depth` has the dimensions w->dim[depth..rank) all
+ * through and every leaf passes w->leaf.  1, or 0 with w->e set
+ * (ragged_array, not_a_number or the leaf's error). */
+int codec_walk_check(codec_walk *w, const json_t *v, int depth);
+
 /* A tensor field may also be an object: {"shape": [...], "data": [flat
  * row-major numbers]} or {"shape": [...], "dtype": "float32", "b64":
  * "..."} (standard padded base64 of little-endian float32).

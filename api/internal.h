@@ -86,7 +86,8 @@ typedef struct api_seed {
 int api_read_seed(const json_t *root, api_seed *s, api_error *e);
 
 /* A shape: an array of min_rank..max_rank integers, each >= min_dim, whose
- * product passes the element cap. */
+ * product passes the element cap, as each entry does; with min_dim 0, the
+ * entries after a 0 are not capped (the tensor is empty). */
 int api_read_shape(const json_t *v, const char *name, int min_rank,
                    int max_rank, int64_t min_dim, int64_t *dim, int *rank,
                    api_error *e);

@@ -38,22 +38,6 @@ int api_read_causal(const json_t *root, int *causal, api_error *e)
 
 enum { LEAF_NONE, LEAF_BOOL, LEAF_NUMBER };
 
-typedef struct mwalk {
-    int rank;
-    int64_t dim[ENGINE_MAX_RANK];
-    size_t idx[ENGINE_MAX_RANK];
-    int kind;                       /* LEAF_BOOL or LEAF_NUMBER */
-    char first[128];                /* path of the leaf that set kind */
-    api_error *e;
-} mwalk;
-
-static void mpath(char *out, size_t cap, const size_t *idx, int depth)
-{
-    int n = snprintf(out, cap, "mask");
-    for (int d = 0; d < depth && n > 0 && (size_t)n < cap; d++)
-        n += snprintf(out + n, cap - (size_t)n, "[%zu]", idx[d]);
-}
-
 static int leaf_kind(const json_t *v)
 {
     if (json_is_boolean(v))
@@ -98,46 +82,23 @@ static int check_leaf(const json_t *v, const char *path, int *kind,
     return 1;
 }
 
-static int mwalk_check(mwalk *w, const json_t *v, int depth)
+/* The kind the elements of a nested mask have, and where it was set. */
+typedef struct mkind {
+    int kind;                       /* LEAF_BOOL or LEAF_NUMBER */
+    char first[128];                /* path of the leaf that set kind */
+} mkind;
+
+/* An element of a nested mask: check_leaf, all of the kind of the
+ * first. */
+static int nested_leaf(const json_t *x, const char *path, void *ctx,
+                       api_error *e)
 {
-    char path[128];
-    if (depth < w->rank) {
-        if (!json_is_array(v)) {
-            mpath(path, sizeof path, w->idx, depth);
-            api_fail(w->e, 422, "ragged_array", path,
-                     "%s is %s where an array of %lld was expected: the "
-                     "nesting must be the same everywhere", path,
-                     codec_type_name(v), (long long)w->dim[depth]);
-            return 0;
-        }
-        const size_t n = json_array_size(v);
-        if ((int64_t)n != w->dim[depth]) {
-            mpath(path, sizeof path, w->idx, depth);
-            api_fail(w->e, 422, "ragged_array", path,
-                     "%s has %zu element%s but its siblings have %lld: "
-                     "every row must be the same length", path, n,
-                     n == 1 ? "" : "s", (long long)w->dim[depth]);
-            return 0;
-        }
-        for (size_t i = 0; i < n; i++) {
-            w->idx[depth] = i;
-            if (!mwalk_check(w, json_array_get(v, i), depth + 1))
-                return 0;
-        }
-        return 1;
-    }
-    mpath(path, sizeof path, w->idx, depth);
-    if (json_is_array(v)) {
-        api_fail(w->e, 422, "ragged_array", path,
-                 "%s is an array where a value was expected: the nesting "
-                 "must be the same everywhere (mask is %d-D)", path, w->rank);
-        return 0;
-    }
-    const int had = w->kind;
-    if (!check_leaf(v, path, &w->kind, w->first, w->e))
+    mkind *m = ctx;
+    const int had = m->kind;
+    if (!check_leaf(x, path, &m->kind, m->first, e))
         return 0;
     if (!had)
-        snprintf(w->first, sizeof w->first, "%s", path);
+        snprintf(m->first, sizeof m->first, "%s", path);
     return 1;
 }
 
@@ -175,8 +136,11 @@ static int read_mask_object(const json_t *v, api_cross *c, api_error *e)
 /* Shape and kind of the mask value v, every element checked. */
 static int read_mask(const json_t *v, api_cross *c, api_error *e)
 {
-    mwalk w = {.e = e};
-    char path[128];
+    mkind m = {0};
+    int64_t dim[ENGINE_MAX_RANK];
+    codec_walk w = {.name = "mask", .unit = "value", .dim = dim,
+                    .ragged_any = 1, .leaf = nested_leaf, .ctx = &m,
+                    .e = e};
     if (json_is_object(v))
         return read_mask_object(v, c, e);
     if (!json_is_array(v)) {
@@ -187,26 +151,14 @@ static int read_mask(const json_t *v, api_cross *c, api_error *e)
                  codec_type_name(v));
         return 0;
     }
-    const json_t *p = v;
-    int depth = 0;
-    while (json_is_array(p)) {
-        if (json_array_size(p) == 0) {
-            mpath(path, sizeof path, w.idx, depth);
-            api_fail(e, 422, "empty_dimension", path,
-                     "%s is empty: every dimension of mask must be at "
-                     "least 1", path);
-            return 0;
-        }
-        if (depth == 3) {
-            api_fail(e, 422, "wrong_rank", "mask",
-                     "mask must be 2-D (T x S) or 3-D (B x T x S) but is "
-                     "nested deeper");
-            return 0;
-        }
-        w.dim[depth] = (int64_t)json_array_size(p);
-        w.idx[depth] = 0;
-        p = json_array_get(p, 0);
-        depth++;
+    const int depth = codec_walk_descend(&w, v, 3, dim, NULL);
+    if (depth < 0)
+        return 0;
+    if (depth > 3) {
+        api_fail(e, 422, "wrong_rank", "mask",
+                 "mask must be 2-D (T x S) or 3-D (B x T x S) but is "
+                 "nested deeper");
+        return 0;
     }
     if (depth < 2) {
         api_fail(e, 422, "wrong_rank", "mask",
@@ -214,12 +166,11 @@ static int read_mask(const json_t *v, api_cross *c, api_error *e)
         return 0;
     }
     w.rank = depth;
-    memset(w.idx, 0, sizeof w.idx);
-    if (!mwalk_check(&w, v, 0))
+    if (!codec_walk_check(&w, v, 0))
         return 0;
     c->mask = (engine_tensor){NULL, w.rank, {0}};
-    memcpy(c->mask.dim, w.dim, sizeof w.dim);
-    c->mask_bool = w.kind == LEAF_BOOL;
+    memcpy(c->mask.dim, dim, (size_t)w.rank * sizeof *dim);
+    c->mask_bool = m.kind == LEAF_BOOL;
     return api_check_tensor_size(&c->mask, "mask", e);
 }
 

@@ -86,9 +86,14 @@ int api_read_shape(const json_t *v, const char *name, int min_rank,
                      (long long)x, (long long)min_dim);
             return 0;
         }
+        dim[i] = x;
+        /* After a 0 the tensor is empty whatever follows (torch.randn(0,
+         * 10**12) is): nothing is allocated or written for the entries
+         * past it, so they are not capped. */
+        if (numel == 0)
+            continue;
         if (!api_check_size(x, path, path, e))
             return 0;
-        dim[i] = x;
         /* Both factors are under the cap, so the product cannot overflow
          * before the check below catches it. */
         numel *= x;
@@ -193,7 +198,15 @@ void api_randn(const char *body, size_t len, api_response *res)
         jw_lit(&w, num);
     }
     jw_lit(&w, "],\"data\":");
-    jw_tensor(&w, &t, 0);
+    /* An empty tensor's text ends at its first 0 ([2, 0, 10**12] is
+     * [[], []]): the uncapped entries after it are not walked. */
+    engine_tensor shown = t;
+    for (int i = 0; i < t.rank; i++)
+        if (t.dim[i] == 0) {
+            shown.rank = i + 1;
+            break;
+        }
+    jw_tensor(&w, &shown, 0);
     jw_lit(&w, "}");
     free(t.data);
     api_respond_json(res, &w);

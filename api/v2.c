@@ -283,6 +283,9 @@ typedef struct v2_request {
     int bin_default;                /* parameters.binary_data_output */
     const unsigned char *tail;      /* binary data after the JSON, or NULL */
     size_t tail_len, tail_used;
+    int tail_told;                  /* Inference-Header-Content-Length said
+                                     * where the JSON ends: whitespace after
+                                     * it is data too */
 } v2_request;
 
 /* An error found by the adapter itself: status, code, v2 path, message. */
@@ -695,7 +698,7 @@ static int read_request(v2_request *rq, const json_t *root, v2_error *e,
     }
     /* After a JSON-only request only whitespace may follow. */
     size_t ws = 0;
-    while (!rq->tail_used && ws < rq->tail_len &&
+    while (!rq->tail_used && !rq->tail_told && ws < rq->tail_len &&
            strchr(" \t\r\n", rq->tail[ws]) && rq->tail[ws])
         ws++;
     if (!rq->tail_used && ws < rq->tail_len) {
@@ -1288,9 +1291,38 @@ void api_v2_model_metadata(const char *model, api_response *res)
  * native body (returned, malloc'd), rq keeping what maps native errors
  * back and *id a copy of the request's id (or NULL); or NULL with res set
  * to the v2 error. */
+/* The Inference-Header-Content-Length header s, for a body of len bytes:
+ * the JSON part's length (0, as in Triton: all of the body) into *jlen,
+ * or 0 with res set to the 400. */
+static int json_length_of(const char *s, size_t len, size_t *jlen,
+                          api_response *res)
+{
+    char msg[200];
+    size_t n = 0, i = 0;
+    for (; s[i] >= '0' && s[i] <= '9'; i++)
+        n = i < 19 ? n * 10 + (size_t)(s[i] - '0') : SIZE_MAX;
+    if (i == 0 || s[i]) {
+        snprintf(msg, sizeof msg, "Inference-Header-Content-Length is "
+                 "\"%.40s%s\"; it must be the length in bytes of the JSON "
+                 "at the start of the body (a whole number)", s,
+                 strlen(s) > 40 ? "..." : "");
+        v2_fail(res, 400, "invalid_value", NULL, msg);
+        return 0;
+    }
+    if (n > len) {
+        snprintf(msg, sizeof msg, "Inference-Header-Content-Length is "
+                 "%.40s%s but the body has only %zu byte%s", s,
+                 i > 40 ? "..." : "", len, len == 1 ? "" : "s");
+        v2_fail(res, 400, "invalid_value", NULL, msg);
+        return 0;
+    }
+    *jlen = n ? n : len;
+    return 1;
+}
+
 static char *prepare(const char *model, const char *body, size_t len,
-                     v2_request *rq, char **id, size_t *idlen, size_t *nlen,
-                     api_response *res)
+                     const char *json_length, v2_request *rq, char **id,
+                     size_t *idlen, size_t *nlen, api_response *res)
 {
     *id = NULL;
     *idlen = 0;
@@ -1302,12 +1334,20 @@ static char *prepare(const char *model, const char *body, size_t len,
     memset(rq, 0, sizeof *rq);
     rq->m = &models[mi];
 
-    /* Triton's binary tensor data: the JSON object, then raw bytes. */
+    /* Triton's binary tensor data: the JSON object, then raw bytes.  Where
+     * the JSON ends is the header's to say, as Triton reads it; without
+     * it, where the object closes. */
     size_t jlen = len;
     const char *p = body, *end = body + len;
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
         p++;
-    if (p < end && *p == '{') {
+    if (json_length) {
+        if (!json_length_of(json_length, len, &jlen, res))
+            return NULL;
+        rq->tail = (const unsigned char *)body + jlen;
+        rq->tail_len = len - jlen;
+        rq->tail_told = 1;
+    } else if (p < end && *p == '{') {
         const char *q = skip_value(p, end);
         jlen = (size_t)(q - body);
         rq->tail = (const unsigned char *)q;
@@ -1359,24 +1399,27 @@ static char *prepare(const char *model, const char *body, size_t len,
 }
 
 char *api_v2_native_body(const char *model, const char *body, size_t len,
-                         size_t *nlen, api_response *res)
+                         const char *json_length, size_t *nlen,
+                         api_response *res)
 {
     v2_request rq;
     char *id;
     size_t idlen;
     memset(res, 0, sizeof *res);
-    char *ntext = prepare(model, body, len, &rq, &id, &idlen, nlen, res);
+    char *ntext = prepare(model, body, len, json_length, &rq, &id, &idlen,
+                          nlen, res);
     free(id);
     return ntext;
 }
 
 void api_v2_infer(const char *model, const char *body, size_t len,
-                  api_response *res)
+                  const char *json_length, api_response *res)
 {
     v2_request rq;
     char *id;
     size_t idlen, nlen = 0;
-    char *ntext = prepare(model, body, len, &rq, &id, &idlen, &nlen, res);
+    char *ntext = prepare(model, body, len, json_length, &rq, &id, &idlen,
+                          &nlen, res);
     if (!ntext)
         return;
     api_response nres = {0};

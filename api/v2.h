@@ -26,15 +26,20 @@ int api_v2_model_index(const char *name);
  * inputs, outputs; -1 for variable dimensions).  Unknown name: 404. */
 void api_v2_model_metadata(const char *model, api_response *res);
 
-/* POST /v2/models/<name>/infer. */
+/* POST /v2/models/<name>/infer.  json_length is the request's
+ * Inference-Header-Content-Length header, or NULL if it has none: as in
+ * Triton, the length of the JSON at the start of the body, binary tensor
+ * data after it ("0": the whole body is JSON); without it the JSON ends
+ * where its object closes. */
 void api_v2_infer(const char *model, const char *body, size_t len,
-                  api_response *res);
+                  const char *json_length, api_response *res);
 
 /* For tests: the native body api_v2_infer would send the model's handler
  * for this v2 request (malloc'd, *nlen bytes), or NULL with res set to the
  * v2 error. */
 char *api_v2_native_body(const char *model, const char *body, size_t len,
-                         size_t *nlen, api_response *res);
+                         const char *json_length, size_t *nlen,
+                         api_response *res);
 
 /* {"error": "<code>: <message>"} with status; res->code = code (for
  * metrics).  Allocation failure gives the static 503. */

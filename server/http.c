@@ -350,7 +350,11 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
         res.status = 304;       /* the client's copy is current */
         res.is_static = 1;
     } else {
-        server_dispatch(r->route, r->body, r->len, &res);
+        server_dispatch(r->route, r->body, r->len,
+                        MHD_lookup_connection_value(
+                            c, MHD_HEADER_KIND,
+                            "Inference-Header-Content-Length"),
+                        &res);
     }
     return send_response(c, r, &res);
 }

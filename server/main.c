@@ -59,7 +59,8 @@ static void usage(FILE *f, const server_config *d)
 "                           or result); 413 too_large;\n"
 "                           default %lld\n"
 "  --max-total-elements N   all floats of one request;         ATTND_MAX_TOTAL_ELEMENTS\n"
-"                           413 request_too_large; default %lld\n"
+"                           413 request_too_large; default\n"
+"                           %d x --max-elements (%lld)\n"
 "  --max-batch N            B; 413 dimension_too_large; %lld    ATTND_MAX_BATCH\n"
 "  --max-seq N              T; 413 dimension_too_large; %lld    ATTND_MAX_SEQ\n"
 "  --max-head-size N        head_size; 413 dimension_too_large; ATTND_MAX_HEAD_SIZE\n"
@@ -76,7 +77,7 @@ static void usage(FILE *f, const server_config *d)
             d->port, d->threads, d->conn_limit, d->per_ip_limit,
             d->conn_timeout, d->request_timeout, d->shutdown_grace,
             d->drain_delay,
-            (long long)d->limits.max_elements,
+            (long long)d->limits.max_elements, API_TOTAL_PER_ELEMENTS,
             (long long)d->limits.max_total_elements,
             (long long)d->limits.max_batch, (long long)d->limits.max_seq,
             (long long)d->limits.max_head_size, d->limits.max_depth);
@@ -179,6 +180,7 @@ int main(int argc, char **argv)
     opts[NSPECS + 3] = (struct option){NULL, 0, NULL, 0};
 
     const char *given[NSPECS] = {NULL};
+    int total_follows = 0;
     const char *host = NULL, *log_format = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -201,9 +203,17 @@ int main(int argc, char **argv)
         usage(stderr, &defaults);
         return 2;
     }
-    for (int i = 0; i < NSPECS; i++)
+    for (int i = 0; i < NSPECS; i++) {
         if (!apply(&specs[i], given[i]))
             return 2;
+        /* Unless set itself, the total cap follows the per-tensor one, so
+         * raising --max-elements alone does not leave it behind. */
+        if (specs[i].target == &l->max_total_elements && !given[i] &&
+            !getenv(specs[i].env))
+            total_follows = 1;
+    }
+    if (total_follows)
+        l->max_total_elements = API_TOTAL_PER_ELEMENTS * l->max_elements;
     const char *lf = log_format ? log_format : getenv("ATTND_LOG_FORMAT");
     if (lf && strcmp(lf, "text") != 0 && strcmp(lf, "json") != 0) {
         fprintf(stderr, "attnd: invalid %s \"%s\" (expected text or json)\n",

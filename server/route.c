@@ -79,32 +79,35 @@ static void v2_server_metadata(api_response *res)
         api_v2_model_metadata(#m, res);                                   \
     }                                                                     \
     static void v2_##m##_infer(const char *body, size_t len,              \
-                               api_response *res)                         \
+                               const char *json_length, api_response *res) \
     {                                                                     \
-        api_v2_infer(#m, body, len, res);                                 \
+        api_v2_infer(#m, body, len, json_length, res);                    \
     }
 V2_MODEL(bow)
 V2_MODEL(attention)
 V2_MODEL(multihead)
 
 #define V2_ROUTES(m)                                                      \
-    {"/v2/models/" #m, "GET, HEAD, OPTIONS", NULL, v2_##m##_metadata, 0}, \
-    {"/v2/models/" #m "/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0}, \
-    {"/v2/models/" #m "/infer", "POST, OPTIONS", v2_##m##_infer, NULL, 0}
+    {"/v2/models/" #m, "GET, HEAD, OPTIONS", NULL, v2_##m##_metadata, 0,  \
+     NULL},                                                               \
+    {"/v2/models/" #m "/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0,  \
+     NULL},                                                               \
+    {"/v2/models/" #m "/infer", "POST, OPTIONS", NULL, NULL, 0,           \
+     v2_##m##_infer}
 
 static const server_route routes[] = {
-    {"/bow", "POST, OPTIONS", api_bow, NULL, 0},
-    {"/attention", "POST, OPTIONS", api_attention, NULL, 0},
-    {"/multihead", "POST, OPTIONS", api_multihead, NULL, 0},
-    {"/randn", "POST, OPTIONS", api_randn, NULL, 0},
-    {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz, 0},
-    {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi, 1},
-    {"/", "GET, HEAD, OPTIONS", NULL, serve_index, 1},
-    {"/readyz", "GET, HEAD, OPTIONS", NULL, server_readyz, 0},
-    {"/metrics", "GET, HEAD, OPTIONS", NULL, server_metrics_get, 0},
-    {"/v2", "GET, HEAD, OPTIONS", NULL, v2_server_metadata, 0},
-    {"/v2/health/live", "GET, HEAD, OPTIONS", NULL, v2_live, 0},
-    {"/v2/health/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0},
+    {"/bow", "POST, OPTIONS", api_bow, NULL, 0, NULL},
+    {"/attention", "POST, OPTIONS", api_attention, NULL, 0, NULL},
+    {"/multihead", "POST, OPTIONS", api_multihead, NULL, 0, NULL},
+    {"/randn", "POST, OPTIONS", api_randn, NULL, 0, NULL},
+    {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz, 0, NULL},
+    {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi, 1, NULL},
+    {"/", "GET, HEAD, OPTIONS", NULL, serve_index, 1, NULL},
+    {"/readyz", "GET, HEAD, OPTIONS", NULL, server_readyz, 0, NULL},
+    {"/metrics", "GET, HEAD, OPTIONS", NULL, server_metrics_get, 0, NULL},
+    {"/v2", "GET, HEAD, OPTIONS", NULL, v2_server_metadata, 0, NULL},
+    {"/v2/health/live", "GET, HEAD, OPTIONS", NULL, v2_live, 0, NULL},
+    {"/v2/health/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0, NULL},
     V2_ROUTES(bow),
     V2_ROUTES(attention),
     V2_ROUTES(multihead),
@@ -297,7 +300,8 @@ void server_decide_early(const server_route *rt, const char *method,
         early->is_static = 1;
         return;
     }
-    int ok = rt->post ? strcmp(method, "POST") == 0
+    const int takes_post = rt->post || rt->infer;
+    int ok = takes_post ? strcmp(method, "POST") == 0
                       : strcmp(method, "GET") == 0 ||
                             strcmp(method, "HEAD") == 0;
     if (!ok) {
@@ -308,7 +312,7 @@ void server_decide_early(const server_route *rt, const char *method,
     }
     /* v2 infer also takes Triton's binary tensor data (JSON, then raw
      * bytes), which clients send as application/octet-stream. */
-    if (rt->post && content_type && !is_json_type(content_type) &&
+    if (takes_post && content_type && !is_json_type(content_type) &&
         !(fail == api_v2_error && is_octet_stream(content_type))) {
         snprintf(msg, sizeof msg, "Content-Type %.80s is not supported; "
                  "send the body as application/json%s", content_type,
@@ -329,9 +333,11 @@ void server_body_too_large(const char *path, uint64_t max_body,
 }
 
 void server_dispatch(const server_route *rt, const char *body, size_t len,
-                     api_response *res)
+                     const char *json_length, api_response *res)
 {
-    if (rt->post)
+    if (rt->infer)
+        rt->infer(body ? body : "", len, json_length, res);
+    else if (rt->post)
         rt->post(body ? body : "", len, res);
     else
         rt->get(res);

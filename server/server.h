@@ -40,6 +40,10 @@ typedef struct server_route {
     void (*post)(const char *body, size_t len, api_response *res);
     void (*get)(api_response *res);
     int cacheable;          /* GET answers a fixed embedded file: ETag it */
+    /* POST, for v2 infer: post with the Inference-Header-Content-Length
+     * header's value (NULL if absent) */
+    void (*infer)(const char *body, size_t len, const char *json_length,
+                  api_response *res);
 } server_route;
 
 /* The strong ETag of a cacheable route's body (a quoted hash of the bytes,
@@ -73,9 +77,11 @@ void server_decide_early(const server_route *rt, const char *method,
 void server_body_too_large(const char *path, uint64_t max_body,
                            api_response *res);
 
-/* Runs the route's handler on a complete body (body may be NULL). */
+/* Runs the route's handler on a complete body (body may be NULL);
+ * json_length is the Inference-Header-Content-Length header (NULL if
+ * absent), which only v2 infer reads. */
 void server_dispatch(const server_route *rt, const char *body, size_t len,
-                     api_response *res);
+                     const char *json_length, api_response *res);
 
 /* ==== metrics and readiness (metrics.c): relaxed atomics only ==== */
 

@@ -270,6 +270,7 @@ def build_request(case):
         ct = req.get("content_type", "application/json")
         if ct is not None:
             headers["Content-Type"] = ct
+    headers.update(req.get("headers") or {})
     return method, path, body, headers
 
 

@@ -123,7 +123,9 @@ def test_output_formats_exact(server, path):
                 assert got_f[k] == v and got_b[k] == v, k
     assert pairs
     for k, v, f, b in pairs:
-        shape = [str(d) for d in dims(v)]
+        # /randn's nested answer says its shape, which an empty tensor's
+        # nesting cannot always tell ([0, 10**12] is [])
+        shape = want["shape"] if ep == "/randn" else [str(d) for d in dims(v)]
         assert f["shape"] == shape and b["shape"] == shape, k
         texts = list(leaves(v))
         assert f["data"] == texts, k

@@ -21,6 +21,40 @@ def test_help_mentions_max_elements(attnd_path):
     assert "--max-elements" in (p.stdout + p.stderr).decode("utf-8", "replace")
 
 
+def test_help_total_follows_max_elements(attnd_path):
+    p = subprocess.run([attnd_path, "--help"], capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+    text = " ".join(p.stdout.decode().split())
+    assert "413 request_too_large; default 4 x --max-elements (134217728)" in text, text
+
+
+def test_max_total_elements_follows_max_elements(attnd_path, tmp_path):
+    """--max-total-elements defaults to 4 x --max-elements, whatever that is
+    (here 100, so 400): a /bow of x 4x5x5 (100 floats, T*T = 25) needs
+    (m+1)(B*T*C + T*T) = 250 floats with one method and 500 with all
+    three.  A --max-total-elements or ATTND_MAX_TOTAL_ELEMENTS given wins."""
+    x = [[[0.5] * 5 for _ in range(5)] for _ in range(4)]
+    runs = [(["--max-elements", "100"], {}, 400),
+            (["--max-elements", "100", "--max-total-elements", "500"], {}, None),
+            (["--max-elements", "100"], {"ATTND_MAX_TOTAL_ELEMENTS": "500"}, None),
+            ([], {"ATTND_MAX_ELEMENTS": "100"}, 400)]
+    for i, (args, env, limit) in enumerate(runs):
+        srv = AttndServer(tmp_path, extra_args=args, env_extra=env, name="total%d" % i)
+        try:
+            assert srv.post("/bow", {"x": x}).status == 200
+            r = srv.post("/bow", {"x": x, "method": "all"})
+            if limit is None:
+                assert r.status == 200, (args, env, r)
+            else:
+                assert r.status == 413, (args, env, r)
+                err = r.json()["error"]
+                assert err["code"] == "request_too_large", err
+                assert err["message"] == (
+                    "this request needs 500 floats in all (inputs, intermediates and results), "
+                    "over this server's limit of %d (--max-total-elements)" % limit), err
+        finally:
+            assert srv.stop(10.0) == 0
+
+
 def test_bad_flag_fails(attnd_path):
     p = subprocess.run([attnd_path, "--no-such-flag"], capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
     assert p.returncode != 0

@@ -577,3 +577,48 @@ def test_binary_tensor_data(server):
     assert v2_error(server.request("POST", "/v2/models/attention/infer",
                                    json.dumps(mask).encode() + b"\x01\x02"), 400).startswith(
         "wrong_type at inputs[0].data[1]: mask's element 1 in the binary data is a byte other than 0 or 1")
+
+
+def test_inference_header_content_length(server):
+    """As in Triton, Inference-Header-Content-Length (when sent) is the
+    length of the JSON at the body's start; the binary data is the rest,
+    whatever the JSON's own text would suggest."""
+    x = [1.5, -2.25, 3.0, 0.1]
+    head = {"inputs": [{"name": "x", "shape": [1, 2, 2], "datatype": "FP32",
+                        "parameters": {"binary_data_size": 16}}], "outputs": [{"name": "out"}]}
+    text, data = json.dumps(head).encode(), struct.pack("<4f", *x)
+    want = server.request("POST", "/v2/models/bow/infer", text + data)
+    assert want.status == 200, want
+
+    def infer(body, length, model="bow"):
+        return server.request("POST", "/v2/models/%s/infer" % model, body,
+                              headers={"Inference-Header-Content-Length": length},
+                              content_type="application/octet-stream")
+    assert infer(text + data, str(len(text))).body == want.body
+    # the JSON part may end in whitespace: the header, not the '}', ends it
+    r = infer(text + b" \n" + data, str(len(text) + 2))
+    assert r.status == 200 and r.body == want.body, r
+    # "0" (Triton's default): all of the body is JSON
+    plain = {"inputs": [X], "outputs": [{"name": "out"}]}
+    r = infer(json.dumps(plain).encode() + b" ", "0")
+    assert r.status == 200 and r.body == server.post("/v2/models/bow/infer", plain).body, r
+    # bytes after the told length are binary data, whitespace included
+    assert v2_error(infer(json.dumps(plain).encode() + b" ", str(len(json.dumps(plain)))), 400) == (
+        "invalid_json: 1 byte follow the JSON object and no input has parameters.binary_data_size to take them")
+    # a length that cuts the JSON short: the JSON part is malformed
+    assert v2_error(infer(text + data, str(len(text) - 1)), 400).startswith("invalid_json: ")
+    # a length that ends inside the binary data: the JSON part has trailing bytes
+    assert v2_error(infer(text + data, str(len(text) + 4)), 400).startswith("invalid_json: ")
+    size = len(text) + len(data)
+    assert v2_error(infer(text + data, str(size + 1)), 400) == (
+        "invalid_value: Inference-Header-Content-Length is %d but the body has only %d bytes" % (size + 1, size))
+    assert v2_error(infer(text + data, "9" * 30), 400) == (
+        "invalid_value: Inference-Header-Content-Length is %s but the body has only %d bytes" % ("9" * 30, size))
+    for bad in ("abc", "-1", "+5", "1e3", "12x", "0x10", "1.0"):
+        assert v2_error(infer(text + data, bad), 400) == (
+            "invalid_value: Inference-Header-Content-Length is \"%s\"; it must be the length in bytes "
+            "of the JSON at the start of the body (a whole number)" % bad), bad
+    # the native endpoints do not read it
+    r = server.request("POST", "/bow", json.dumps({"x": [[[1.0]]]}),
+                       headers={"Inference-Header-Content-Length": "abc"})
+    assert r.status == 200, r

@@ -122,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     server_decide_early(rt, method, path, n2 ? ct : NULL, &res);
     int dispatched = 0;
     if (!res.status) {
-        server_dispatch(rt, copy, len, &res);
+        server_dispatch(rt, copy, len, NULL, &res);
         dispatched = 1;
     }
     check_response(&res, server_is_v2_path(path));
@@ -130,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* the same body through Jansson alone: the same bytes */
         api_response slow;
         api_body_set_fast(0);
-        server_dispatch(rt, copy, len, &slow);
+        server_dispatch(rt, copy, len, NULL, &slow);
         api_body_set_fast(1);
         check(slow.status == res.status && slow.len == res.len &&
               (!res.len || memcmp(slow.body, res.body, res.len) == 0),

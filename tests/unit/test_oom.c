@@ -70,17 +70,17 @@ typedef void (*handler)(const char *, size_t, api_response *);
 
 static void v2_bow(const char *b, size_t n, api_response *res)
 {
-    api_v2_infer("bow", b, n, res);
+    api_v2_infer("bow", b, n, NULL, res);
 }
 
 static void v2_attention(const char *b, size_t n, api_response *res)
 {
-    api_v2_infer("attention", b, n, res);
+    api_v2_infer("attention", b, n, NULL, res);
 }
 
 static void v2_multihead(const char *b, size_t n, api_response *res)
 {
-    api_v2_infer("multihead", b, n, res);
+    api_v2_infer("multihead", b, n, NULL, res);
 }
 
 static const struct {

@@ -18,7 +18,7 @@ static char *native_of(const char *model, const char *v2)
 {
     api_response res = {0};
     size_t n = 0;
-    char *text = api_v2_native_body(model, v2, strlen(v2), &n, &res);
+    char *text = api_v2_native_body(model, v2, strlen(v2), NULL, &n, &res);
     ck_assert_msg(text != NULL, "no native body: %.*s", (int)res.len,
                   res.body ? res.body : "");
     api_response_free(&res);
@@ -34,7 +34,7 @@ static void error_of(const char *model, const char *v2, int status,
                      char *msg, size_t cap)
 {
     api_response res = {0};
-    api_v2_infer(model, v2, strlen(v2), &res);
+    api_v2_infer(model, v2, strlen(v2), NULL, &res);
     ck_assert_int_eq(res.status, status);
     json_t *j = json_loadb(res.body, res.len, 0, NULL);
     ck_assert_ptr_nonnull(j);
@@ -106,7 +106,7 @@ START_TEST(native_body_passes_context_and_mask)
         memcpy(body + sizeof head + 1, x, sizeof x);
         api_response res = {0};
         size_t n = 0;
-        char *t = api_v2_native_body("attention", body, sizeof body, &n,
+        char *t = api_v2_native_body("attention", body, sizeof body, NULL, &n,
                                      &res);
         ck_assert_ptr_nonnull(t);
         static const char want[] = "{\"mask\":[[true,false]],\"x\":[[["
@@ -165,7 +165,7 @@ static void one_head(const char *v2_rest, api_response *n, api_response *r)
         "\"datatype\":\"FP32\",\"data\":[0.2,1]},{\"name\":\"wv\",\"shape\":"
         "[1,2],\"datatype\":\"FP32\",\"data\":[1,1]}],%s}", v2_rest);
     api_attention(native, strlen(native), n);
-    api_v2_infer("attention", v2, strlen(v2), r);
+    api_v2_infer("attention", v2, strlen(v2), NULL, r);
     ck_assert_int_eq(n->status, 200);
     ck_assert_int_eq(r->status, 200);
 }
@@ -265,7 +265,7 @@ START_TEST(binary_outputs)
     const char *bow_native = "{\"seed\":4,\"shape\":[1,3,2],\"method\":"
                              "\"all\"}";
     api_bow(bow_native, strlen(bow_native), &n);
-    api_v2_infer("bow", bow, strlen(bow), &r);
+    api_v2_infer("bow", bow, strlen(bow), NULL, &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.content_type, "application/octet-stream");
     ck_assert_uint_eq(r.len - r.json_len, 1 + 3 * 4);
@@ -286,7 +286,7 @@ START_TEST(binary_outputs)
     /* all JSON: as before, no header length */
     const char *plain = "{\"inputs\":[],\"parameters\":{\"seed\":4,\"shape\":"
                         "[1,3,2],\"binary_data_output\":false}}";
-    api_v2_infer("bow", plain, strlen(plain), &r);
+    api_v2_infer("bow", plain, strlen(plain), NULL, &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.content_type, "application/json");
     ck_assert_uint_eq(r.json_len, 0);
@@ -383,7 +383,7 @@ START_TEST(input_floats_are_exact)
     memcpy(body + hl, f, 4 * (size_t)N);
     api_response res = {0};
     size_t n = 0;
-    char *t = api_v2_native_body("bow", body, hl + 4 * (size_t)N, &n, &res);
+    char *t = api_v2_native_body("bow", body, hl + 4 * (size_t)N, NULL, &n, &res);
     ck_assert_ptr_nonnull(t);
     const char *p = t + strlen("{\"x\":["), *end = t + n;
     for (int i = 0; i < N; i++) {
