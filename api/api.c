@@ -440,7 +440,19 @@ int api_check_total(int64_t n, api_error *e)
     return 0;
 }
 
-/* ==== threads ==== */
+/* ==== threads and cancellation ==== */
+
+static _Thread_local const volatile int *cancel_flag;
+
+void api_cancel_watch(const volatile int *flag)
+{
+    cancel_flag = flag;
+}
+
+const volatile int *api_cancel_flag(void)
+{
+    return cancel_flag;
+}
 
 int api_threads_for_text(int64_t numbers)
 {

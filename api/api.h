@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../engine/engine.h"
 
 /* Limits on what one request may make the server hold, each refused with
  * its own error before anything is allocated. */
@@ -80,6 +79,11 @@ void api_healthz(api_response *res);
 void api_error_response(api_response *res, const api_error *e);
 void api_simple_error(api_response *res, int status, const char *code,
                       const char *message);
+
+/* The cancel flag of the request this thread is serving: the server
+ * points it at a flag it may set (nonzero: stop computing, the answer
+ * will not be sent); NULL (the default) never cancels.  Per thread. */
+void api_cancel_watch(const volatile int *flag);
 
 /* Team size for a kernel doing `work` multiply-adds: 1 for small work or
  * while another request is computing, so that the HTTP thread pool and
