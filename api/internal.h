@@ -184,6 +184,15 @@ int api_cross_check(const api_cross *c, int64_t B, int64_t T, int64_t C,
 int api_cross_hidden(const api_cross *c, int causal, int64_t b, int64_t t,
                      int64_t s);
 
+/* The length of the valid UTF-8 sequence at p (before end): 1 to 4, or
+ * 0 (not valid: overlong, a surrogate, past U+10FFFF, cut short). */
+int api_utf8_seq(const unsigned char *p, const unsigned char *end);
+
+/* The end of the JSON value at p (a string, array or object; anything
+ * else up to a delimiter), or NULL if it is not closed before end.  Only
+ * its extent: the value is not checked. */
+const char *api_json_skip(const char *p, const char *end);
+
 /* res = 200 with w's text (w is emptied), or 503 if w failed. */
 void api_respond_json(api_response *res, jsonw *w);
 void api_oom(api_response *res);

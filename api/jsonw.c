@@ -20,11 +20,6 @@ void jw_free(jsonw *w)
     memset(w, 0, sizeof *w);
 }
 
-int jw_failed(const jsonw *w)
-{
-    return w->failed;
-}
-
 char *jw_take(jsonw *w, size_t *len)
 {
     if (w->failed) {
@@ -333,6 +328,12 @@ static void flat_mt(jsonw *w, const engine_tensor *t, int null_neg_inf,
         jw_raw(w, parts[p].buf, parts[p].len);
         jw_free(&parts[p]);
     }
+}
+
+void jw_numbers(jsonw *w, const engine_tensor *t, int null_neg_inf,
+                int nthreads)
+{
+    flat_mt(w, t, null_neg_inf, nthreads);
 }
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__

@@ -167,8 +167,4 @@ const volatile int *api_cancel_flag(void);
 void api_native_handle(const api_model *m, const char *body, size_t len,
                        api_response *res);
 
-/* The numbers of t, comma-separated (no brackets), -inf as null when
- * asked; the v2 codec's JSON data. */
-void jw_numbers(jsonw *w, const engine_tensor *t, int null_neg_inf);
-
 #endif
