@@ -476,6 +476,11 @@ void api_compute_end(void)
     atomic_fetch_sub(&computing, 1);
 }
 
+int api_max_threads(void)
+{
+    return config.omp_threads;
+}
+
 int api_threads_for(double work)
 {
     /* Below ~4M multiply-adds a team costs more to wake than it saves.

@@ -197,6 +197,9 @@ const char *api_json_skip(const char *p, const char *end);
 void api_respond_json(api_response *res, jsonw *w);
 void api_oom(api_response *res);
 
+/* The largest team api_threads_for() may give (--omp-threads). */
+int api_max_threads(void);
+
 /* api_threads_for() for writing `numbers` floats as text. */
 int api_threads_for_text(int64_t numbers);
 

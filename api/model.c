@@ -529,6 +529,18 @@ static int bow_runs(const api_call *c)
     return c->method == M_ALL ? 3 : 1;
 }
 
+/* Whether the result holds output `role` of an attend model: out always
+ * (the engine writes it), the others when asked for. */
+static int attend_wants(const api_call *c, int role)
+{
+    if (role == OUT_OUT)
+        return 1;
+    for (int i = 0; i < c->norder; i++)
+        if (c->m->outputs[c->order[i]].role == role)
+            return 1;
+    return 0;
+}
+
 api_cost api_call_cost(const api_call *c)
 {
     api_cost k = {0};
@@ -542,22 +554,28 @@ api_cost api_call_cost(const api_call *c)
         k.madds = (double)runs * B * T * T * C;
         return k;
     }
-    const int64_t D = H * c->hs, nw = D * C, nh = B * T * D, nk = B * S * D,
-                  ns = B * H * T * S;
+    const int64_t D = H * c->hs, nw = D * C;
     const api_cross x = cross_of(c);
-    const engine_tensor *ctx = x.has_ctx ? &x.ctx : NULL;
     k.inputs = nx + (x.has_ctx ? engine_numel(&x.ctx) : 0) +
-               (x.has_mask ? engine_numel(&x.mask) : 0) + 3 * nw;
-    k.outputs = 2 * nh + 2 * nk + 2 * ns;
-    if (!c->m->heads) {
-        k.scratch = engine_attention_scratch(&c->in[IN_X], ctx, c->hs);
-        k.madds = (double)B * (C * c->hs * (T + 2.0 * S) + 2.0 * T * S * D);
-        return k;
-    }
-    k.inputs += nw + C;                         /* wo, bo */
-    k.outputs += nx + (c->average ? B * T * S : 0);     /* out, the mean */
-    k.scratch = engine_multihead_scratch(&c->in[IN_X], ctx, H, c->hs);
-    k.madds = (double)B * (C * D * (2.0 * T + 2.0 * S) + 2.0 * T * S * D);
+               (x.has_mask ? engine_numel(&x.mask) : 0) + 3 * nw +
+               (c->m->heads ? nw + C : 0);              /* wo, bo */
+    /* what the result holds: the outputs asked for, out always */
+    const int64_t ns = B * H * T * S;
+    const int64_t size[OUT_OUT + 1] = {
+        [OUT_Q] = B * T * D, [OUT_K] = B * S * D, [OUT_V] = B * S * D,
+        [OUT_SCORES] = ns, [OUT_WEIGHTS] = ns, [OUT_HEADS] = B * T * D,
+        [OUT_OUT] = B * T * (c->m->heads ? C : D)};
+    for (int role = OUT_Q; role <= OUT_OUT; role++)
+        if (attend_wants(c, role))
+            k.outputs += size[role];
+    if (c->average && attend_wants(c, OUT_WEIGHTS))
+        k.outputs += B * T * S;                         /* the mean */
+    k.scratch = engine_attend_scratch(B, T, S, C, H, c->hs,
+                                      attend_wants(c, OUT_SCORES) ||
+                                      attend_wants(c, OUT_WEIGHTS),
+                                      api_max_threads());
+    k.madds = (double)B * (C * D * ((c->m->heads ? 2.0 : 1.0) * T + 2.0 * S) +
+                           2.0 * T * S * D);
     return k;
 }
 
@@ -581,13 +599,6 @@ static void set_out(api_result *r, const api_model *m, int role,
         r->t[i] = t;
         r->produced[i] = produced;
     }
-}
-
-static engine_tensor *out_of(api_result *r, const api_model *m, int role)
-{
-    static engine_tensor none;
-    const int i = api_model_output_role(m, role);
-    return i >= 0 ? &r->t[i] : &none;
 }
 
 /* Lays the inputs out at p (shapes as planned); returns the end. */
@@ -641,34 +652,30 @@ static void draw(api_call *c)
                            c->H * hs);
 }
 
-/* The outputs at p: /attention's (B,T,hs)-shaped views of H = 1, or
- * /multihead's per-head tensors. */
+/* The outputs asked for (and out) at p: /attention's (B,T,hs)-shaped
+ * views of H = 1, or /multihead's per-head tensors; then /multihead's
+ * mean over heads when its weights are asked for. */
 static float *lay_attend_outputs(api_call *c, api_result *r, float *p)
 {
     const api_model *m = c->m;
     const int64_t B = c->B, T = c->T, S = c->S, H = c->H, hs = c->hs;
-    static const int roles[3] = {OUT_Q, OUT_K, OUT_V};
-    for (int i = 0; i < 3; i++) {
-        const int64_t rows = i ? S : T;
-        set_out(r, m, roles[i], m->heads
-                    ? (engine_tensor){p, 4, {B, H, rows, hs}}
-                    : (engine_tensor){p, 3, {B, rows, hs}}, 1);
-        p += B * H * rows * hs;
-    }
-    for (int i = 0; i < 2; i++) {
-        set_out(r, m, i ? OUT_WEIGHTS : OUT_SCORES, m->heads
-                    ? (engine_tensor){p, 4, {B, H, T, S}}
-                    : (engine_tensor){p, 3, {B, T, S}}, 1);
-        p += B * H * T * S;
-    }
-    if (m->heads) {
-        set_out(r, m, OUT_HEADS, (engine_tensor){p, 3, {B, T, H * hs}}, 1);
-        p += B * T * H * hs;
-        set_out(r, m, OUT_OUT, (engine_tensor){p, 3, {B, T, c->C}}, 1);
-        p += B * T * c->C;
-    } else {
-        set_out(r, m, OUT_OUT, (engine_tensor){p, 3, {B, T, hs}}, 1);
-        p += B * T * hs;
+    const int64_t C = m->heads ? c->C : hs;
+    const engine_tensor shape[OUT_OUT + 1] = {
+        [OUT_Q] = {NULL, 4, {B, H, T, hs}}, [OUT_K] = {NULL, 4, {B, H, S, hs}},
+        [OUT_V] = {NULL, 4, {B, H, S, hs}},
+        [OUT_SCORES] = {NULL, 4, {B, H, T, S}},
+        [OUT_WEIGHTS] = {NULL, 4, {B, H, T, S}},
+        [OUT_HEADS] = {NULL, 3, {B, T, H * hs}},
+        [OUT_OUT] = {NULL, 3, {B, T, C}}};
+    for (int role = OUT_Q; role <= OUT_OUT; role++) {
+        engine_tensor t = shape[role];
+        if (!attend_wants(c, role))
+            continue;
+        if (!m->heads && t.rank == 4)       /* (B,1,T,hs) is (B,T,hs) */
+            t = (engine_tensor){NULL, 3, {B, t.dim[2], t.dim[3]}};
+        t.data = p;
+        p += engine_numel(&t);
+        set_out(r, m, role, t, 1);
     }
     static const int in_roles[5] = {IN_X, IN_WQ, IN_WK, IN_WV, IN_WO};
     for (int i = 0; i < 5; i++)
@@ -821,45 +828,45 @@ static int first_non_finite(const api_call *c, const api_result *r)
     return -1;
 }
 
+/* Output `role` of the result, or NULL when not asked for. */
+static engine_tensor *wanted(api_result *r, const api_call *c, int role)
+{
+    const int i = api_model_output_role(c->m, role);
+    return i >= 0 && r->t[i].data ? &r->t[i] : NULL;
+}
+
 static int compute_attend(api_call *c, api_result *r, api_error *e)
 {
     const api_model *m = c->m;
-    const api_cross x = cross_of(c);
     engine_tensor *in = c->in;
     engine_attention_args args = {c->causal, c->scale,
-                                  x.has_mask ? &in[IN_MASK] : NULL};
-    const engine_tensor *ctx = x.has_ctx ? &in[IN_CTX] : NULL;
+                                  c->sent[IN_MASK] ? &in[IN_MASK] : NULL,
+                                  api_cancel_flag()};
     float *scratch = r->block + api_cost_floats(&c->cost) - c->cost.scratch;
-    engine_tensor *wei = out_of(r, m, OUT_WEIGHTS);
+    engine_tensor *wei = wanted(r, c, OUT_WEIGHTS);
     api_compute_begin();
     const int nthreads = api_threads_for(c->cost.madds);
-    if (!m->heads) {
-        engine_attention(out_of(r, m, OUT_Q), out_of(r, m, OUT_K),
-                         out_of(r, m, OUT_V), out_of(r, m, OUT_SCORES), wei,
-                         out_of(r, m, OUT_OUT), &in[IN_X], ctx, &in[IN_WQ],
-                         &in[IN_WK], &in[IN_WV], &args, scratch, nthreads);
-    } else {
-        engine_multihead(out_of(r, m, OUT_Q), out_of(r, m, OUT_K),
-                         out_of(r, m, OUT_V), out_of(r, m, OUT_SCORES), wei,
-                         out_of(r, m, OUT_HEADS), out_of(r, m, OUT_OUT),
-                         &in[IN_X], ctx, &in[IN_WQ], &in[IN_WK], &in[IN_WV],
-                         &in[IN_WO], &in[IN_BO], &args, scratch, nthreads);
-        if (c->average) {
-            /* nn.MultiheadAttention's average_attn_weights: the mean over
-             * heads, after the block's outputs */
-            const int64_t B = c->B, H = c->H, TS = c->T * c->S;
-            engine_tensor avg = {scratch - B * TS, 3, {B, c->T, c->S}};
-            for (int64_t bb = 0; bb < B; bb++)
-                for (int64_t i = 0; i < TS; i++) {
-                    float sum = 0.0f;
-                    for (int64_t h = 0; h < H; h++)
-                        sum += wei->data[(bb * H + h) * TS + i];
-                    avg.data[bb * TS + i] = sum / (float)H;
-                }
-            *wei = avg;
-        }
+    /* /attention is the H = 1 case without projection */
+    const int stopped = engine_attend(
+        wanted(r, c, OUT_Q), wanted(r, c, OUT_K), wanted(r, c, OUT_V),
+        wanted(r, c, OUT_SCORES), wei, wanted(r, c, OUT_HEADS),
+        wanted(r, c, OUT_OUT), &in[IN_X], c->sent[IN_CTX] ? &in[IN_CTX] : NULL,
+        &in[IN_WQ], &in[IN_WK], &in[IN_WV], m->heads ? &in[IN_WO] : NULL,
+        m->heads ? &in[IN_BO] : NULL, &args, scratch, nthreads);
+    if (!stopped && c->average && wei) {
+        /* nn.MultiheadAttention's average_attn_weights: the mean over
+         * heads, laid out after the other outputs */
+        engine_tensor avg = {scratch - c->B * c->T * c->S, 3,
+                             {c->B, c->T, c->S}};
+        engine_mean_heads(&avg, wei, nthreads);
+        *wei = avg;
     }
     api_compute_end();
+    if (stopped) {
+        api_fail(e, 503, "cancelled", NULL, "the request was cancelled "
+                 "before its result was computed");
+        return 0;
+    }
     const int bad = first_non_finite(c, r);
     if (bad >= 0) {
         const char *name = m->outputs[bad].name;
