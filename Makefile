@@ -249,3 +249,15 @@ docker-test: | test-deps
 	$(call apt_need,$(DOCKER_PKGS))
 	DOCKER_CACHE=$(CURDIR)/build/docker \
 		$(PYTHON) -m pytest -q -rs -s -p no:cacheprovider tests/docker
+
+# ==== make diff OLD=path NEW=path: the same ~30,000 generated requests to two
+# binaries, answers compared byte for byte (tests/diff/README.md); exits
+# non-zero on a difference tests/diff/allow.txt does not list.  Not part of
+# make test.  DIFF_ARGS passes more options (--seed, --count, --flags ...).
+OLD ?= $(B)/attnd
+NEW ?= $(B)/attnd
+DIFF_ARGS ?=
+
+.PHONY: diff
+diff: | deps
+	OMP_WAIT_POLICY=PASSIVE $(PYTHON) tests/diff/run.py $(OLD) $(NEW) $(DIFF_ARGS)
