@@ -1,5 +1,6 @@
 /* codec.c -- see codec.h */
 #include "codec.h"
+#include "b64.h"
 #include "internal.h"
 
 #include <float.h>
@@ -7,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sodium.h>
 
 const char *codec_type_name(const json_t *v)
 {
@@ -212,29 +212,23 @@ int64_t codec_b64_floats(const char *s, size_t len, float *out, int64_t cap,
     for (size_t at = 0; at < len || at == 0; at += B64_CHUNK) {
         const size_t n = len - at < B64_CHUNK ? len - at : B64_CHUNK;
         const int last = at + n == len;
-        size_t got = 0;
-        const char *end = NULL;
-        /* libsodium 1.0.18 takes every byte from 0x80 up for a digit
-         * (signed char; found by make fuzz), so the alphabet is checked
-         * here first. */
-        for (size_t i = 0; i < n; i++) {
-            const unsigned char c = (unsigned char)s[at + i];
-            if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                  (c >= '0' && c <= '9') || c == '+' || c == '/' ||
-                  c == '=')) {
-                *bad_at = at + i;
-                return -1;
-            }
+        size_t got = 0, stop = 0;
+        /* The chunk's first byte outside the alphabet is the error,
+         * wherever decoding would stop (as with libsodium, whose 1.0.18
+         * took bytes from 0x80 up for digits: found by make fuzz). */
+        const size_t bad = b64_alphabet_span(s + at, n);
+        if (bad < n) {
+            *bad_at = at + bad;
+            return -1;
         }
         /* Strict: the standard alphabet, '=' padding required, no
-         * whitespace, zero trailing bits; *end is where it stopped. */
-        if (sodium_base642bin(buf, sizeof buf, s + at, n, NULL, &got, &end,
-                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
-            end != s + at + n || (!last && got != sizeof buf)) {
+         * whitespace, zero trailing bits; stop is where it stopped. */
+        if (b64_decode(buf, sizeof buf, s + at, n, &got, &stop) != 0 ||
+            stop != n || (!last && got != sizeof buf)) {
             /* Where it stopped, or the padding of a chunk before the
              * last. */
-            *bad_at = end ? (size_t)(end - s) : at;
-            if (!last && end == s + at + n) {
+            *bad_at = at + stop;
+            if (!last && stop == n) {
                 const char *pad = memchr(s + at, '=', n);
                 *bad_at = pad ? (size_t)(pad - s) : at + n;
             }
