@@ -3,7 +3,7 @@
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
-LDLIBS  += -lmicrohttpd -ljansson -ldouble-conversion -lstdc++ -lm -lpthread
+LDLIBS  += -lmicrohttpd -ljansson -lstdc++ -lm -lpthread
 PYTHON  ?= /usr/bin/python3
 PORT    ?= 8080
 
@@ -69,7 +69,8 @@ $(B)/obj/%.o: %.c Makefile | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-# The one C++ file: a C face on double-conversion and fast_float.
+# The C++ files: a C face on fast_float (numtext.cc, the server) and on
+# double-conversion (numtext_ref.cc, the tests' reference).
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -fno-exceptions -fno-rtti
 ifeq ($(SAN),1)
@@ -105,8 +106,11 @@ $(B)/attnd: $(LIB_OBJ) $(B)/obj/server/main.o
 
 # Check's flags are read when the recipe runs, after test-deps installed it.
 CHECK_LIBS = $(shell pkg-config --libs check)
-$(B)/test_unit: $(LIB_OBJ) $(patsubst %.c,$(B)/obj/%.o,$(UNIT_SRC)) | test-deps
-	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) -lsodium $(LDLIBS) -o $@ \
+# numtext_ref.o (double-conversion): f2s's reference, in tests only.
+$(B)/test_unit: $(LIB_OBJ) $(patsubst %.c,$(B)/obj/%.o,$(UNIT_SRC)) \
+		$(B)/obj/api/numtext_ref.o | test-deps
+	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) -lsodium -ldouble-conversion \
+		$(LDLIBS) -o $@ \
 		-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free
 
 run: $(B)/attnd
@@ -129,7 +133,7 @@ test: unit e2e contract test-ui
 
 # All 2^32 float32 bit patterns through the response formatter (minutes).
 $(B)/check_floats: tests/floats/check_floats.c $(B)/obj/api/f2s.o \
-		$(B)/obj/api/numtext.o
+		$(B)/obj/api/numtext_ref.o
 	$(CC) $(CFLAGS) $^ -ldouble-conversion -lstdc++ -lm -o $@
 check-floats: $(B)/check_floats
 	./$(B)/check_floats

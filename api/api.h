@@ -68,7 +68,17 @@ typedef struct api_error {
 void api_fail(api_error *e, int status, const char *code, const char *path,
               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* Endpoint handlers. */
+/* The models of api/model.c's table (bow, attention, multihead), for
+ * routes and --help: how many, each one's name (its route is "/" name,
+ * its v2 model the same name) and a line saying what it computes. */
+int api_model_count(void);
+const char *api_model_name(int i);
+const char *api_model_summary(int i);
+
+/* POST /<name>: the native handler of model i. */
+void api_model_post(int i, const char *body, size_t len, api_response *res);
+
+/* Endpoint handlers (api_model_post by name). */
 void api_bow(const char *body, size_t len, api_response *res);
 void api_attention(const char *body, size_t len, api_response *res);
 void api_multihead(const char *body, size_t len, api_response *res);

@@ -76,9 +76,8 @@ static const double exact_pow10[23] = {
  * exact doubles and one IEEE multiply or divide is the correctly rounded
  * value (Clinger's fast path, the one fast_float itself takes first), so
  * the text is not read a second time.  Anything else -- 20+ digits, big
- * exponents -- goes to fast_float.  Tensors are mostly short decimals:
- * callgrind put the two passes at ~360 instructions a number.  Inlined:
- * as a call with out-parameters it cost ~20 instructions more a number. */
+ * exponents -- goes to fast_float.  Tensors are mostly short decimals
+ * (measurements: bench/README.md, "Instruction counts in api/"). */
 static inline __attribute__((always_inline)) const char *
 read_number(const char *p, const char *e, int *integer, double *d)
 {
@@ -564,8 +563,8 @@ static json_t *plain_scalar(const char *p, const char *q)
 /* The tree Jansson would build from the body, each tensor as 0, built from
  * the scanner's fields when every other value is a plain scalar; NULL
  * otherwise (or on a duplicate key, or when memory ran out), and the text
- * goes to Jansson.  callgrind: json_loadb took ~6.7k instructions and 10
- * allocations for /bow's {"x": 0, "method": "softmax"}. */
+ * goes to Jansson, which costs far more for a small body (bench/README.md,
+ * "Instruction counts in api/"). */
 static json_t *plain_tree(const fields *fs)
 {
     if (fs->n < 0)

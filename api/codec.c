@@ -311,11 +311,11 @@ static int object_cap(const char *name, const codec_object_kind *k,
     return 0;
 }
 
-int codec_object_read(const json_t *v, const char *name,
-                      const codec_object_kind *k, int *rank,
-                      int64_t dim[ENGINE_MAX_RANK], api_error *e)
+/* A tensor object's keys: shape, and data or (with dtype) b64. */
+static int object_keys(const json_t *v, const char *name,
+                       const codec_object_kind *k, api_error *e)
 {
-    char path[160], shape[128];
+    char path[160];
     if (!codec_known_fields_at(v, tensor_keys, name, e))
         return 0;
     const json_t *js = json_object_get(v, "shape");
@@ -351,7 +351,17 @@ int codec_object_read(const json_t *v, const char *name,
         return 0;
     }
 
-    /* The shape, and the element cap, before anything is decoded. */
+    return 1;
+}
+
+/* The shape js, against k's ranks and the element cap, before anything
+ * is decoded: *rank, dim[] and *numel. */
+static int object_shape(const json_t *js, const char *name,
+                        const codec_object_kind *k, int *rank,
+                        int64_t dim[ENGINE_MAX_RANK], int64_t *numel_out,
+                        api_error *e)
+{
+    char path[160];
     snprintf(path, sizeof path, "%s.shape", name);
     if (!json_is_array(js)) {
         if (k->min_rank == k->max_rank)
@@ -401,56 +411,70 @@ int codec_object_read(const json_t *v, const char *name,
     }
     if (!object_cap(name, k, *rank, dim, over, numel, e))
         return 0;
-    if (k->its_shape)
-        snprintf(shape, sizeof shape, "its shape");
-    else {
-        memcpy(shape, "shape ", 6);
-        shape_text(shape + 6, sizeof shape - 6, dim, *rank);
-    }
-    if (dtype) {
-        snprintf(path, sizeof path, "%s.dtype", name);
-        if (!json_is_string(dtype)) {
-            api_fail(e, 422, "wrong_type", path,
-                     "%s must be the string \"float32\", not %s", path,
-                     codec_type_name(dtype));
-            return 0;
-        }
-        if (strcmp(json_string_value(dtype), "float32") != 0 ||
-            strlen(json_string_value(dtype)) != json_string_length(dtype)) {
-            api_fail(e, 422, "invalid_value", path,
-                     "%s \"%.40s\" is not supported; supported dtypes: "
-                     "float32 (little-endian IEEE 754 binary32%s)", path,
-                     json_string_value(dtype), k->dtype_note);
-            return 0;
-        }
-    }
+    *numel_out = numel;
+    return 1;
+}
 
-    if (data) {
-        snprintf(path, sizeof path, "%s.data", name);
-        if (!json_is_array(data)) {
-            api_fail(e, 422, "wrong_type", path,
-                     "%s must be a flat array of %s (row-major), not %s",
-                     path, k->elements, codec_type_name(data));
-            return 0;
-        }
-        const size_t n = json_array_size(data);
-        if ((int64_t)n != numel) {
-            api_fail(e, 422, "shape_mismatch", path,
-                     "%s has %zu %s%s but %s needs %lld (the product of the "
-                     "shape)", path, n, k->unit, n == 1 ? "" : "s", shape,
-                     (long long)numel);
-            return 0;
-        }
-        size_t i;
-        const json_t *x;
-        json_array_foreach(data, i, x) {
-            snprintf(path, sizeof path, "%s.data[%zu]", name, i);
-            if (!(k->leaf ? k->leaf : number_leaf)(x, path, k->ctx, e))
-                return 0;
-        }
-        return 1;
+/* dtype: the string "float32". */
+static int object_dtype(const json_t *dtype, const char *name,
+                        const codec_object_kind *k, api_error *e)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s.dtype", name);
+    if (!json_is_string(dtype)) {
+        api_fail(e, 422, "wrong_type", path,
+                 "%s must be the string \"float32\", not %s", path,
+                 codec_type_name(dtype));
+        return 0;
     }
+    if (strcmp(json_string_value(dtype), "float32") != 0 ||
+        strlen(json_string_value(dtype)) != json_string_length(dtype)) {
+        api_fail(e, 422, "invalid_value", path,
+                 "%s \"%.40s\" is not supported; supported dtypes: "
+                 "float32 (little-endian IEEE 754 binary32%s)", path,
+                 json_string_value(dtype), k->dtype_note);
+        return 0;
+    }
+    return 1;
+}
 
+/* data: a flat array of numel elements, each k->leaf's. */
+static int object_data(const json_t *data, const char *name,
+                       const codec_object_kind *k, int64_t numel,
+                       const char *shape, api_error *e)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s.data", name);
+    if (!json_is_array(data)) {
+        api_fail(e, 422, "wrong_type", path,
+                 "%s must be a flat array of %s (row-major), not %s",
+                 path, k->elements, codec_type_name(data));
+        return 0;
+    }
+    const size_t n = json_array_size(data);
+    if ((int64_t)n != numel) {
+        api_fail(e, 422, "shape_mismatch", path,
+                 "%s has %zu %s%s but %s needs %lld (the product of the "
+                 "shape)", path, n, k->unit, n == 1 ? "" : "s", shape,
+                 (long long)numel);
+        return 0;
+    }
+    size_t i;
+    const json_t *x;
+    json_array_foreach(data, i, x) {
+        snprintf(path, sizeof path, "%s.data[%zu]", name, i);
+        if (!(k->leaf ? k->leaf : number_leaf)(x, path, k->ctx, e))
+            return 0;
+    }
+    return 1;
+}
+
+/* b64: valid base64 of numel float32, finite (or -inf where k allows). */
+static int object_b64(const json_t *b64, const char *name,
+                      const codec_object_kind *k, int64_t numel,
+                      const char *shape, api_error *e)
+{
+    char path[160];
     snprintf(path, sizeof path, "%s.b64", name);
     if (!json_is_string(b64)) {
         api_fail(e, 422, "wrong_type", path,
@@ -493,6 +517,31 @@ int codec_object_read(const json_t *v, const char *name,
         return 0;
     }
     return 1;
+}
+
+int codec_object_read(const json_t *v, const char *name,
+                      const codec_object_kind *k, int *rank,
+                      int64_t dim[ENGINE_MAX_RANK], api_error *e)
+{
+    char shape[128];
+    int64_t numel;
+    const json_t *data = json_object_get(v, "data");
+    const json_t *dtype = json_object_get(v, "dtype");
+    if (!object_keys(v, name, k, e) ||
+        !object_shape(json_object_get(v, "shape"), name, k, rank, dim,
+                      &numel, e))
+        return 0;
+    if (k->its_shape)
+        snprintf(shape, sizeof shape, "its shape");
+    else {
+        memcpy(shape, "shape ", 6);
+        shape_text(shape + 6, sizeof shape - 6, dim, *rank);
+    }
+    if (dtype && !object_dtype(dtype, name, k, e))
+        return 0;
+    if (data)
+        return object_data(data, name, k, numel, shape, e);
+    return object_b64(json_object_get(v, "b64"), name, k, numel, shape, e);
 }
 
 int codec_tensor_shape(const json_t *v, const char *name, int rank,

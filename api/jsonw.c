@@ -103,8 +103,8 @@ void jw_float(jsonw *w, float f)
  * text).  +0 is "0" (the masked half of causal weights), -inf "null" when
  * asked.  A number with the bits of the one before it
  * copies that one's text: rows of one value, like /bow's weights, are
- * common, and formatting costs ~27 ns a number against a few for the
- * copy (callgrind: 9k of /bow's ~130k instructions a request). */
+ * common, and formatting costs far more than the copy (bench/README.md,
+ * "Instruction counts in api/"). */
 static char *numbers(char *o, const float *v, int64_t i0, int64_t i1,
                      int null_neg_inf)
 {
@@ -157,7 +157,7 @@ static char *nested(char *o, const engine_tensor *t, int d, const float **p,
 
 /* Sub-tensors of up to NESTED_BLOCK numbers (or one innermost row) get
  * room at once and are written with plain stores: a reserve and a call
- * for every bracket and comma were ~15% of a small /bow's text (callgrind).
+ * for every bracket and comma cost too much (bench/README.md).
  * numel[d], arrays[d]: numbers and arrays in a sub-tensor at depth d. */
 #define NESTED_BLOCK 4096
 static void tensor_rec(jsonw *w, const engine_tensor *t, int d,

@@ -81,11 +81,10 @@ static const char *const mh_fields[] = {
 const api_model api_models[] = {
     {"bow", API_BOW, 0, bow_in, N(bow_in), bow_out, N(bow_out), bow_fields,
      NULL, {NULL, NULL},
-     "the lecture's bag-of-words average, three ways"},
+     "the bag-of-words average, three ways"},
     {"attention", API_ATTEND, 0, attn_in, N(attn_in), attn_out, N(attn_out),
      attn_fields, "q, k, v, scores, weights, out, x, wq, wk, wv",
-     {"weights", "out"}, "single-head attention (self or cross, causal or "
-     "masked)"},
+     {"weights", "out"}, "one head: self or cross, causal or masked"},
     {"multihead", API_ATTEND, 1, mh_in, N(mh_in), mh_out, N(mh_out),
      mh_fields, "out, weights, heads, q, k, v, scores, x, wq, wk, wv, wo, bo",
      {"out", "weights"}, "MultiHeadAttention: heads concatenated, then "

@@ -131,6 +131,26 @@ fail:
     api_error_response(res, &e);
 }
 
+int api_model_count(void)
+{
+    return api_nmodels;
+}
+
+const char *api_model_name(int i)
+{
+    return api_models[i].name;
+}
+
+const char *api_model_summary(int i)
+{
+    return api_models[i].summary;
+}
+
+void api_model_post(int i, const char *body, size_t len, api_response *res)
+{
+    api_native_handle(&api_models[i], body, len, res);
+}
+
 void api_bow(const char *body, size_t len, api_response *res)
 {
     api_native_handle(api_model_find("bow"), body, len, res);

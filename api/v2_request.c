@@ -135,13 +135,14 @@ static int read_binary(v2_request *rq, size_t i, v2_input *t,
     return 1;
 }
 
-static int read_input(v2_request *rq, size_t i, const json_t *in,
-                      v2_error *e, int *oom)
+/* An input's keys, name (one of the model's, once) and parameters
+ * (binary_data_size alone); the name's index into t->name. */
+static int input_head(v2_request *rq, size_t i, const json_t *in,
+                      v2_input *t, v2_error *e)
 {
     static const char *const keys[] = {"name", "shape", "datatype", "data",
                                        "parameters", NULL};
     const api_model *m = rq->m;
-    v2_input *t = &rq->in[rq->ninputs];
     char list[160];
     snprintf(e->path, sizeof e->path, "inputs[%zu]", i);
     if (!json_is_object(in))
@@ -203,7 +204,16 @@ static int read_input(v2_request *rq, size_t i, const json_t *in,
                             "binary_data_size; send one of them", name);
         }
     }
-    /* datatype: FP32, or BOOL for a mask */
+    return 1;
+}
+
+/* An input's datatype (FP32, or BOOL for a mask) and shape
+ * (non-negative integers, their product under the element cap). */
+static int input_shape(v2_request *rq, size_t i, const json_t *in,
+                       v2_input *t, v2_error *e)
+{
+    const api_model *m = rq->m;
+    const char *name = m->inputs[t->name].name;
     const json_t *jd = json_object_get(in, "datatype");
     snprintf(e->path, sizeof e->path, "inputs[%zu].datatype", i);
     const int mask = m->inputs[t->name].may_bool;
@@ -243,6 +253,19 @@ static int read_input(v2_request *rq, size_t i, const json_t *in,
                         (long long)api_max_elements());
         t->n *= t->dim[d];
     }
+    return 1;
+}
+
+static int read_input(v2_request *rq, size_t i, const json_t *in,
+                      v2_error *e, int *oom)
+{
+    v2_input *t = &rq->in[rq->ninputs];
+    if (!input_head(rq, i, in, t, e) || !input_shape(rq, i, in, t, e))
+        return 0;
+    const char *name = rq->m->inputs[t->name].name;
+    const int mask = rq->m->inputs[t->name].may_bool;
+    const json_t *jbin = json_object_get(json_object_get(in, "parameters"),
+                                         "binary_data_size");
     if (jbin)
         return read_binary(rq, i, t, name, json_integer_value(jbin), e);
     /* data: flat (the protocol) or nested (as Triton takes it) */
