@@ -39,6 +39,20 @@ void api_v2_infer(const char *model, const char *body, size_t len,
  * model table.  Unknown name: 404. */
 void api_v2_model_config(const char *model, api_response *res);
 
+/* The protocol extensions attnd implements, as Triton names them, in GET
+ * /v2's "extensions": binary_tensor_data (inputs and outputs as raw bytes
+ * after the JSON), parameters (request parameters that are not inputs:
+ * the native scalar fields). */
+#define API_V2_EXTENSIONS "\"binary_tensor_data\",\"parameters\""
+
+/* GET /v2/health/live: 200 {"live": true}. */
+void api_v2_live(api_response *res);
+/* GET /v2/health/ready: 200 {"ready": true}, or 400 {"ready": false}. */
+void api_v2_ready(int ready, api_response *res);
+/* GET /v2/models/<name>/ready: 200 {"name", "ready": true}, or 400 with
+ * "ready": false; unknown name: 404. */
+void api_v2_model_ready(const char *model, int ready, api_response *res);
+
 /* {"error": "<code>: <message>"} with status; res->code = code (for
  * metrics).  Allocation failure gives the static 503. */
 void api_v2_error(api_response *res, int status, const char *code,

@@ -37,35 +37,24 @@ static void serve_index(api_response *res)
 
 /* ==== KServe / Triton v2 (api/v2.c adapts the models) ==== */
 
-/* Health answers are a status and no body, as the protocol asks: 200 for
- * true, a 4xx (400, as Triton) for false. */
-static void v2_health(api_response *res, int ok)
-{
-    memset(res, 0, sizeof *res);
-    res->status = ok ? 200 : 400;
-    res->body = (char *)"";
-    res->is_static = 1;
-}
-
+/* Health with bodies (api/v2_ext.c): ready while /readyz is, false from
+ * SIGTERM/SIGINT on (draining). */
 static void v2_live(api_response *res)
 {
-    v2_health(res, 1);
+    api_v2_live(res);
 }
 
-/* Ready while /readyz is: false from SIGTERM/SIGINT on (draining). */
 static void v2_ready(api_response *res)
 {
-    v2_health(res, !server_draining());
+    api_v2_ready(!server_draining(), res);
 }
 
-/* The extensions, as Triton names them: binary_tensor_data (inputs and
- * outputs as raw bytes after the JSON) and parameters (request parameters
- * that are not inputs: the native scalar fields). */
+/* GET /v2: the extensions are api/v2.h's list, as Triton names them. */
 static void v2_server_metadata(api_response *res)
 {
     static const char meta[] = "{\"name\":\"attnd\",\"version\":\""
                                ATTND_VERSION "\",\"extensions\":["
-                               "\"binary_tensor_data\",\"parameters\"]}";
+                               API_V2_EXTENSIONS "]}";
     memset(res, 0, sizeof *res);
     res->status = 200;
     res->content_type = "application/json";
@@ -102,15 +91,15 @@ static void model_infer(const char *body, size_t len, const char *json_length,
 }
 
 static const server_route fixed[] = {
-    {"/randn", "POST, OPTIONS", api_randn, NULL, 0, NULL, -1},
-    {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz, 0, NULL, -1},
-    {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi, 1, NULL, -1},
-    {"/", "GET, HEAD, OPTIONS", NULL, serve_index, 1, NULL, -1},
-    {"/readyz", "GET, HEAD, OPTIONS", NULL, server_readyz, 0, NULL, -1},
-    {"/metrics", "GET, HEAD, OPTIONS", NULL, server_metrics_get, 0, NULL, -1},
-    {"/v2", "GET, HEAD, OPTIONS", NULL, v2_server_metadata, 0, NULL, -1},
-    {"/v2/health/live", "GET, HEAD, OPTIONS", NULL, v2_live, 0, NULL, -1},
-    {"/v2/health/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0, NULL, -1},
+    {"/randn", "POST, OPTIONS", api_randn, NULL, 0, NULL, -1, ROUTE_PLAIN},
+    {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz, 0, NULL, -1, ROUTE_PLAIN},
+    {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi, 1, NULL, -1, ROUTE_PLAIN},
+    {"/", "GET, HEAD, OPTIONS", NULL, serve_index, 1, NULL, -1, ROUTE_PLAIN},
+    {"/readyz", "GET, HEAD, OPTIONS", NULL, server_readyz, 0, NULL, -1, ROUTE_PLAIN},
+    {"/metrics", "GET, HEAD, OPTIONS", NULL, server_metrics_get, 0, NULL, -1, ROUTE_PLAIN},
+    {"/v2", "GET, HEAD, OPTIONS", NULL, v2_server_metadata, 0, NULL, -1, ROUTE_PLAIN},
+    {"/v2/health/live", "GET, HEAD, OPTIONS", NULL, v2_live, 0, NULL, -1, ROUTE_PLAIN},
+    {"/v2/health/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0, NULL, -1, ROUTE_PLAIN},
 };
 #define NFIXED (sizeof fixed / sizeof fixed[0])
 
@@ -138,16 +127,19 @@ static void build_routes(void)
     const int n = api_model_count();
     for (int m = 0; m < n; m++) {
         const server_route native = {NULL, "POST, OPTIONS", model_post, NULL,
-                                     0, NULL, m};
+                                     0, NULL, m, ROUTE_PLAIN};
         add_route(&native, "/%s", api_model_name(m));
     }
     for (size_t i = 0; i < NFIXED; i++)
         add_route(&fixed[i], NULL, NULL);
     for (int m = 0; m < n; m++) {
         const server_route v2[3] = {
-            {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m},
-            {NULL, "GET, HEAD, OPTIONS", NULL, v2_ready, 0, NULL, -1},
-            {NULL, "POST, OPTIONS", NULL, NULL, 0, model_infer, m}};
+            {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
+             ROUTE_PLAIN},
+            {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
+             ROUTE_READY},
+            {NULL, "POST, OPTIONS", NULL, NULL, 0, model_infer, m,
+             ROUTE_PLAIN}};
         add_route(&v2[0], "/v2/models/%s", api_model_name(m));
         add_route(&v2[1], "/v2/models/%s/ready", api_model_name(m));
         add_route(&v2[2], "/v2/models/%s/infer", api_model_name(m));
@@ -389,7 +381,9 @@ void server_dispatch(const server_route *rt, const char *body, size_t len,
 {
     if (rt->model >= 0) {
         const char *name = api_model_name(rt->model);
-        if (rt->infer)
+        if (rt->kind == ROUTE_READY)
+            api_v2_model_ready(name, !server_draining(), res);
+        else if (rt->infer)
             api_v2_infer(name, body ? body : "", len, json_length, res);
         else if (rt->post)
             api_model_post(rt->model, body ? body : "", len, res);

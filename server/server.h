@@ -34,6 +34,10 @@ int server_run(const server_config *cfg);
 /* ==== routing (route.c): pure, no sockets, so tests and the fuzzer drive
  * exactly what the daemon does ==== */
 
+/* What a model's route answers, beyond what its handler marks say. */
+enum server_route_kind { ROUTE_PLAIN, ROUTE_READY, ROUTE_CONFIG, ROUTE_STATS,
+                         ROUTE_LOAD, ROUTE_UNLOAD };
+
 typedef struct server_route {
     const char *path;
     const char *allow;      /* the Allow / Access-Control-Allow-Methods list */
@@ -48,6 +52,7 @@ typedef struct server_route {
      * metadata or infer, as the function above that is not NULL says;
      * -1 for the others.  The handlers take the model from here. */
     int model;
+    int kind;               /* enum server_route_kind */
 } server_route;
 
 /* The strong ETag of a cacheable route's body (a quoted hash of the bytes,
