@@ -220,9 +220,28 @@ void api_v2_model_metadata(const char *model, api_response *res)
     respond(res, &w, "application/json", 0);
 }
 
-/* Triton's model configuration (GET /v2/models/<name>/config): every
- * input optional (a seed generates what is not sent), dims -1 where the
- * request says; the first datatype of a tensor that takes two. */
+/* Triton's model configuration (GET /v2/models/<name>/config), the JSON
+ * form of its model_config.proto as Triton's own server writes it: no
+ * batching of its own (max_batch_size 0: dims are the whole shape, -1
+ * for a free dimension), one version, the fields perf_analyzer and
+ * model_analyzer read.  An input is "optional" when the model runs
+ * without it (context, mask); x and the weights are not, unless a seed
+ * parameter generates them, which a configuration cannot say.  A tensor
+ * of two datatypes (a mask) is told by its first, as in the metadata. */
+static void config_tensor(jsonw *w, int first, const char *name, int is_bool,
+                          int rank, const char *fixed)
+{
+    jw_lit(w, first ? "{\"name\":\"" : ",{\"name\":\"");
+    jw_lit(w, name);
+    jw_lit(w, is_bool ? "\",\"data_type\":\"TYPE_BOOL\""
+                      : "\",\"data_type\":\"TYPE_FP32\"");
+    jw_lit(w, ",\"dims\":");
+    if (fixed)
+        jw_lit(w, fixed);
+    else
+        dims_json(w, rank);
+}
+
 void api_v2_model_config(const char *model, api_response *res)
 {
     const api_model *m = api_model_find(model);
@@ -235,30 +254,26 @@ void api_v2_model_config(const char *model, api_response *res)
     jw_lit(&w, "{\"name\":\"");
     jw_lit(&w, m->name);
     jw_lit(&w, "\",\"platform\":\"attnd\",\"backend\":\"attnd\","
+               "\"version_policy\":{\"latest\":{\"num_versions\":1}},"
                "\"max_batch_size\":0,\"input\":[");
     for (int i = 0; i < m->ninputs; i++) {
         const api_input_spec *in = &m->inputs[i];
-        jw_lit(&w, i ? ",{\"name\":\"" : "{\"name\":\"");
-        jw_lit(&w, in->name);
-        jw_lit(&w, in->may_bool ? "\",\"data_type\":\"TYPE_BOOL\",\"dims\":"
-                                : "\",\"data_type\":\"TYPE_FP32\",\"dims\":");
-        dims_json(&w, in->max_rank);
-        jw_lit(&w, ",\"optional\":true}");
+        config_tensor(&w, i == 0, in->name, in->may_bool, in->max_rank, NULL);
+        jw_lit(&w, ",\"format\":\"FORMAT_NONE\",\"is_shape_tensor\":false,"
+                   "\"allow_ragged_batch\":false,\"optional\":");
+        jw_lit(&w, in->required ? "false}" : "true}");
     }
     jw_lit(&w, "],\"output\":[");
     for (int i = 0; i < m->noutputs; i++) {
         const api_output_spec *o = &m->outputs[i];
-        jw_lit(&w, i ? ",{\"name\":\"" : "{\"name\":\"");
-        jw_lit(&w, o->name);
-        jw_lit(&w, o->is_bool ? "\",\"data_type\":\"TYPE_BOOL\",\"dims\":"
-                              : "\",\"data_type\":\"TYPE_FP32\",\"dims\":");
-        if (o->fixed_shape)
-            jw_lit(&w, o->fixed_shape);
-        else
-            dims_json(&w, o->rank);
-        jw_lit(&w, "}");
+        config_tensor(&w, i == 0, o->name, o->is_bool, o->rank,
+                      o->fixed_shape);
+        jw_lit(&w, ",\"label_filename\":\"\",\"is_shape_tensor\":false}");
     }
-    jw_lit(&w, "]}");
+    jw_lit(&w, "],\"instance_group\":[{\"name\":\"");
+    jw_lit(&w, m->name);
+    jw_lit(&w, "\",\"kind\":\"KIND_CPU\",\"count\":1}],"
+               "\"model_transaction_policy\":{\"decoupled\":false}}");
     respond(res, &w, "application/json", 0);
 }
 

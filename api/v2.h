@@ -35,15 +35,17 @@ void api_v2_infer(const char *model, const char *body, size_t len,
                   const char *json_length, api_response *res);
 
 /* GET /v2/models/<name>/config: the model's configuration as Triton
- * writes one (name, platform, max_batch_size, input, output), from the
- * model table.  Unknown name: 404. */
+ * writes one (name, platform, backend, version_policy, max_batch_size 0,
+ * input with data_type TYPE_FP32/TYPE_BOOL, dims -1 where free, optional;
+ * output; instance_group), from the model table.  Unknown name: 404. */
 void api_v2_model_config(const char *model, api_response *res);
 
 /* The protocol extensions attnd implements, as Triton names them, in GET
  * /v2's "extensions": binary_tensor_data (inputs and outputs as raw bytes
  * after the JSON), parameters (request parameters that are not inputs:
- * the native scalar fields). */
-#define API_V2_EXTENSIONS "\"binary_tensor_data\",\"parameters\""
+ * the native scalar fields), model_configuration (GET .../config). */
+#define API_V2_EXTENSIONS "\"binary_tensor_data\",\"parameters\"," \
+                          "\"model_configuration\""
 
 /* GET /v2/health/live: 200 {"live": true}. */
 void api_v2_live(api_response *res);

@@ -133,16 +133,19 @@ static void build_routes(void)
     for (size_t i = 0; i < NFIXED; i++)
         add_route(&fixed[i], NULL, NULL);
     for (int m = 0; m < n; m++) {
-        const server_route v2[3] = {
+        const server_route v2[4] = {
             {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
              ROUTE_PLAIN},
             {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
              ROUTE_READY},
             {NULL, "POST, OPTIONS", NULL, NULL, 0, model_infer, m,
-             ROUTE_PLAIN}};
+             ROUTE_PLAIN},
+            {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
+             ROUTE_CONFIG}};
         add_route(&v2[0], "/v2/models/%s", api_model_name(m));
         add_route(&v2[1], "/v2/models/%s/ready", api_model_name(m));
         add_route(&v2[2], "/v2/models/%s/infer", api_model_name(m));
+        add_route(&v2[3], "/v2/models/%s/config", api_model_name(m));
     }
 }
 
@@ -269,7 +272,7 @@ static void v2_not_found(const char *method, const char *path,
     }
     snprintf(msg, sizeof msg, "no route %s %.100s; v2 routes: GET /v2, "
              "GET /v2/health/live, GET /v2/health/ready, "
-             "GET /v2/models/{model}[/versions/1][/ready], "
+             "GET /v2/models/{model}[/versions/1][/ready|/config], "
              "POST /v2/models/{model}[/versions/1]/infer with models "
              API_V2_MODELS, method, path);
     api_v2_error(early, 404, "not_found", msg);
@@ -383,6 +386,8 @@ void server_dispatch(const server_route *rt, const char *body, size_t len,
         const char *name = api_model_name(rt->model);
         if (rt->kind == ROUTE_READY)
             api_v2_model_ready(name, !server_draining(), res);
+        else if (rt->kind == ROUTE_CONFIG)
+            api_v2_model_config(name, res);
         else if (rt->infer)
             api_v2_infer(name, body ? body : "", len, json_length, res);
         else if (rt->post)

@@ -26,7 +26,7 @@ TENSORS = {"bow": ["x"],
            "multihead": ["x", "wq", "wk", "wv", "wo", "bo", "context", "mask"]}
 FIXTURES = [p for p in fixture_files() if "/" + p.parent.name in MODELS]
 # GET /v2's "extensions": exactly what attnd implements, as Triton names them
-V2_EXTENSIONS = ["binary_tensor_data", "parameters"]
+V2_EXTENSIONS = ["binary_tensor_data", "parameters", "model_configuration"]
 
 
 def flat(v):
@@ -468,7 +468,7 @@ def test_early_errors_in_v2_form(server):
         ("POST", "/v2/models/nope/infer", 404, 'not_found: unknown model "nope"; models: bow, attention, multihead'),
         ("GET", "/v2/models/bow/versions/2", 404, 'not_found: model bow has no version "2"; versions: 1'),
         ("GET", "/v2/models/bow/versions/1/nope", 404, "not_found: no route GET /v2/models/bow/versions/1/nope; v2 routes:"),
-        ("GET", "/v2/repository/index", 404, "not_found: no route GET /v2/repository/index; v2 routes:"),
+        ("GET", "/v2/repository", 404, "not_found: no route GET /v2/repository; v2 routes:"),
         ("GET", "/v2/models/bow/infer", 405, "method_not_allowed: GET is not allowed on /v2/models/bow/infer; allowed: POST, OPTIONS"),
         ("POST", "/v2/health/live", 405, "method_not_allowed: POST is not allowed on /v2/health/live"),
     ]

@@ -42,3 +42,63 @@ def test_top_level_model_name_and_version(server):
 def test_model_name_mismatch(server, extra, text):
     msg = v2_error(infer(server, "bow", dict(seeded("bow"), **extra)), 400)
     assert text in msg, msg
+
+
+# ---------------------------------------------------------------- model configuration
+
+BOW_CONFIG = {
+    "name": "bow", "platform": "attnd", "backend": "attnd",
+    "version_policy": {"latest": {"num_versions": 1}}, "max_batch_size": 0,
+    "input": [{"name": "x", "data_type": "TYPE_FP32", "dims": [-1, -1, -1], "format": "FORMAT_NONE",
+               "is_shape_tensor": False, "allow_ragged_batch": False, "optional": False}],
+    "output": [dict(o, label_filename="", is_shape_tensor=False) for o in (
+        {"name": "out", "data_type": "TYPE_FP32", "dims": [-1, -1, -1]},
+        {"name": "weights", "data_type": "TYPE_FP32", "dims": [-1, -1]},
+        {"name": "x", "data_type": "TYPE_FP32", "dims": [-1, -1, -1]},
+        {"name": "max_abs_diff", "data_type": "TYPE_FP32", "dims": [3]},
+        {"name": "allclose", "data_type": "TYPE_BOOL", "dims": [1]})],
+    "instance_group": [{"name": "bow", "kind": "KIND_CPU", "count": 1}],
+    "model_transaction_policy": {"decoupled": False},
+}
+
+
+def test_model_config_bow(server):
+    """Triton's JSON form of model_config.proto, as tritonclient's
+    get_model_config returns it."""
+    for path in ("/v2/models/bow/config", "/v2/models/bow/versions/1/config"):
+        r = server.request("GET", path)
+        assert r.status == 200 and r.media_type() == "application/json", r
+        assert r.json() == BOW_CONFIG
+        assert list(r.json()) == list(BOW_CONFIG)       # Triton's field order
+
+
+@pytest.mark.parametrize("model", sorted(TENSORS))
+def test_model_config_follows_metadata(server, model):
+    """Every model's configuration says what its metadata says: the same
+    tensors in the same order, TYPE_<datatype>, dims of the largest rank
+    (-1 where free), and optional exactly for the inputs a request may
+    leave out without a seed (context and mask)."""
+    meta = server.request("GET", "/v2/models/" + model).json()
+    cfg = server.request("GET", "/v2/models/%s/config" % model).json()
+    assert (cfg["name"], cfg["max_batch_size"]) == (model, 0)
+    for key, tensors in (("input", meta["inputs"]), ("output", meta["outputs"])):
+        assert [t["name"] for t in cfg[key]] == [t["name"] for t in tensors]
+        for c, t in zip(cfg[key], tensors):
+            assert c["data_type"] == "TYPE_" + t["datatype"] and c["dims"] == t["shape"], (c, t)
+    assert [t["name"] for t in cfg["input"] if t["optional"]] == \
+        [n for n in TENSORS[model] if n in ("context", "mask")]
+
+
+def test_model_config_errors(server):
+    for path, text in (("/v2/models/nope/config", 'not_found: unknown model "nope"'),
+                       ("/v2/models/bow/versions/2/config", 'not_found: model bow has no version "2"')):
+        assert text in v2_error(server.request("GET", path), 404)
+    assert "method_not_allowed" in v2_error(server.request("POST", "/v2/models/bow/config", "{}"), 405)
+
+
+def test_server_metadata_extensions(server):
+    """GET /v2 lists exactly the extensions attnd implements: each one's
+    route answers."""
+    ext = server.request("GET", "/v2").json()["extensions"]
+    assert ext == ["binary_tensor_data", "parameters", "model_configuration"]
+    assert server.request("GET", "/v2/models/bow/config").status == 200
