@@ -161,6 +161,16 @@ void api_result_free(api_result *r);
  * NULL. */
 const volatile int *api_cancel_flag(void);
 
+/* ==== statistics (stats.c): Triton's per-model counters ==== */
+
+/* A codec's handler calls begin when a request for a model starts and
+ * end with the status it answered (200: a success; anything else a
+ * failure); api_call_compute marks the start and end of the computation
+ * in between, on the same thread. */
+void api_stats_begin(void);
+void api_stats_compute(int end);
+void api_stats_end(const api_model *m, int status);
+
 /* ==== codecs ==== */
 
 /* Native JSON: the handler of model m. */

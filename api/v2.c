@@ -580,6 +580,7 @@ void api_v2_infer(const char *model, const char *body, size_t len,
         api_v2_model_metadata(model, res);      /* its 404 */
         return;
     }
+    api_stats_begin();
     v2_request rq;
     memset(&rq, 0, sizeof rq);
     rq.m = m;
@@ -632,4 +633,5 @@ done:
     json_decref(opts);
     json_decref(root);
     free(id);
+    api_stats_end(m, res->status);
 }

@@ -43,9 +43,10 @@ void api_v2_model_config(const char *model, api_response *res);
 /* The protocol extensions attnd implements, as Triton names them, in GET
  * /v2's "extensions": binary_tensor_data (inputs and outputs as raw bytes
  * after the JSON), parameters (request parameters that are not inputs:
- * the native scalar fields), model_configuration (GET .../config). */
+ * the native scalar fields), model_configuration (GET .../config),
+ * statistics (GET .../stats). */
 #define API_V2_EXTENSIONS "\"binary_tensor_data\",\"parameters\"," \
-                          "\"model_configuration\""
+                          "\"model_configuration\",\"statistics\""
 
 /* GET /v2/health/live: 200 {"live": true}. */
 void api_v2_live(api_response *res);
@@ -54,6 +55,15 @@ void api_v2_ready(int ready, api_response *res);
 /* GET /v2/models/<name>/ready: 200 {"name", "ready": true}, or 400 with
  * "ready": false; unknown name: 404. */
 void api_v2_model_ready(const char *model, int ready, api_response *res);
+
+/* GET /v2/models/<name>[/versions/1]/stats (name NULL: GET
+ * /v2/models/stats, every model): Triton's statistics extension,
+ * {"model_stats": [{name, version, last_inference, inference_count,
+ * execution_count, inference_stats, response_stats, batch_stats,
+ * memory_usage}]}, counted for native and v2 requests since start.
+ * Unknown name: 404. */
+void api_v2_stats(const char *model, api_response *res);
+void api_v2_all_stats(api_response *res);
 
 /* {"error": "<code>: <message>"} with status; res->code = code (for
  * metrics).  Allocation failure gives the static 503. */

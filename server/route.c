@@ -100,6 +100,8 @@ static const server_route fixed[] = {
     {"/v2", "GET, HEAD, OPTIONS", NULL, v2_server_metadata, 0, NULL, -1, ROUTE_PLAIN},
     {"/v2/health/live", "GET, HEAD, OPTIONS", NULL, v2_live, 0, NULL, -1, ROUTE_PLAIN},
     {"/v2/health/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0, NULL, -1, ROUTE_PLAIN},
+    {"/v2/models/stats", "GET, HEAD, OPTIONS", NULL, api_v2_all_stats, 0, NULL,
+     -1, ROUTE_PLAIN},
 };
 #define NFIXED (sizeof fixed / sizeof fixed[0])
 
@@ -133,7 +135,7 @@ static void build_routes(void)
     for (size_t i = 0; i < NFIXED; i++)
         add_route(&fixed[i], NULL, NULL);
     for (int m = 0; m < n; m++) {
-        const server_route v2[4] = {
+        const server_route v2[5] = {
             {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
              ROUTE_PLAIN},
             {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
@@ -141,11 +143,14 @@ static void build_routes(void)
             {NULL, "POST, OPTIONS", NULL, NULL, 0, model_infer, m,
              ROUTE_PLAIN},
             {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
-             ROUTE_CONFIG}};
+             ROUTE_CONFIG},
+            {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
+             ROUTE_STATS}};
         add_route(&v2[0], "/v2/models/%s", api_model_name(m));
         add_route(&v2[1], "/v2/models/%s/ready", api_model_name(m));
         add_route(&v2[2], "/v2/models/%s/infer", api_model_name(m));
         add_route(&v2[3], "/v2/models/%s/config", api_model_name(m));
+        add_route(&v2[4], "/v2/models/%s/stats", api_model_name(m));
     }
 }
 
@@ -245,7 +250,7 @@ int server_is_v2_path(const char *path)
 static void v2_not_found(const char *method, const char *path,
                          api_response *early)
 {
-    char msg[320];
+    char msg[512];
     const size_t pre = sizeof V2_MODELS_PREFIX - 1;
     if (strncmp(path, V2_MODELS_PREFIX, pre) == 0) {
         char model[64];
@@ -272,7 +277,8 @@ static void v2_not_found(const char *method, const char *path,
     }
     snprintf(msg, sizeof msg, "no route %s %.100s; v2 routes: GET /v2, "
              "GET /v2/health/live, GET /v2/health/ready, "
-             "GET /v2/models/{model}[/versions/1][/ready|/config], "
+             "GET /v2/models/stats, "
+             "GET /v2/models/{model}[/versions/1][/ready|/config|/stats], "
              "POST /v2/models/{model}[/versions/1]/infer with models "
              API_V2_MODELS, method, path);
     api_v2_error(early, 404, "not_found", msg);
@@ -388,6 +394,8 @@ void server_dispatch(const server_route *rt, const char *body, size_t len,
             api_v2_model_ready(name, !server_draining(), res);
         else if (rt->kind == ROUTE_CONFIG)
             api_v2_model_config(name, res);
+        else if (rt->kind == ROUTE_STATS)
+            api_v2_stats(name, res);
         else if (rt->infer)
             api_v2_infer(name, body ? body : "", len, json_length, res);
         else if (rt->post)

@@ -5,9 +5,12 @@ the model repository, request identity and compression.  The clients
 themselves were run by hand (see the README's v2 section)."""
 
 import json
+import signal
+import time
 
 import pytest
 
+from attnd_e2e import AttndServer
 from test_v2 import TENSORS, seeded, v2_error
 
 
@@ -100,5 +103,66 @@ def test_server_metadata_extensions(server):
     """GET /v2 lists exactly the extensions attnd implements: each one's
     route answers."""
     ext = server.request("GET", "/v2").json()["extensions"]
-    assert ext == ["binary_tensor_data", "parameters", "model_configuration"]
+    assert ext == ["binary_tensor_data", "parameters", "model_configuration", "statistics"]
     assert server.request("GET", "/v2/models/bow/config").status == 200
+    assert server.request("GET", "/v2/models/stats").status == 200
+
+
+# ---------------------------------------------------------------- statistics
+
+def stat_keys():
+    return ["name", "version", "last_inference", "inference_count", "execution_count",
+            "inference_stats", "response_stats", "batch_stats", "memory_usage"]
+
+
+DURATIONS = ["success", "fail", "queue", "compute_input", "compute_infer", "compute_output",
+             "cache_hit", "cache_miss"]
+
+
+def test_statistics(tmp_path):
+    """Triton's statistics extension on a fresh server: zeros, then native
+    and v2 requests counted alike (successes and failures), each
+    success's time split into compute_input + compute_infer +
+    compute_output exactly, last_inference in ms since the epoch."""
+    srv = AttndServer(tmp_path, name="v2stats")
+    try:
+        r = srv.request("GET", "/v2/models/stats")
+        assert r.status == 200 and r.media_type() == "application/json", r
+        stats = r.json()["model_stats"]
+        assert [s["name"] for s in stats] == ["bow", "attention", "multihead"]
+        for s in stats:
+            assert list(s) == stat_keys(), s
+            assert list(s["inference_stats"]) == DURATIONS
+            assert s == dict(s, version="1", last_inference=0, inference_count=0, execution_count=0,
+                             inference_stats={d: {"count": 0, "ns": 0} for d in DURATIONS},
+                             response_stats={}, batch_stats=[], memory_usage=[])
+        t0 = int(time.time() * 1000) - 1000     # the server's coarse clock may lag a tick
+        assert srv.post("/bow", {"x": [[[1.0, 2.0]]]}).status == 200
+        assert srv.post("/bow", {"seed": 1, "shape": [1, 2, 2]}).status == 200
+        assert srv.post("/v2/models/bow/infer", seeded("bow")).status == 200
+        assert srv.post("/v2/models/bow/versions/1/infer", {"inputs": []}).status == 400
+        assert srv.post("/bow", {"x": [[1.0]]}).status == 422
+        t1 = int(time.time() * 1000) + 1000
+        for path in ("/v2/models/bow/stats", "/v2/models/bow/versions/1/stats"):
+            r = srv.request("GET", path)
+            assert r.status == 200, r
+            (s,) = r.json()["model_stats"]
+            st = s["inference_stats"]
+            assert (s["name"], s["inference_count"], s["execution_count"]) == ("bow", 3, 3), s
+            assert t0 <= s["last_inference"] <= t1, (t0, s["last_inference"], t1)
+            assert [st[d]["count"] for d in DURATIONS] == [3, 2, 3, 3, 3, 3, 0, 0], st
+            assert st["queue"]["ns"] == 0 and st["fail"]["ns"] > 0
+            assert st["success"]["ns"] == sum(st[d]["ns"] for d in
+                                              ("compute_input", "compute_infer", "compute_output")), st
+            assert all(st[d]["ns"] > 0 for d in ("compute_input", "compute_infer", "compute_output"))
+            assert s["batch_stats"] == [{"batch_size": 1, **{d: st[d] for d in
+                                         ("compute_input", "compute_infer", "compute_output")}}]
+        others = srv.request("GET", "/v2/models/stats").json()["model_stats"][1:]
+        assert all(s["inference_count"] == 0 and s["last_inference"] == 0 for s in others), others
+        for path, text in (("/v2/models/nope/stats", 'not_found: unknown model "nope"'),
+                           ("/v2/models/bow/versions/7/stats", 'not_found: model bow has no version "7"')):
+            assert text in v2_error(srv.request("GET", path), 404)
+        assert "method_not_allowed" in v2_error(srv.request("POST", "/v2/models/stats", "{}"), 405)
+    finally:
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(10) == 0
