@@ -44,9 +44,12 @@ void api_v2_model_config(const char *model, api_response *res);
  * /v2's "extensions": binary_tensor_data (inputs and outputs as raw bytes
  * after the JSON), parameters (request parameters that are not inputs:
  * the native scalar fields), model_configuration (GET .../config),
- * statistics (GET .../stats). */
+ * statistics (GET .../stats), model_repository (POST
+ * /v2/repository/index; load and unload answer that the models are built
+ * in). */
 #define API_V2_EXTENSIONS "\"binary_tensor_data\",\"parameters\"," \
-                          "\"model_configuration\",\"statistics\""
+                          "\"model_configuration\",\"statistics\"," \
+                          "\"model_repository\""
 
 /* GET /v2/health/live: 200 {"live": true}. */
 void api_v2_live(api_response *res);
@@ -64,6 +67,13 @@ void api_v2_model_ready(const char *model, int ready, api_response *res);
  * Unknown name: 404. */
 void api_v2_stats(const char *model, api_response *res);
 void api_v2_all_stats(api_response *res);
+
+/* POST /v2/repository/index: [{"name", "version", "state": "READY"}] for
+ * every model; the body is empty or {"ready": bool} (400 otherwise). */
+void api_v2_repository_index(const char *body, size_t len, api_response *res);
+/* POST /v2/repository/models/<name>/load (unload: 0) or /unload (1): the
+ * models are built in, so 400 not_supported saying so. */
+void api_v2_repository_load(const char *model, int unload, api_response *res);
 
 /* {"error": "<code>: <message>"} with status; res->code = code (for
  * metrics).  Allocation failure gives the static 503. */

@@ -102,6 +102,8 @@ static const server_route fixed[] = {
     {"/v2/health/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0, NULL, -1, ROUTE_PLAIN},
     {"/v2/models/stats", "GET, HEAD, OPTIONS", NULL, api_v2_all_stats, 0, NULL,
      -1, ROUTE_PLAIN},
+    {"/v2/repository/index", "POST, OPTIONS", api_v2_repository_index, NULL, 0,
+     NULL, -1, ROUTE_PLAIN},
 };
 #define NFIXED (sizeof fixed / sizeof fixed[0])
 
@@ -135,7 +137,7 @@ static void build_routes(void)
     for (size_t i = 0; i < NFIXED; i++)
         add_route(&fixed[i], NULL, NULL);
     for (int m = 0; m < n; m++) {
-        const server_route v2[5] = {
+        const server_route v2[7] = {
             {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
              ROUTE_PLAIN},
             {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
@@ -145,12 +147,18 @@ static void build_routes(void)
             {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
              ROUTE_CONFIG},
             {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
-             ROUTE_STATS}};
+             ROUTE_STATS},
+            {NULL, "POST, OPTIONS", model_post, NULL, 0, NULL, m, ROUTE_LOAD},
+            {NULL, "POST, OPTIONS", model_post, NULL, 0, NULL, m,
+             ROUTE_UNLOAD}};
         add_route(&v2[0], "/v2/models/%s", api_model_name(m));
         add_route(&v2[1], "/v2/models/%s/ready", api_model_name(m));
         add_route(&v2[2], "/v2/models/%s/infer", api_model_name(m));
         add_route(&v2[3], "/v2/models/%s/config", api_model_name(m));
         add_route(&v2[4], "/v2/models/%s/stats", api_model_name(m));
+        add_route(&v2[5], "/v2/repository/models/%s/load", api_model_name(m));
+        add_route(&v2[6], "/v2/repository/models/%s/unload",
+                  api_model_name(m));
     }
 }
 
@@ -250,9 +258,14 @@ int server_is_v2_path(const char *path)
 static void v2_not_found(const char *method, const char *path,
                          api_response *early)
 {
+    static const char *const named[] = {V2_MODELS_PREFIX,
+                                        "/v2/repository/models/"};
     char msg[512];
-    const size_t pre = sizeof V2_MODELS_PREFIX - 1;
-    if (strncmp(path, V2_MODELS_PREFIX, pre) == 0) {
+    size_t pre = 0;
+    for (size_t i = 0; i < 2 && !pre; i++)
+        if (strncmp(path, named[i], strlen(named[i])) == 0)
+            pre = strlen(named[i]);
+    if (pre) {
         char model[64];
         const size_t n = strcspn(path + pre, "/");
         snprintf(model, sizeof model, "%.*s", (int)(n < 63 ? n : 63),
@@ -279,7 +292,9 @@ static void v2_not_found(const char *method, const char *path,
              "GET /v2/health/live, GET /v2/health/ready, "
              "GET /v2/models/stats, "
              "GET /v2/models/{model}[/versions/1][/ready|/config|/stats], "
-             "POST /v2/models/{model}[/versions/1]/infer with models "
+             "POST /v2/models/{model}[/versions/1]/infer, "
+             "POST /v2/repository/index, "
+             "POST /v2/repository/models/{model}/load|unload with models "
              API_V2_MODELS, method, path);
     api_v2_error(early, 404, "not_found", msg);
 }
@@ -396,6 +411,8 @@ void server_dispatch(const server_route *rt, const char *body, size_t len,
             api_v2_model_config(name, res);
         else if (rt->kind == ROUTE_STATS)
             api_v2_stats(name, res);
+        else if (rt->kind == ROUTE_LOAD || rt->kind == ROUTE_UNLOAD)
+            api_v2_repository_load(name, rt->kind == ROUTE_UNLOAD, res);
         else if (rt->infer)
             api_v2_infer(name, body ? body : "", len, json_length, res);
         else if (rt->post)

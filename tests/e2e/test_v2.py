@@ -26,7 +26,8 @@ TENSORS = {"bow": ["x"],
            "multihead": ["x", "wq", "wk", "wv", "wo", "bo", "context", "mask"]}
 FIXTURES = [p for p in fixture_files() if "/" + p.parent.name in MODELS]
 # GET /v2's "extensions": exactly what attnd implements, as Triton names them
-V2_EXTENSIONS = ["binary_tensor_data", "parameters", "model_configuration", "statistics"]
+V2_EXTENSIONS = ["binary_tensor_data", "parameters", "model_configuration", "statistics",
+                 "model_repository"]
 
 
 def flat(v):

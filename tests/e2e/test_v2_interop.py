@@ -103,9 +103,11 @@ def test_server_metadata_extensions(server):
     """GET /v2 lists exactly the extensions attnd implements: each one's
     route answers."""
     ext = server.request("GET", "/v2").json()["extensions"]
-    assert ext == ["binary_tensor_data", "parameters", "model_configuration", "statistics"]
+    assert ext == ["binary_tensor_data", "parameters", "model_configuration", "statistics",
+                   "model_repository"]
     assert server.request("GET", "/v2/models/bow/config").status == 200
     assert server.request("GET", "/v2/models/stats").status == 200
+    assert server.request("POST", "/v2/repository/index").status == 200
 
 
 # ---------------------------------------------------------------- statistics
@@ -166,3 +168,50 @@ def test_statistics(tmp_path):
     finally:
         srv.proc.send_signal(signal.SIGTERM)
         assert srv.proc.wait(10) == 0
+
+
+# ---------------------------------------------------------------- model repository
+
+INDEX = [{"name": m, "version": "1", "state": "READY"} for m in ("bow", "attention", "multihead")]
+
+
+@pytest.mark.parametrize("body,headers", [
+    (None, {}),                                    # tritonclient: no body, no Content-Type
+    (b"", {"Content-Type": "application/json"}),
+    (b"{}", {"Content-Type": "application/json"}),
+    (b'{"ready": true}', {"Content-Type": "application/json"}),
+    (b'{"ready": false}', {}),
+])
+def test_repository_index(server, body, headers):
+    r = server.request("POST", "/v2/repository/index", body, headers=headers, content_type=None)
+    assert r.status == 200 and r.media_type() == "application/json", r
+    assert r.json() == INDEX
+    assert list(r.json()[0]) == ["name", "version", "state"]
+
+
+@pytest.mark.parametrize("body,status,text", [
+    (b'{"ready": 1}', 400, "wrong_type at ready: ready must be true or false"),
+    (b'{"ready": true, "x": 1}', 400, "unknown_field at x: a repository index request has one field, ready"),
+    (b"[]", 400, "wrong_type: the request body must be a JSON object, not array"),
+    (b"{", 400, "invalid_json"),
+])
+def test_repository_index_errors(server, body, status, text):
+    assert text in v2_error(server.request("POST", "/v2/repository/index", body), status)
+
+
+def test_repository_load_unload_refused(server):
+    """Built-in models: load and unload are a clear v2 error, not a 404."""
+    for m in TENSORS:
+        for action, says in (("load", "there is no repository to load it from"),
+                             ("unload", "it cannot be unloaded")):
+            for body in (None, json.dumps({"parameters": {}})):
+                r = server.request("POST", "/v2/repository/models/%s/%s" % (m, action), body,
+                                   content_type=None)
+                msg = v2_error(r, 400)
+                assert msg == ("not_supported: model %s is built into attnd and always loaded: %s "
+                               "(POST /v2/repository/index lists the models, all READY)" % (m, says)), msg
+    assert 'not_found: unknown model "nope"' in \
+        v2_error(server.request("POST", "/v2/repository/models/nope/load", "{}"), 404)
+    assert "method_not_allowed" in v2_error(server.request("GET", "/v2/repository/index"), 405)
+    # a model still answers after an unload request
+    assert server.post("/v2/models/bow/infer", seeded("bow")).status == 200
