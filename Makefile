@@ -38,7 +38,8 @@ API    := api/api.c api/codec.c api/jsonw.c api/model.c api/native.c \
 	api/randn.c api/seed.c api/body.c api/f2s.c api/options.c \
 	api/mask.c api/v2.c api/v2_request.c api/v2_ext.c api/stats.c \
 	api/b64.c
-SERVER := server/http.c server/route.c server/log.c server/metrics.c
+SERVER := server/http.c server/route.c server/log.c server/metrics.c \
+	server/ident.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
 UNIT_SRC := $(wildcard tests/unit/*.c)

@@ -556,6 +556,29 @@ static void call_error(const v2_request *rq, const api_error *e,
     v2_fail(res, v2_status(e->status), e->code, where, e->message);
 }
 
+/* An error answer with the request's id after the message, {"error":
+ * "...", "id": "..."}, so a client can match a failure as it matches a
+ * success (the protocol's error object has only "error"; a reader of it
+ * ignores the rest).  The static 503 stays as it is. */
+static void error_with_id(api_response *res, const char *id, size_t idlen)
+{
+    if (!id || res->is_static || res->status == 200 || res->len < 2)
+        return;
+    jsonw w;
+    jw_init(&w);
+    jw_raw(&w, res->body, res->len - 1);
+    jw_lit(&w, ",\"id\":\"");
+    jw_escaped_n(&w, id, idlen);
+    jw_lit(&w, "\"}");
+    size_t len = 0;
+    char *body = jw_take(&w, &len);
+    if (!body)
+        return;                 /* the error without its id */
+    free(res->body);
+    res->body = body;
+    res->len = len;
+}
+
 /* The parameters as the call's options: all of them but the codec's own
  * binary_data_output. */
 static json_t *options_of(const json_t *params)
@@ -628,6 +651,13 @@ void api_v2_infer(const char *model, const char *body, size_t len,
     else
         answer(&rq, &c, &r, id, idlen, res);
 done:
+    if (!id && root && json_is_string(json_object_get(root, "id"))) {
+        /* refused before the id was kept: take it from the tree */
+        const json_t *tid = json_object_get(root, "id");
+        error_with_id(res, json_string_value(tid), json_string_length(tid));
+    } else {
+        error_with_id(res, id, idlen);
+    }
     v2_request_free(&rq);
     api_result_free(&r);
     json_decref(opts);
