@@ -3,7 +3,7 @@
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
-LDLIBS  += -lmicrohttpd -ljansson -lstdc++ -lm -lpthread
+LDLIBS  += -lmicrohttpd -ljansson -lz -lstdc++ -lm -lpthread
 PYTHON  ?= /usr/bin/python3
 PORT    ?= 8080
 
@@ -28,7 +28,7 @@ CFLAGS  += $(OMPFLAGS)
 LDFLAGS += $(OMPFLAGS)
 
 BUILD_PKGS := gcc g++ make libc6-dev libmicrohttpd-dev libjansson-dev \
-	libdouble-conversion-dev libfast-float-dev
+	libdouble-conversion-dev libfast-float-dev zlib1g-dev
 # libsodium: the reference the base64 codec (api/b64.c) is tested against
 TEST_PKGS  := check pkg-config python3 python3-pytest python3-yaml \
 	python3-jsonschema libsodium-dev
@@ -39,7 +39,7 @@ API    := api/api.c api/codec.c api/jsonw.c api/model.c api/native.c \
 	api/mask.c api/v2.c api/v2_request.c api/v2_ext.c api/stats.c \
 	api/b64.c
 SERVER := server/http.c server/route.c server/log.c server/metrics.c \
-	server/ident.c
+	server/ident.c server/encoding.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -185,6 +185,13 @@ bench: $(B)/attnd $(B)/bench/engine_bench | bench-deps
 	ENGINE_BENCH=$(CURDIR)/$(B)/bench/engine_bench \
 	BENCH_OUT=$(CURDIR)/$(B)/bench PYTHON=$(PYTHON) PEERS_DIR=$(PEERS_DIR) \
 		bash bench/run.sh
+
+# ==== make compress-bench: bench/compress.py alone (part of make bench): what
+# gzip costs per attnd answer, zlib levels 1-9, and req/s with Accept-Encoding.
+.PHONY: compress-bench
+compress-bench: $(B)/attnd | bench-deps
+	$(PYTHON) bench/gen_bodies.py $(B)/bench >/dev/null
+	$(PYTHON) bench/compress.py $(CURDIR)/$(B)/attnd $(B)/bench
 
 # ==== make soak: wrk against build/attnd for SOAK_SECONDS (tests/soak/README.md),
 # not part of make test: valid and invalid requests checked one by one, no 5xx,

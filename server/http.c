@@ -20,6 +20,7 @@
 #include <microhttpd.h>
 
 #include "../api/api.h"
+#include "encoding.h"
 #include "ident.h"
 
 /* ==== per-request state ==== */
@@ -43,6 +44,9 @@ typedef struct request {
     uint64_t received;      /* body bytes that arrived (drained ones too) */
     char remote[48];        /* client address, for the JSON log only */
     server_ident ident;     /* X-Request-Id and traceparent (ident.c) */
+    int coding;             /* the body's Content-Encoding (encoding.c) */
+    int accept;             /* the coding Accept-Encoding asks for */
+    const char *resp_coding;    /* the answer's Content-Encoding, or NULL */
 } request;
 
 static const server_config *cfg;
@@ -198,6 +202,7 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
                                      api_response *res)
 {
     struct MHD_Response *resp;
+    const int computed = !res->is_static;  /* might have been compressed */
     if (res->is_static)
         resp = MHD_create_response_from_buffer(res->len, res->body,
                                                MHD_RESPMEM_PERSISTENT);
@@ -221,6 +226,12 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
     if (res->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 res->content_type);
+    if (r->resp_coding)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING,
+                                r->resp_coding);
+    if (computed)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
+                                "Accept-Encoding");
     if (res->json_len) {
         /* v2 binary outputs: where the JSON ends and the tensor data
          * begins; exposed, or a page on another origin could not read it. */
@@ -322,6 +333,13 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
                             MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                         "Content-Type"),
                             &r->early);
+        if (!r->early.status && (r->route->post || r->route->infer))
+            server_request_coding(r->path,
+                                  MHD_lookup_connection_value(
+                                      c, MHD_HEADER_KIND, "Content-Encoding"),
+                                  &r->coding, &r->early);
+        r->accept = server_accept_coding(MHD_lookup_connection_value(
+            c, MHD_HEADER_KIND, "Accept-Encoding"));
 
         const char *etag = server_route_etag(r->route);
         const char *inm = MHD_lookup_connection_value(
@@ -373,11 +391,23 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
         res.status = 304;       /* the client's copy is current */
         res.is_static = 1;
     } else {
+        char *plain = NULL;
+        size_t n = 0;
+        if (r->coding && server_decode_body(r->path, r->coding, r->body,
+                                            r->len, cfg->max_body, &plain,
+                                            &n, &res) != 0)
+            return send_response(c, r, &res);
+        if (plain) {
+            free(r->body);
+            r->body = plain;
+            r->len = r->cap = n;
+        }
         server_dispatch(r->route, r->body, r->len,
                         MHD_lookup_connection_value(
                             c, MHD_HEADER_KIND,
                             "Inference-Header-Content-Length"),
                         &res);
+        r->resp_coding = server_compress_response(&res, r->accept);
     }
     return send_response(c, r, &res);
 }
