@@ -210,6 +210,15 @@ int server_decode_body(const char *path, int coding, const char *in,
 
 /* ==== responses ==== */
 
+int server_may_compress(const server_route *rt)
+{
+    if (!rt)
+        return 0;
+    if (rt->model >= 0)
+        return rt->kind == ROUTE_PLAIN && (rt->post || rt->infer);
+    return rt->post && strcmp(rt->path, "/randn") == 0;
+}
+
 const char *server_compress_response(api_response *res, int coding)
 {
     if (coding == CODING_IDENTITY || res->is_static || !res->body ||

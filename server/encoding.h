@@ -42,6 +42,14 @@ int server_decode_body(const char *path, int coding, const char *in,
  * else identity. */
 int server_accept_coding(const char *accept_encoding);
 
+/* Whether a route's answers may be compressed: those a model computes
+ * (native POST /bow ..., v2 infer) and /randn's.  Triton compresses only
+ * inference answers, and tritonclient.http.aio depends on it: its aiohttp
+ * session sends Accept-Encoding: gzip, deflate with every request but
+ * does not decompress, so a compressed model configuration or statistics
+ * answer would reach it as gzip bytes (seen with get_model_config). */
+int server_may_compress(const server_route *rt);
+
 /* Compresses res's body in that coding when it is at least
  * SERVER_COMPRESS_MIN_BYTES and comes out smaller; returns the
  * Content-Encoding to send ("gzip", "deflate") or NULL if the body was

@@ -202,7 +202,7 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
                                      api_response *res)
 {
     struct MHD_Response *resp;
-    const int computed = !res->is_static;  /* might have been compressed */
+    const int computed = server_may_compress(r->route);   /* Vary */
     if (res->is_static)
         resp = MHD_create_response_from_buffer(res->len, res->body,
                                                MHD_RESPMEM_PERSISTENT);
@@ -407,7 +407,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
                             c, MHD_HEADER_KIND,
                             "Inference-Header-Content-Length"),
                         &res);
-        r->resp_coding = server_compress_response(&res, r->accept);
+        if (res.status == 200 && server_may_compress(r->route))
+            r->resp_coding = server_compress_response(&res, r->accept);
     }
     return send_response(c, r, &res);
 }

@@ -143,6 +143,27 @@ def test_small_and_static_answers_are_sent_as_they_are(server):
         assert r.status == 200 and r.header("Content-Encoding") is None and r.header("Vary") is None, path
 
 
+def test_only_computed_answers_are_compressed(server):
+    """As Triton: model answers (native, v2 infer) and /randn; not the
+    metadata, configuration, statistics or errors, which
+    tritonclient.http.aio reads as they come although its aiohttp session
+    sends Accept-Encoding: gzip, deflate on every request."""
+    aio = {"Accept-Encoding": "gzip, deflate"}
+    r = server.request("POST", "/randn", {"seed": 1, "shape": [400]}, headers=aio)
+    assert r.status == 200 and r.header("Content-Encoding") == "gzip" and r.header("Vary") == "Accept-Encoding"
+    for path in ("/v2/models/multihead/config", "/metrics"):
+        r = server.request("GET", path, headers=aio)
+        assert r.status == 200 and len(r.body) >= 1460, path
+        assert r.header("Content-Encoding") is None and r.header("Vary") is None, path
+        if path != "/metrics":
+            json.loads(r.body)
+    for path in ("/v2/models/stats", "/v2/models/multihead"):    # under 1460 bytes anyway
+        assert server.request("GET", path, headers=aio).header("Vary") is None, path
+    big_error = {"x": [[[1.0]]], "wq": [[1.0]], "wk": [[1.0]], "wv": [[1.0]], "return": ["z" * 3000]}
+    r = server.request("POST", "/attention", big_error, headers=aio)
+    assert r.status == 422 and r.header("Content-Encoding") is None, r
+
+
 def test_v2_binary_outputs_compressed(server):
     body = {"inputs": [], "parameters": {"seed": 1, "shape": [2, 16, 8], "head_size": 8,
                                          "binary_data_output": True}}
