@@ -5,7 +5,7 @@
 BUILD_PKGS := gcc g++ make libc6-dev libmicrohttpd-dev libjansson-dev \
 	libdouble-conversion-dev libfast-float-dev libsodium-dev
 TEST_PKGS  := check pkg-config python3 python3-pytest python3-yaml \
-	python3-jsonschema
+	python3-jsonschema curl
 
 # Installs the packages in $(1) that dpkg does not have (apt-get update
 # first: a new machine's lists may be empty; sudo when not root).
