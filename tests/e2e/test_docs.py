@@ -258,3 +258,36 @@ def test_doc_example(block, request, tmp_path):
         if block.marker:
             rc = srv.stop(15.0)
             assert rc == 0, "%s: attnd exited %r; stderr:\n%s" % (block.id, rc, srv.stderr_text()[-2000:])
+
+
+# ---------------------------------------------------------------- links
+
+def _anchors(path):
+    """GitHub's heading anchors of a Markdown file."""
+    out, fence = set(), False
+    for line in path.read_text().split("\n"):
+        if line.startswith("```"):
+            fence = not fence
+        m = None if fence else re.match(r"^#+ (.*)$", line)
+        if m:
+            out.add(re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-"))
+    return out
+
+
+def test_doc_links():
+    """Every relative link of README.md and docs/*.md names a file that exists,
+    and every #anchor a heading of its page: pages that move cannot leave
+    dead links behind."""
+    bad = []
+    for path in DOCS:
+        text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file, _, anchor = target.partition("#")
+            dest = (path.parent / file).resolve() if file else path
+            if not dest.exists():
+                bad.append("%s: %s (no such file)" % (path.relative_to(REPO), target))
+            elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+                bad.append("%s: %s (no such heading)" % (path.relative_to(REPO), target))
+    assert not bad, "dead links:\n" + "\n".join(bad)
