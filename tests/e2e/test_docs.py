@@ -5,7 +5,8 @@ A ```console block is a transcript: lines starting with `$ ` are commands
 with `\\` or `|`), the lines after a command up to the next `$ ` are what it
 prints.  Each command is run by bash in a fresh directory, with
 `localhost:8080` (and `localhost:9000`) pointing at a test server and
-`$(pidof attnd)` replaced by that server's pid, and then:
+`$(pidof attnd)` replaced by that server's pid and `build/attnd` by the
+binary under test, and then:
 
 - its output must be the documented one: text exactly, except that numbers
   may differ within the suites' tolerance (|a-b| <= 1e-5 + 1e-5*|b|, as the
@@ -213,6 +214,7 @@ def run(cmd, srv, cwd):
     text = cmd.text.replace("localhost:8080", "127.0.0.1:%d" % srv.port)
     text = text.replace("localhost:9000", "127.0.0.1:%d" % srv.port)
     text = text.replace("$(pidof attnd)", str(srv.proc.pid))
+    text = re.sub(r"(?<![\w/.-])build/attnd\b", attnd_bin(), text)
     p = subprocess.run(["bash", "-c", PRELUDE + text], cwd=cwd, capture_output=True, timeout=60,
                        env=dict(os.environ, LC_ALL="C.UTF-8"))
     return p
