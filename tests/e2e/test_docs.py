@@ -103,21 +103,22 @@ def extract(path):
     blocks, lines = [], path.read_text().split("\n")
     i = 0
     while i < len(lines):
-        m = re.match(r"^(```+)\s*(\S*)", lines[i])
+        m = re.match(r"^( *)(```+)\s*(\S*)", lines[i])
         if not m:
             i += 1
             continue
-        fence, lang, start = m.group(1), m.group(2), i
+        indent, fence, lang, start = len(m.group(1)), m.group(2), m.group(3), i
         j = i + 1
-        while j < len(lines) and not lines[j].startswith(fence):
+        while j < len(lines) and not lines[j].lstrip(" ").startswith(fence):
             j += 1
-        if lang == "console":
+        if lang == "console":       # (a block inside a list item is indented)
             k = start - 1
             while k >= 0 and lines[k].strip() == "":
                 k -= 1
             mm = MARKER.match(lines[k].strip()) if k >= 0 else None
+            body = [l[indent:] if l[:indent].strip() == "" else l for l in lines[start + 1:j]]
             blocks.append(Block(path, start + 1, mm.group(1) if mm else "",
-                                parse_commands(lines[start + 1:j], start + 2)))
+                                parse_commands(body, start + 2)))
         i = j + 1
     return blocks
 
