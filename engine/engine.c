@@ -614,7 +614,11 @@ typedef float vf __attribute__((vector_size(32), aligned(4), may_alias));
 typedef int32_t vi __attribute__((vector_size(32), aligned(4), may_alias));
 #define LDV(p) (*(const vf *)(p))
 #define STV(p, v) (*(vf *)(p) = (v))
-#define VSPLAT(c) ((vf){0} + (c))
+#define VSPLAT(c)                                                         \
+    ({                                                                    \
+        const float c_ = (c);                                             \
+        (vf){c_, c_, c_, c_, c_, c_, c_, c_};                             \
+    })
 
 /* Where engine_attend's scratch keeps what (offsets in floats). */
 typedef struct attend_layout {
