@@ -5,9 +5,10 @@
  * Pure C: no JSON, no HTTP, no allocation in the kernels, no exit().  Every
  * kernel writes into buffers its caller owns (outputs first, then const
  * inputs, then sizes/options) and states its shapes in its first comment.
- * OpenMP parallelises over the batch; the caller picks the team size with
- * the `nthreads` argument so that a loaded server does not oversubscribe
- * its cores (see api_threads_for() in api/).
+ * OpenMP parallelises over the batch (engine_attend: over batch x blocks
+ * of queries, so one sequence uses every thread); the caller picks the
+ * team size with the `nthreads` argument so that a loaded server does not
+ * oversubscribe its cores (see api_threads_for() in api/).
  */
 #ifndef ATTND_ENGINE_H
 #define ATTND_ENGINE_H
