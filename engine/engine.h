@@ -206,10 +206,10 @@ int engine_attend(engine_tensor *q, engine_tensor *k, engine_tensor *v,
 
 /* Floats of scratch engine_attend needs for these sizes; `matrices`
  * nonzero when scores or wei is requested (0: the streaming path).
- * About 3*H*hsp*C + hsp*C*H + B*H*(Sp*hs + S*hsp) (packed weights, keys,
- * values; hsp, Sp: hs, S rounded up to 16) plus per thread
- * 48*(2*hsp + H*hs + 128) floats, or 48*Sp instead of 48*128 with
- * `matrices`: never O(T*S). */
+ * 3*H*hsp*C + Cp*H*hs + B*H*(Sp*hs + S*hsp) (packed weights, wo, keys,
+ * values; hsp, Sp, Cp: hs, S, C rounded up to 16) plus per thread about
+ * 48*(2*hsp + H*hs + 128) floats, 48*Sp instead of 48*128 with
+ * `matrices`: never O(T*S).  Independent of which outputs are given. */
 int64_t engine_attend_scratch(int64_t B, int64_t T, int64_t S, int64_t C,
                               int64_t H, int64_t hs, int matrices,
                               int nthreads);
