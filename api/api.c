@@ -21,7 +21,7 @@ void api_config_defaults(api_config *cfg)
     cfg->max_total_elements =
         API_TOTAL_PER_ELEMENTS * API_DEFAULT_MAX_ELEMENTS;
     cfg->max_batch = 4096;
-    cfg->max_seq = 8192;
+    cfg->max_seq = 65536;
     cfg->max_head_size = 8192;
     cfg->max_depth = 32;
     cfg->omp_threads = 1;
