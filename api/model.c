@@ -571,7 +571,12 @@ api_cost api_call_cost(const api_call *c)
         k.inputs = nx;
         k.outputs = runs * (T * T + nx);
         k.scratch = T * T;          /* the loop method's identity */
-        k.madds = (double)runs * B * T * T * C;
+        /* per method: its T x T weights, then the loop's running sums
+         * (B*T*C) or the (T,T) @ (B,T,C) product (B*T*T*C) */
+        const double mm = (double)B * T * T * C, loop = (double)B * T * C;
+        k.madds = (double)runs * T * T +
+                  (c->method == M_LOOP ? loop :
+                   c->method == M_ALL ? loop + 2 * mm : mm);
         return k;
     }
     const int64_t D = H * c->hs, nw = D * C;
@@ -605,7 +610,8 @@ int api_call_plan(api_call *c, api_error *e)
         return 0;
     /* Each count is under max_elements, so the sum cannot overflow. */
     c->cost = api_call_cost(c);
-    return api_check_total(api_cost_floats(&c->cost), e);
+    return api_check_total(api_cost_floats(&c->cost), e) &&
+           api_check_work(c->cost.madds, e);
 }
 
 /* ==== one allocation, the inputs filled ==== */
