@@ -32,7 +32,7 @@ BUILD_PKGS := gcc g++ make libc6-dev libmicrohttpd-dev libjansson-dev \
 TEST_PKGS  := check pkg-config python3 python3-pytest python3-yaml \
 	python3-jsonschema
 
-ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c
+ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c engine/gpt.c
 API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c \
 	api/multihead.c api/seed.c api/body.c api/f2s.c api/options.c \
 	api/mask.c api/v2.c
@@ -93,7 +93,7 @@ $(B)/obj/engine/rng_avx2.o: CFLAGS += $(AVX2FLAGS)
 
 # The attention kernels are written to vectorise; -O2's very-cheap cost
 # model refuses loops that need a remainder, so the engine gets -O3.
-$(B)/obj/engine/engine.o: CFLAGS += -O3
+$(B)/obj/engine/engine.o $(B)/obj/engine/gpt.o: CFLAGS += -O3
 
 $(B)/obj/server/assets.o: server/assets.S openapi.yaml web/index.html | deps
 	@mkdir -p $(dir $@)
