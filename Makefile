@@ -35,13 +35,14 @@ TEST_PKGS  := check pkg-config python3 python3-pytest python3-yaml \
 ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c engine/gpt.c
 API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c \
 	api/multihead.c api/seed.c api/body.c api/f2s.c api/options.c \
-	api/mask.c api/v2.c
+	api/mask.c api/v2.c api/safetensors.c api/gpt_model.c
 SERVER := server/http.c server/route.c server/log.c server/metrics.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
-.PHONY: all run test unit e2e contract deps test-deps clean fuzz check-floats
+.PHONY: all run test unit e2e contract deps test-deps clean fuzz fuzz-safetensors \
+	check-floats
 all: $(B)/attnd
 
 # Installs the packages in $(1) that dpkg does not have (apt-get update
@@ -155,6 +156,22 @@ fuzz: build/fuzz/fuzz_request
 	./build/fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 		-timeout=10 -rss_limit_mb=4096 -artifact_prefix=build/fuzz/ \
 		-print_final_stats=1 build/fuzz/corpus build/fuzz/seeds
+
+# libFuzzer over the safetensors reader (tests/fuzz/README.md), seeded
+# with the repository's exported models.
+build/fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c api/safetensors.c | deps
+	$(call apt_need,$(FUZZ_PKGS))
+	@mkdir -p $(dir $@)
+	clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -I. $(FUZZ_SAN) $^ -ljansson -o $@
+
+fuzz-safetensors: build/fuzz/fuzz_safetensors
+	rm -rf build/fuzz/st_seeds && mkdir -p build/fuzz/st_seeds build/fuzz/st_corpus
+	for d in models/*/ tests/fixtures/gpt/models/*/; do \
+		[ -f $$d/model.safetensors ] && cp $$d/model.safetensors \
+			build/fuzz/st_seeds/$$(basename $$d).safetensors; done; true
+	./build/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=65536 -timeout=10 -artifact_prefix=build/fuzz/st- \
+		-print_final_stats=1 build/fuzz/st_corpus build/fuzz/st_seeds
 
 clean:
 	rm -rf build
