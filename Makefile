@@ -190,6 +190,18 @@ $(B)/bench/engine_bench: bench/engine_bench.c $(B)/obj/engine/engine.o | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iengine $(LDFLAGS) $^ -lm -o $@
 
+# The shipped model's forward: engine against PyTorch (bench/gpt_bench.sh).
+$(B)/bench/gpt_bench: bench/gpt_bench.c $(B)/obj/api/gpt_model.o \
+		$(B)/obj/api/safetensors.o $(B)/obj/engine/gpt.o \
+		$(B)/obj/engine/engine.o $(B)/obj/engine/rng.o \
+		$(B)/obj/engine/rng_avx2.o | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -ljansson -lm -o $@
+
+.PHONY: bench-gpt
+bench-gpt: $(B)/bench/gpt_bench | bench-deps
+	GPT_BENCH=$(CURDIR)/$(B)/bench/gpt_bench PYTHON=$(PYTHON) bash bench/gpt_bench.sh
+
 bench: $(B)/attnd $(B)/bench/engine_bench | bench-deps
 	ATTND_BIN=$(CURDIR)/$(B)/attnd \
 	ENGINE_BENCH=$(CURDIR)/$(B)/bench/engine_bench \

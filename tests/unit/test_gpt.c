@@ -17,11 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../api/gpt_model.h"
 #include "../../engine/gpt.h"
 #include "unit.h"
 
-#define ATOL 1e-5
-#define RTOL 1e-5
+/* The contract's tolerance; a fixture may carry a looser "tolerance". */
+static double ATOL = 1e-5, RTOL = 1e-5;
 
 static glob_t block_files, gpt_files;
 
@@ -335,6 +336,82 @@ START_TEST(gpt_matches_pytorch)
 }
 END_TEST
 
+/* ==== the shipped model ==== */
+
+/* models/shakespeare as attnd loads it, against PyTorch loading the same
+ * exported file (shipped/shakespeare.json): logits on held-out text within
+ * the tolerance, and generate()'s very tokens. */
+START_TEST(shipped_model_matches_pytorch)
+{
+    const char *file = "tests/fixtures/gpt/shipped/shakespeare.json";
+    json_t *fx = load(file);
+    const json_t *rq = json_object_get(fx, "request");
+    const json_t *ex = json_object_get(fx, "expect");
+    api_gpt_model *all;
+    int n;
+    char err[512];
+    ck_assert_msg(api_gpt_load_all(&all, &n, "models", err, sizeof err) == 0,
+                  "%s", err);
+    const api_gpt_model *m = NULL;
+    for (int i = 0; i < n; i++)
+        if (strcmp(all[i].name, "shakespeare") == 0)
+            m = &all[i];
+    ck_assert_msg(m != NULL, "models/shakespeare not loaded");
+    const engine_gpt_config *c = &m->w.cfg;
+    const int64_t V = c->vocab_size;
+
+    const json_t *texts = json_object_get(rq, "text");
+    const int64_t B = (int64_t)json_array_size(texts), T = c->block_size;
+    int64_t *idx = malloc((size_t)(B * T) * sizeof *idx);
+    for (int64_t b = 0; b < B; b++) {
+        const json_t *t = json_array_get(texts, (size_t)b);
+        ck_assert_int_eq(api_gpt_encode(m, json_string_value(t),
+                                        json_string_length(t), idx + b * T, T),
+                         T);
+    }
+    float *logits = malloc((size_t)(B * T * V) * sizeof(float));
+    float *probs = malloc((size_t)(B * V) * sizeof(float));
+    float *scratch = malloc((size_t)engine_gpt_scratch(c, B, T) * sizeof(float));
+    const engine_gpt_out o = {logits, probs, NULL, NULL, 0};
+    engine_gpt_forward(&o, idx, T, B, T, &m->w, scratch, 2);
+    const json_t *tol = json_object_get(ex, "tolerance");
+    ATOL = json_number_value(json_object_get(tol, "atol"));
+    RTOL = json_number_value(json_object_get(tol, "rtol"));
+    ck_assert(ATOL > 0 && ATOL <= 1e-4 && RTOL > 0 && RTOL <= 1e-4);
+    assert_close(logits, json_object_get(ex, "logits"), B * T * V, file,
+                 "logits");
+    assert_close(probs, json_object_get(ex, "probs"), B * V, file, "probs");
+    ATOL = RTOL = 1e-5;
+
+    const json_t *gen = json_object_get(rq, "generate");
+    const char *prompt = json_string_value(json_object_get(gen, "text"));
+    const int64_t N = geti(gen, "max_new_tokens");
+    int64_t p[64];
+    const int64_t T0 = api_gpt_encode(m, prompt, strlen(prompt), p, 64);
+    ck_assert_int_gt(T0, 0);
+    int64_t *out = malloc((size_t)(T0 + N) * sizeof *out);
+    float *gs = malloc((size_t)engine_gpt_generate_scratch(c, 1) * sizeof(float));
+    engine_rng g;
+    engine_rng_seed(&g, (uint64_t)geti(gen, "seed"));
+    engine_gpt_generate(out, p, 1, T0, N, &m->w, &g, gs, 1);
+    int64_t WB, WT;
+    int64_t *want = ids_of(json_object_get(ex, "generated"), &WB, &WT);
+    ck_assert_int_eq(WT, T0 + N);
+    char text[1024];
+    api_gpt_decode(m, out, T0 + N, text, sizeof text);
+    for (int64_t i = 0; i < WT; i++)
+        ck_assert_msg(out[i] == want[i], "%s: generated[%lld] = %lld, torch "
+                      "sampled %lld; attnd wrote: %s", file, (long long)i,
+                      (long long)out[i], (long long)want[i], text);
+    ck_assert_str_eq(text, json_string_value(json_object_get(ex,
+                                                             "generated_text")));
+    free(want), free(gs), free(out), free(scratch), free(probs), free(logits);
+    free(idx);
+    api_gpt_free_all(all, n);
+    json_decref(fx);
+}
+END_TEST
+
 /* ==== kernels against their references ==== */
 
 START_TEST(linear_equals_reference)
@@ -413,6 +490,7 @@ Suite *gpt_suite(void)
     tcase_add_loop_test(tc, block_matches_pytorch, 0,
                         (int)block_files.gl_pathc);
     tcase_add_loop_test(tc, gpt_matches_pytorch, 0, (int)gpt_files.gl_pathc);
+    tcase_add_test(tc, shipped_model_matches_pytorch);
     suite_add_tcase(s, tc);
     tc = tcase_create("kernels");
     tcase_add_test(tc, linear_equals_reference);
