@@ -10,7 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int fail(char *err, size_t cap, const char *fmt, ...)
+#define fail api_st_errorf
+
+int api_st_errorf(char *err, size_t cap, const char *fmt, ...)
 {
     if (err && cap) {
         va_list ap;

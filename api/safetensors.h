@@ -73,4 +73,9 @@ void api_st_shape_text(char *out, size_t cap, int rank, const int64_t *shape);
 
 void api_st_close(api_st_file *f);
 
+/* printf into err (cap bytes; err may be NULL) and return -1: how this
+ * reader and the model loader report an error. */
+int api_st_errorf(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif
