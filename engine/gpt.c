@@ -293,6 +293,11 @@ void engine_block(float *out, const engine_block_trace *tr, const float *x,
      * torch multiplies a float32 tensor by as a float. */
     const engine_attention_args args = {1, (float)pow((double)hs, -0.5),
                                         NULL};
+    /* TODO(engine_attend, branch core): this is the lecture's
+     * MultiHeadAttention with proj, i.e. engine_attend with wo/bo; pass
+     * tr's q/k/v/scores/weights (NULL when not asked for: the streaming
+     * path when neither scores nor weights are) and take the scratch from
+     * engine_attend_scratch(B, T, T, C, H, hs, matrices, nthreads). */
     engine_multihead(&qt, &kt, &vt, &st, &wet, &ht, &at, &ln1t, NULL, &wq,
                      &wk, &wv, &wo, &bo, &args, mh_scratch, nthreads);
     memcpy(resid, x, (size_t)BTC * sizeof *resid);
