@@ -3,7 +3,7 @@
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
-LDLIBS  += -lmicrohttpd -ljansson -lsodium -ldouble-conversion -lstdc++ -lm -lpthread
+LDLIBS  += -lmicrohttpd -ljansson -lstdc++ -lm -lpthread
 PYTHON  ?= /usr/bin/python3
 PORT    ?= 8080
 
@@ -28,14 +28,16 @@ CFLAGS  += $(OMPFLAGS)
 LDFLAGS += $(OMPFLAGS)
 
 BUILD_PKGS := gcc g++ make libc6-dev libmicrohttpd-dev libjansson-dev \
-	libdouble-conversion-dev libfast-float-dev libsodium-dev
+	libdouble-conversion-dev libfast-float-dev
+# libsodium: the reference the base64 codec (api/b64.c) is tested against
 TEST_PKGS  := check pkg-config python3 python3-pytest python3-yaml \
-	python3-jsonschema
+	python3-jsonschema libsodium-dev
 
 ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c engine/gpt.c
-API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c \
-	api/multihead.c api/seed.c api/body.c api/f2s.c api/options.c \
-	api/mask.c api/v2.c api/safetensors.c api/gpt_model.c
+API    := api/api.c api/codec.c api/jsonw.c api/model.c api/native.c \
+	api/randn.c api/seed.c api/body.c api/f2s.c api/options.c \
+	api/mask.c api/v2.c api/v2_request.c api/b64.c api/safetensors.c \
+	api/gpt_model.c
 SERVER := server/http.c server/route.c server/log.c server/metrics.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
@@ -69,7 +71,8 @@ $(B)/obj/%.o: %.c Makefile | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-# The one C++ file: a C face on double-conversion and fast_float.
+# The C++ files: a C face on fast_float (numtext.cc, the server) and on
+# double-conversion (numtext_ref.cc, the tests' reference).
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -fno-exceptions -fno-rtti
 ifeq ($(SAN),1)
@@ -105,8 +108,11 @@ $(B)/attnd: $(LIB_OBJ) $(B)/obj/server/main.o
 
 # Check's flags are read when the recipe runs, after test-deps installed it.
 CHECK_LIBS = $(shell pkg-config --libs check)
-$(B)/test_unit: $(LIB_OBJ) $(patsubst %.c,$(B)/obj/%.o,$(UNIT_SRC)) | test-deps
-	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LDLIBS) -o $@ \
+# numtext_ref.o (double-conversion): f2s's reference, in tests only.
+$(B)/test_unit: $(LIB_OBJ) $(patsubst %.c,$(B)/obj/%.o,$(UNIT_SRC)) \
+		$(B)/obj/api/numtext_ref.o | test-deps
+	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) -lsodium -ldouble-conversion \
+		$(LDLIBS) -o $@ \
 		-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free
 
 run: $(B)/attnd
@@ -129,7 +135,7 @@ test: unit e2e contract test-ui
 
 # All 2^32 float32 bit patterns through the response formatter (minutes).
 $(B)/check_floats: tests/floats/check_floats.c $(B)/obj/api/f2s.o \
-		$(B)/obj/api/numtext.o
+		$(B)/obj/api/numtext_ref.o
 	$(CC) $(CFLAGS) $^ -ldouble-conversion -lstdc++ -lm -o $@
 check-floats: $(B)/check_floats
 	./$(B)/check_floats
@@ -148,7 +154,7 @@ build/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
 	clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -I. -Wno-unknown-pragmas \
 		$(FUZZ_SAN) tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
 		server/route.c server/metrics.c server/assets.S build/fuzz/numtext.o \
-		-ljansson -lsodium -ldouble-conversion -lstdc++ -lm -o $@
+		-ljansson -ldouble-conversion -lstdc++ -lm -o $@
 
 fuzz: build/fuzz/fuzz_request
 	rm -rf build/fuzz/seeds && tests/fuzz/make_corpus.sh build/fuzz/seeds
@@ -278,3 +284,25 @@ docker-test: | test-deps
 	$(call apt_need,$(DOCKER_PKGS))
 	DOCKER_CACHE=$(CURDIR)/build/docker \
 		$(PYTHON) -m pytest -q -rs -s -p no:cacheprovider tests/docker
+
+# ==== make diff OLD=path NEW=path: the same ~30,000 generated requests to two
+# binaries, answers compared byte for byte (tests/diff/README.md); exits
+# non-zero on a difference tests/diff/allow.txt does not list.  Not part of
+# make test.  DIFF_ARGS passes more options (--seed, --count, --flags ...).
+OLD ?= $(B)/attnd
+NEW ?= $(B)/attnd
+DIFF_ARGS ?=
+
+.PHONY: diff
+diff: | deps
+	OMP_WAIT_POLICY=PASSIVE $(PYTHON) tests/diff/run.py $(OLD) $(NEW) $(DIFF_ARGS)
+
+# ==== make b64-bench: api/b64.c against libsodium's base64, MB/s each way
+# (bench/b64_bench.c); libsodium only here and in the unit tests.
+.PHONY: b64-bench
+$(B)/bench/b64_bench: bench/b64_bench.c $(B)/obj/api/b64.o | test-deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -lsodium -o $@
+
+b64-bench: $(B)/bench/b64_bench
+	./$(B)/bench/b64_bench

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < B * T; i++)
         idx[i] = (i * 7 + 3) % V;     /* the same ids gpt_torch.py uses */
     float *logits = malloc((size_t)(B * T * V) * sizeof *logits);
-    float *scratch = malloc((size_t)engine_gpt_scratch(&m.w.cfg, B, T) *
+    float *scratch = malloc((size_t)engine_gpt_scratch(&m.w.cfg, B, T, nthreads) *
                             sizeof *scratch);
     const engine_gpt_out o = {logits, NULL, NULL, NULL, 0};
     engine_gpt_forward(&o, idx, T, B, T, &m.w, scratch, nthreads);

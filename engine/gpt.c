@@ -240,19 +240,18 @@ void engine_block_init(engine_rng *g, const engine_block_weights *w,
     fill(w->ln2_w, C, 1.0f), fill(w->ln2_b, C, 0.0f);
 }
 
-/* Scratch of one Block: every intermediate (B,T,...) the caller did not
- * ask for, engine_multihead's scratch, and one transposed weight. */
-int64_t engine_block_scratch(int64_t B, int64_t T, int64_t C, int64_t H)
+/* Scratch of one Block: the intermediates the caller did not ask for
+ * that the Block itself needs (ln1, attn, resid, ln2, hidden),
+ * engine_attend's scratch (either path) and one transposed weight. */
+int64_t engine_block_scratch(int64_t B, int64_t T, int64_t C, int64_t H,
+                             int nthreads)
 {
     const int64_t hs = C / H, D = H * hs;
-    engine_tensor x = tensor3(NULL, B, T, C);
-    const int64_t acts = 4 * B * T * C          /* ln1 attn resid ln2 */
-                         + 3 * B * H * T * hs   /* q k v */
-                         + 2 * B * H * T * T    /* scores weights */
-                         + B * T * D            /* heads */
-                         + B * T * 4 * C;       /* hidden */
+    const int64_t acts = 4 * B * T * C + B * T * 4 * C;
     const int64_t wt = 4 * C * C > C * D ? 4 * C * C : C * D;
-    return acts + engine_multihead_scratch(&x, NULL, H, hs) + wt;
+    const int64_t a1 = engine_attend_scratch(B, T, T, C, H, hs, 1, nthreads);
+    const int64_t a0 = engine_attend_scratch(B, T, T, C, H, hs, 0, nthreads);
+    return acts + (a1 > a0 ? a1 : a0) + wt;
 }
 
 void engine_block(float *out, const engine_block_trace *tr, const float *x,
@@ -268,23 +267,25 @@ void engine_block(float *out, const engine_block_trace *tr, const float *x,
 #define TAKE(field, n) (tr->field ? tr->field : (p += (n)) - (n))
     float *ln1 = TAKE(ln1, BTC), *attn = TAKE(attn, BTC);
     float *resid = TAKE(resid, BTC), *ln2 = TAKE(ln2, BTC);
-    float *q = TAKE(q, B * H * T * hs), *k = TAKE(k, B * H * T * hs);
-    float *v = TAKE(v, B * H * T * hs);
-    float *sc = TAKE(scores, B * H * T * T), *we = TAKE(weights, B * H * T * T);
-    float *heads = TAKE(heads, B * T * D), *hidden = TAKE(hidden, 4 * BTC);
+    float *hidden = TAKE(hidden, 4 * BTC);
 #undef TAKE
-    float *mh_scratch = p;
-    engine_tensor xt = tensor3((float *)x, B, T, C);
-    p += engine_multihead_scratch(&xt, NULL, H, hs);
-    float *wt = p;
+    const int64_t a1 = engine_attend_scratch(B, T, T, C, H, hs, 1, nthreads);
+    const int64_t a0 = engine_attend_scratch(B, T, T, C, H, hs, 0, nthreads);
+    float *att_scratch = p, *wt = p + (a1 > a0 ? a1 : a0);
 
-    /* x + sa(ln1(x)) */
+    /* x + sa(ln1(x)): the lecture's MultiHeadAttention with proj is
+     * engine_attend with wo/bo; what the caller did not ask for is NULL,
+     * so without scores and weights no T x T matrix is ever held (the
+     * streaming path). */
+    engine_tensor xt = tensor3((float *)x, B, T, C);
     engine_tensor ln1t = tensor3(ln1, B, T, C);
     engine_layernorm(&ln1t, &xt, w->ln1_w, w->ln1_b, 1e-5f, nthreads);
-    engine_tensor qt = tensor4(q, B, H, T, hs), kt = tensor4(k, B, H, T, hs);
-    engine_tensor vt = tensor4(v, B, H, T, hs);
-    engine_tensor st = tensor4(sc, B, H, T, T), wet = tensor4(we, B, H, T, T);
-    engine_tensor ht = tensor3(heads, B, T, D), at = tensor3(attn, B, T, C);
+    engine_tensor qt = tensor4(tr->q, B, H, T, hs);
+    engine_tensor kt = tensor4(tr->k, B, H, T, hs);
+    engine_tensor vt = tensor4(tr->v, B, H, T, hs);
+    engine_tensor st = tensor4(tr->scores, B, H, T, T);
+    engine_tensor wet = tensor4(tr->weights, B, H, T, T);
+    engine_tensor ht = tensor3(tr->heads, B, T, D), at = tensor3(attn, B, T, C);
     engine_tensor wq = tensor3(w->wq, H, hs, C), wk = tensor3(w->wk, H, hs, C);
     engine_tensor wv = tensor3(w->wv, H, hs, C);
     engine_tensor wo = {w->proj_w, 2, {C, D, 0, 0}};
@@ -292,14 +293,11 @@ void engine_block(float *out, const engine_block_trace *tr, const float *x,
     /* Head.forward: q @ k^T * k.shape[-1]**-0.5 -- a Python double that
      * torch multiplies a float32 tensor by as a float. */
     const engine_attention_args args = {1, (float)pow((double)hs, -0.5),
-                                        NULL};
-    /* TODO(engine_attend, branch core): this is the lecture's
-     * MultiHeadAttention with proj, i.e. engine_attend with wo/bo; pass
-     * tr's q/k/v/scores/weights (NULL when not asked for: the streaming
-     * path when neither scores nor weights are) and take the scratch from
-     * engine_attend_scratch(B, T, T, C, H, hs, matrices, nthreads). */
-    engine_multihead(&qt, &kt, &vt, &st, &wet, &ht, &at, &ln1t, NULL, &wq,
-                     &wk, &wv, &wo, &bo, &args, mh_scratch, nthreads);
+                                        NULL, NULL};
+    engine_attend(tr->q ? &qt : NULL, tr->k ? &kt : NULL, tr->v ? &vt : NULL,
+                  tr->scores ? &st : NULL, tr->weights ? &wet : NULL,
+                  tr->heads ? &ht : NULL, &at, &ln1t, NULL, &wq, &wk, &wv, &wo,
+                  &bo, &args, att_scratch, nthreads);
     memcpy(resid, x, (size_t)BTC * sizeof *resid);
     engine_add(resid, attn, BTC);
 
@@ -385,13 +383,14 @@ void engine_gpt_init(engine_rng *g, const engine_gpt_weights *w)
     init_linear(g, w->head_w, w->head_b, V * C, V);
 }
 
-int64_t engine_gpt_scratch(const engine_gpt_config *cfg, int64_t B, int64_t T)
+int64_t engine_gpt_scratch(const engine_gpt_config *cfg, int64_t B, int64_t T,
+                           int nthreads)
 {
     const int64_t V = cfg->vocab_size, C = cfg->n_embd, H = cfg->n_head;
     /* x and the next x (B,T,C), one layer's weights (B,H,T,T), ln_f's
      * output (B,T,C), lm_head's transposed weight (C,V), the Block's. */
     return 3 * B * T * C + B * H * T * T + C * V
-           + engine_block_scratch(B, T, C, H);
+           + engine_block_scratch(B, T, C, H, nthreads);
 }
 
 void engine_gpt_forward(const engine_gpt_out *o, const int64_t *idx,
@@ -480,10 +479,11 @@ void engine_multinomial1(int64_t *out, int64_t ld, const float *probs,
     }
 }
 
-int64_t engine_gpt_generate_scratch(const engine_gpt_config *cfg, int64_t B)
+int64_t engine_gpt_generate_scratch(const engine_gpt_config *cfg, int64_t B,
+                                    int nthreads)
 {
     /* the forward on block_size tokens, probs and q (B,V) */
-    return engine_gpt_scratch(cfg, B, cfg->block_size)
+    return engine_gpt_scratch(cfg, B, cfg->block_size, nthreads)
            + 2 * B * cfg->vocab_size;
 }
 

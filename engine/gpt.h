@@ -5,7 +5,10 @@
  * Same rules as engine.h: float32, no JSON, no HTTP, no allocation, caller-
  * owned buffers (outputs first), shapes in the first comment, OpenMP over
  * the batch (rows) with the caller's `nthreads`.  The attention inside a
- * Block is engine_multihead (the lecture's MultiHeadAttention with proj).
+ * Block is engine_attend with a projection (the lecture's
+ * MultiHeadAttention with proj), on its streaming path whenever neither
+ * scores nor weights are asked for.  Scratch sizes depend on nthreads
+ * (engine_attend's per-thread tiles): call with the same value.
  *
  * Names in comments are the lecture's (models/lecture_gpt.py, verbatim from
  * ng-video-lecture's gpt.py): C = n_embd, H = n_head, hs = C / H (integer
@@ -100,12 +103,13 @@ void engine_block_layout(engine_block_weights *w, float *buf, int64_t C,
 void engine_block_init(engine_rng *g, const engine_block_weights *w,
                        int64_t C, int64_t H);
 
-/* Floats of scratch engine_block needs for these sizes. */
-int64_t engine_block_scratch(int64_t B, int64_t T, int64_t C, int64_t H);
+/* Floats of scratch engine_block needs for these sizes and threads. */
+int64_t engine_block_scratch(int64_t B, int64_t T, int64_t C, int64_t H,
+                             int nthreads);
 
 /* Block.forward in eval():
  *   out: (B,T,C); x: (B,T,C); tr: NULL or the intermediates wanted
- *   scratch: engine_block_scratch(B, T, C, H) floats
+ *   scratch: engine_block_scratch(B, T, C, H, nthreads) floats
  * out must not alias x. */
 void engine_block(float *out, const engine_block_trace *tr, const float *x,
                   const engine_block_weights *w, int64_t B, int64_t T,
@@ -155,12 +159,12 @@ typedef struct engine_gpt_out {
 
 /* Floats of scratch engine_gpt_forward needs for a (B,T) input. */
 int64_t engine_gpt_scratch(const engine_gpt_config *cfg, int64_t B,
-                           int64_t T);
+                           int64_t T, int nthreads);
 
 /* GPTLanguageModel.forward(idx) in eval():
  *   idx: (B,T) token ids, row b at idx + b*ld; T <= block_size, ids in
  *   [0, V) (preconditions: the caller validates)
- *   scratch: engine_gpt_scratch(cfg, B, T) floats */
+ *   scratch: engine_gpt_scratch(cfg, B, T, nthreads) floats */
 void engine_gpt_forward(const engine_gpt_out *o, const int64_t *idx,
                         int64_t ld, int64_t B, int64_t T,
                         const engine_gpt_weights *w, float *scratch,
@@ -177,13 +181,14 @@ void engine_multinomial1(int64_t *out, int64_t ld, const float *probs,
                          float *q, int64_t B, int64_t V, engine_rng *g);
 
 /* Floats of scratch engine_gpt_generate needs. */
-int64_t engine_gpt_generate_scratch(const engine_gpt_config *cfg, int64_t B);
+int64_t engine_gpt_generate_scratch(const engine_gpt_config *cfg, int64_t B,
+                                    int nthreads);
 
 /* GPTLanguageModel.generate(idx, max_new_tokens) with the generator g:
  *   out: (B, T0+N); its first T0 columns are copied from idx (B,T0)
  * Each step runs the model on the last min(T, block_size) tokens, takes
  * the softmax of the last logits and samples with engine_multinomial1.
- *   scratch: engine_gpt_generate_scratch(cfg, B) floats
+ *   scratch: engine_gpt_generate_scratch(cfg, B, nthreads) floats
  * Preconditions: T0 >= 1, ids in [0, V). */
 void engine_gpt_generate(int64_t *out, const int64_t *idx, int64_t B,
                          int64_t T0, int64_t N, const engine_gpt_weights *w,

@@ -23,10 +23,8 @@ static void usage(FILE *f, const server_config *d)
     fprintf(f,
 "usage: attnd [options]\n"
 "\n"
-"Attention as an HTTP service: POST /bow, POST /attention, POST /multihead,\n"
-"POST /randn, GET /healthz, GET /readyz, GET /metrics, GET /openapi.yaml.\n"
-"Every option can also be set from the environment; a flag wins over its\n"
-"variable.\n"
+"Attention as an HTTP service.  Every option can also be set from the\n"
+"environment; a flag wins over its variable.\n"
 "\n"
 "Network\n"
 "  --host ADDR              address to bind, IPv4/IPv6 literal   ATTND_HOST\n"
@@ -81,6 +79,18 @@ static void usage(FILE *f, const server_config *d)
             (long long)d->limits.max_total_elements,
             (long long)d->limits.max_batch, (long long)d->limits.max_seq,
             (long long)d->limits.max_head_size, d->limits.max_depth);
+    fprintf(f, "\nEndpoints\n");
+    for (int m = 0; m < api_model_count(); m++)
+        fprintf(f, "  POST /%-20s %s\n", api_model_name(m),
+                api_model_summary(m));
+    fprintf(f,
+"  POST /randn                torch.randn / torch.rand under a seed\n"
+"  GET /healthz, GET /readyz  liveness; readiness (503 while draining)\n"
+"  GET /metrics               Prometheus metrics\n"
+"  GET /openapi.yaml          the contract (GET / is the visualizer)\n"
+"  GET /v2, GET /v2/health/live, GET /v2/health/ready,\n"
+"  GET /v2/models/{model}[/ready], POST /v2/models/{model}/infer\n"
+"                             KServe / Triton v2 (the models above)\n");
 }
 
 /* A non-negative integer with an optional K/M/G (binary) suffix, or -1. */

@@ -89,6 +89,19 @@ static void assert_close(const float *got, const json_t *wantj, int64_t n,
     free(want);
 }
 
+/* got within the tolerance of want (both floats, -inf only with -inf). */
+static void assert_near(const float *got, const float *want, int64_t n,
+                        const char *file, const char *what)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const double g = got[i], w = want[i];
+        const int ok = isinf(w) ? g == w
+                                : fabs(g - w) <= ATOL + RTOL * fabs(w);
+        ck_assert_msg(ok, "%s: %s[%lld] got %.9g want %.9g", file, what,
+                      (long long)i, g, w);
+    }
+}
+
 static int64_t geti(const json_t *o, const char *k)
 {
     const json_t *v = json_object_get(o, k);
@@ -205,17 +218,19 @@ START_TEST(block_matches_pytorch)
         o[i] = malloc((size_t)outs[i].n * sizeof(float));
     engine_block_trace tr = {o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7],
                              o[8], o[9], o[10]};
-    float *scratch = malloc((size_t)engine_block_scratch(B, T, C, H) *
+    float *scratch = malloc((size_t)engine_block_scratch(B, T, C, H, 2) *
                             sizeof *scratch);
     engine_block(o[11], &tr, x, &w, B, T, C, H, scratch, 1);
     for (int i = 0; i < 12; i++)
         assert_close(o[i], json_object_get(ex, outs[i].name), outs[i].n, file,
                      outs[i].name);
 
-    /* No trace, two threads: the same out, bit for bit. */
+    /* No trace, two threads: engine_attend's streaming path (no T x T
+     * matrix held), within the tolerance of PyTorch too. */
     float *out2 = malloc((size_t)BTC * sizeof *out2);
     engine_block(out2, NULL, x, &w, B, T, C, H, scratch, 2);
-    assert_bits(out2, o[11], BTC, file, "out (2 threads, no trace)");
+    assert_close(out2, json_object_get(ex, "out"), BTC, file,
+                 "out (2 threads, streaming)");
 
     for (int i = 0; i < 12; i++)
         free(o[i]);
@@ -284,7 +299,7 @@ START_TEST(gpt_matches_pytorch)
     float *probs = malloc((size_t)(B * V) * sizeof(float));
     float *wei = malloc((size_t)(B * NL * H * T * T) * sizeof(float));
     float *hid = malloc((size_t)(B * (NL + 1) * T * C) * sizeof(float));
-    float *scratch = malloc((size_t)engine_gpt_scratch(c, B, T) *
+    float *scratch = malloc((size_t)engine_gpt_scratch(c, B, T, 2) *
                             sizeof(float));
     const engine_gpt_out all = {logits, probs, wei, hid, 0};
     engine_gpt_forward(&all, idx, T, B, T, &m.w, scratch, 1);
@@ -296,16 +311,16 @@ START_TEST(gpt_matches_pytorch)
     assert_close(hid, json_object_get(ex, "hidden"), B * (NL + 1) * T * C,
                  file, "hidden");
 
-    /* The last position only, two threads: the same numbers as the full
-     * forward's last rows (ln_f and lm_head per row are row-independent). */
+    /* The last position only, two threads, no weights kept (the streaming
+     * attention): the full forward's last rows, within the tolerance. */
     float *last = malloc((size_t)(B * V) * sizeof(float));
     float *probs2 = malloc((size_t)(B * V) * sizeof(float));
     const engine_gpt_out lo = {last, probs2, NULL, NULL, 1};
     engine_gpt_forward(&lo, idx, T, B, T, &m.w, scratch, 2);
     for (int64_t b = 0; b < B; b++)
-        assert_bits(last + b * V, logits + (b * T + T - 1) * V, V, file,
+        assert_near(last + b * V, logits + (b * T + T - 1) * V, V, file,
                     "last-only logits");
-    assert_bits(probs2, probs, B * V, file, "last-only probs");
+    assert_near(probs2, probs, B * V, file, "last-only probs");
 
     /* generate: torch.manual_seed(seed); model.generate(idx, n) */
     const json_t *gen = json_object_get(rq, "generate");
@@ -314,7 +329,7 @@ START_TEST(gpt_matches_pytorch)
         int64_t *p = ids_of(json_object_get(gen, "idx"), &GB, &T0);
         const int64_t N = geti(gen, "max_new_tokens");
         int64_t *out = malloc((size_t)(GB * (T0 + N)) * sizeof *out);
-        float *gs = malloc((size_t)engine_gpt_generate_scratch(c, GB) *
+        float *gs = malloc((size_t)engine_gpt_generate_scratch(c, GB, 1) *
                            sizeof(float));
         engine_rng g;
         engine_rng_seed(&g, (uint64_t)geti(gen, "seed"));
@@ -371,7 +386,7 @@ START_TEST(shipped_model_matches_pytorch)
     }
     float *logits = malloc((size_t)(B * T * V) * sizeof(float));
     float *probs = malloc((size_t)(B * V) * sizeof(float));
-    float *scratch = malloc((size_t)engine_gpt_scratch(c, B, T) * sizeof(float));
+    float *scratch = malloc((size_t)engine_gpt_scratch(c, B, T, 2) * sizeof(float));
     const engine_gpt_out o = {logits, probs, NULL, NULL, 0};
     engine_gpt_forward(&o, idx, T, B, T, &m->w, scratch, 2);
     const json_t *tol = json_object_get(ex, "tolerance");
@@ -390,7 +405,7 @@ START_TEST(shipped_model_matches_pytorch)
     const int64_t T0 = api_gpt_encode(m, prompt, strlen(prompt), p, 64);
     ck_assert_int_gt(T0, 0);
     int64_t *out = malloc((size_t)(T0 + N) * sizeof *out);
-    float *gs = malloc((size_t)engine_gpt_generate_scratch(c, 1) * sizeof(float));
+    float *gs = malloc((size_t)engine_gpt_generate_scratch(c, 1, 1) * sizeof(float));
     engine_rng g;
     engine_rng_seed(&g, (uint64_t)geti(gen, "seed"));
     engine_gpt_generate(out, p, 1, T0, N, &m->w, &g, gs, 1);
