@@ -247,11 +247,13 @@ static int scan_plain_string(scan *s, const char **from, const char **to)
     if (s->p >= s->end || *s->p != '"')
         return 0;
     *from = ++s->p;
-    while (s->p < s->end && *s->p != '"' && *s->p != '\\')
-        s->p++;
-    if (s->p >= s->end || *s->p != '"')
-        return 0;
-    *to = s->p++;
+    /* memchr twice: a b64 string is most of a large body's text, and a
+     * byte-by-byte loop was a few % of such a request (perf) */
+    const char *q = memchr(s->p, '"', (size_t)(s->end - s->p));
+    if (!q || memchr(s->p, '\\', (size_t)(q - s->p)))
+        return 0;                   /* unclosed, or an escape: Jansson's */
+    s->p = q + 1;
+    *to = q;
     return 1;
 }
 
