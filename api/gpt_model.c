@@ -96,7 +96,7 @@ int api_gpt_config(const json_t *c, const char *label, engine_gpt_config *cfg,
     if (!arch || strcmp(arch, "GPTLanguageModel") != 0)
         return fail(err, cap, "%s: \"architecture\" must be "
                     "\"GPTLanguageModel\" (the lecture's model)", label);
-    if (need_int(c, label, "vocab_size", 1, 1 << 20, &cfg->vocab_size, err,
+    if (need_int(c, label, "vocab_size", 1, API_GPT_MAX_VOCAB, &cfg->vocab_size, err,
                  cap) || need_int(c, label, "block_size", 1, 1 << 16,
                                   &cfg->block_size, err, cap)
         || need_int(c, label, "n_embd", 1, 1 << 16, &cfg->n_embd, err, cap)

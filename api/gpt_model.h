@@ -27,6 +27,7 @@
 /* Limits a config must respect (a model is read whole into memory). */
 #define API_GPT_MAX_PARAMS ((int64_t)1 << 28)   /* floats: 1 GiB */
 #define API_GPT_MAX_LAYERS 64
+#define API_GPT_MAX_VOCAB (1 << 20)  /* ids are exact as float32 */
 #define API_GPT_MAX_NAME 64
 
 typedef struct api_gpt_model {

@@ -232,10 +232,10 @@ static int input_shape(v2_request *rq, size_t i, const json_t *in,
         return fail(e, 400, "wrong_type", "the shape of inputs[%zu] (%s) "
                     "must be an array of integers, not %s", i, name,
                     type_name(js));
-    if (json_array_size(js) > ENGINE_MAX_RANK)
+    if (json_array_size(js) > API_MAX_IN_RANK)
         return fail(e, 400, "wrong_rank", "%s has %zu dimensions; attnd's "
                     "tensors have at most %d", name, json_array_size(js),
-                    ENGINE_MAX_RANK);
+                    API_MAX_IN_RANK);
     t->rank = (int)json_array_size(js);
     t->n = 1;
     for (int d = 0; d < t->rank; d++) {

@@ -104,6 +104,7 @@ static void model_infer(const char *body, size_t len, const char *json_length,
 static const server_route fixed[] = {
     {"/randn", "POST, OPTIONS", api_randn, NULL, 0, NULL, -1},
     {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz, 0, NULL, -1},
+    {"/models", "GET, HEAD, OPTIONS", NULL, api_models_list, 0, NULL, -1},
     {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi, 1, NULL, -1},
     {"/", "GET, HEAD, OPTIONS", NULL, serve_index, 1, NULL, -1},
     {"/readyz", "GET, HEAD, OPTIONS", NULL, server_readyz, 0, NULL, -1},
@@ -115,7 +116,7 @@ static const server_route fixed[] = {
 #define NFIXED (sizeof fixed / sizeof fixed[0])
 
 static server_route routes[SERVER_MAX_ROUTES];
-static char route_paths[SERVER_MAX_ROUTES][64];
+static char route_paths[SERVER_MAX_ROUTES][96];
 static size_t nroutes;
 static pthread_once_t routes_once = PTHREAD_ONCE_INIT;
 
@@ -139,7 +140,8 @@ static void build_routes(void)
     for (int m = 0; m < n; m++) {
         const server_route native = {NULL, "POST, OPTIONS", model_post, NULL,
                                      0, NULL, m};
-        add_route(&native, "/%s", api_model_name(m));
+        if (api_model_builtin(m))
+            add_route(&native, "/%s", api_model_name(m));
     }
     for (size_t i = 0; i < NFIXED; i++)
         add_route(&fixed[i], NULL, NULL);

@@ -58,7 +58,7 @@ const char *server_route_etag(const server_route *rt);
 void server_routes_init(void);
 
 /* The table itself, for metrics labels: entry i of server_route_count(). */
-#define SERVER_MAX_ROUTES 32
+#define SERVER_MAX_ROUTES 128
 size_t server_route_count(void);
 const server_route *server_route_at(size_t i);
 
