@@ -431,12 +431,23 @@ void api_idx_fill(const json_t *v, engine_tensor *t)
 
 /* ==== plan: shapes, limits, cost ==== */
 
-static int want_shape(const char *name, int64_t n, api_error *e)
+/* Every output asked for under the element cap (sizes by role). */
+static int wanted_sizes(const api_call *c, int64_t (*size)(const api_call *,
+                                                           int),
+                        api_error *e)
 {
-    char what[64];
-    snprintf(what, sizeof what, "the %s output", name);
-    return api_check_size(n, what, "return", e);
+    for (int i = 0; i < c->norder; i++) {
+        const api_output_spec *o = &c->m->outputs[c->order[i]];
+        char what[64];
+        snprintf(what, sizeof what, "the %s output's size", o->name);
+        if (!api_check_size(size(c, o->role), what, "return", e))
+            return 0;
+    }
+    return 1;
 }
+
+static int64_t block_out_size(const api_call *c, int role);
+static int64_t gpt_out_size(const api_call *c, int role);
 
 /* An explicit Block weight against the shape (H, hs, C) gives it. */
 static int block_weight(api_call *c, int role, const char *name,
@@ -512,10 +523,10 @@ static int plan_block(api_call *c, api_error *e)
         !block_weight(c, IN_LN2_B, "ln2_b", c1, 1, "ln2.bias", e))
         return 0;
     const int64_t B = c->B, T = c->T;
+    (void)B, (void)T;
     return api_check_size(4 * C * C, "ffwd.net.0.weight (4 n_embd x n_embd)",
                           "x", e) &&
-           want_shape("scores/weights", B * H * T * T, e) &&
-           want_shape("hidden", B * T * 4 * C, e);
+           wanted_sizes(c, block_out_size, e);
 }
 
 static int plan_gpt(api_call *c, api_error *e)
@@ -552,10 +563,10 @@ static int plan_gpt(api_call *c, api_error *e)
                             "n_embd)", "n_embd", e))
             return 0;
     }
-    return want_shape("logits", B * T * V, e) &&
-           want_shape("weights", B * L * H * T * T, e) &&
-           want_shape("hidden", B * (L + 1) * T * C, e) &&
-           want_shape("tokens", B * (T + c->max_new), e);
+    (void)L, (void)H;
+    return wanted_sizes(c, gpt_out_size, e) &&
+           api_check_size(B * (T + c->max_new), "the tokens (B x (T + "
+                          "max_new_tokens))", "max_new_tokens", e);
 }
 
 int api_lecture_plan(api_call *c, api_error *e)
@@ -592,7 +603,8 @@ static int64_t gpt_out_size(const api_call *c, int role)
     case OUT_LAST_LOGITS: case OUT_PROBS: return B * g->vocab_size;
     case OUT_WEIGHTS: return B * g->n_layer * g->n_head * T * T;
     case OUT_HIDDEN: return B * (g->n_layer + 1) * T * g->n_embd;
-    default: return 0;      /* tokens and text: not floats */
+    case OUT_TOKENS: return B * (T + c->max_new);
+    default: return B;      /* text: B strings */
     }
 }
 
@@ -615,7 +627,7 @@ api_cost api_lecture_cost(const api_call *c)
     /* the ids are held as int64 beside the block; a seeded model's
      * parameters are in it */
     k.inputs = 2 * B * T + (c->gm ? 0 : engine_gpt_numel(g));
-    for (int role = OUT_WEIGHTS; role < API_OUT_ROLES; role++)
+    for (int role = OUT_WEIGHTS; role < OUT_TOKENS; role++)
         if (wants(c, role))
             k.outputs += gpt_out_size(c, role);
     if (c->max_new || wants(c, OUT_TOKENS) || wants(c, OUT_TEXT))

@@ -3,6 +3,7 @@
  * cost, one allocation, the engine.  Every codec goes through here. */
 #include "model.h"
 #include "gpt_model.h"
+#include "v2.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -162,6 +163,21 @@ api_model api_models[API_MAX_MODELS] = {
 const int api_nbuiltin = 5;
 int api_nmodels = 5;
 
+/* The names for messages: the built-in ones, then each model added. */
+static char model_names[API_MAX_MODELS * (API_GPT_MAX_NAME + 2)] =
+    "bow, attention, multihead, block, gpt";
+
+const char *api_v2_models(void)
+{
+    return model_names;
+}
+
+void api_models_reset(void)
+{
+    api_nmodels = api_nbuiltin;
+    model_names[strlen("bow, attention, multihead, block, gpt")] = '\0';
+}
+
 int api_models_add_gpt(const struct api_gpt_model *g, char *err, size_t cap)
 {
     const char *name = g->name;
@@ -176,6 +192,8 @@ int api_models_add_gpt(const struct api_gpt_model *g, char *err, size_t cap)
                  API_MAX_MODELS - api_nbuiltin);
         return -1;
     }
+    const size_t k = strlen(model_names);
+    snprintf(model_names + k, sizeof model_names - k, ", %s", name);
     api_model *m = &api_models[api_nmodels++];
     *m = *api_model_find("gpt");
     m->name = name;

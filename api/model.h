@@ -95,6 +95,8 @@ extern const int api_nbuiltin;
  * with err set (a built-in's name, the table full). */
 int api_models_add_gpt(const struct api_gpt_model *g, char *err,
                        size_t cap);
+/* Back to the built-in models alone. */
+void api_models_reset(void);
 
 const api_model *api_model_find(const char *name);
 /* Index of the model's output called name, or -1. */

@@ -49,7 +49,7 @@ int api_models_load(const char *dir, int required, char *err, size_t cap)
         } else if (api_models_add_gpt(&all[i], err, cap) == 0) {
             continue;
         }
-        api_nmodels = api_nbuiltin;     /* nothing stays half-loaded */
+        api_models_reset();             /* nothing stays half-loaded */
         api_gpt_free_all(all, n);
         return -1;
     }

@@ -261,8 +261,8 @@ static void v2_not_found(const char *method, const char *path,
                  path + pre);
         const char *v = path + pre + n;
         if (api_v2_model_index(model) < 0) {
-            snprintf(msg, sizeof msg, "unknown model \"%s\"; models: "
-                     API_V2_MODELS, model);
+            snprintf(msg, sizeof msg, "unknown model \"%s\"; models: %s",
+                     model, api_v2_models());
             api_v2_error(early, 404, "not_found", msg);
             return;
         }
@@ -280,8 +280,8 @@ static void v2_not_found(const char *method, const char *path,
     snprintf(msg, sizeof msg, "no route %s %.100s; v2 routes: GET /v2, "
              "GET /v2/health/live, GET /v2/health/ready, "
              "GET /v2/models/{model}[/versions/1][/ready], "
-             "POST /v2/models/{model}[/versions/1]/infer with models "
-             API_V2_MODELS, method, path);
+             "POST /v2/models/{model}[/versions/1]/infer with models %s",
+             method, path, api_v2_models());
     api_v2_error(early, 404, "not_found", msg);
 }
 
