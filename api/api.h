@@ -58,7 +58,7 @@ void api_response_free(api_response *res);
 typedef struct api_error {
     int status;                 /* 0 = no error */
     const char *code;           /* stable machine code, e.g. "ragged_array" */
-    char message[320];
+    char message[448];
     char path[160];             /* "" = whole body; see has_path */
     int has_path;
     int line, column, position; /* invalid_json only (has_position) */

@@ -263,8 +263,7 @@ int main(int argc, char **argv)
                 models, err);
         return 1;
     }
-    if (n > 0)
-        fprintf(stderr, "attnd: %d model%s from %s\n", n, n == 1 ? "" : "s",
-                models);
+    cfg.models_dir = models;
+    cfg.nmodels = n;
     return server_run(&cfg);
 }

@@ -329,7 +329,7 @@ void server_decide_early(const server_route *rt, const char *method,
                          const char *path, const char *content_type,
                          api_response *early)
 {
-    char msg[320];
+    char msg[448];
     memset(early, 0, sizeof *early);
     const error_form fail = error_form_of(path);
     if (!rt) {
@@ -340,12 +340,13 @@ void server_decide_early(const server_route *rt, const char *method,
         char models[128] = "";
         size_t n = 0;
         for (int m = 0; m < api_model_count() && n < sizeof models; m++)
-            n += (size_t)snprintf(models + n, sizeof models - n,
-                                  "POST /%s, ", api_model_name(m));
+            if (api_model_builtin(m))
+                n += (size_t)snprintf(models + n, sizeof models - n,
+                                      "POST /%s, ", api_model_name(m));
         snprintf(msg, sizeof msg, "no route %s %.100s; routes: %sPOST /randn, "
-                 "GET /healthz, GET /readyz, GET /metrics, GET /openapi.yaml, "
-                 "GET / (the visualizer), and the KServe v2 routes under "
-                 "/v2", method, path, models);
+                 "GET /models, GET /healthz, GET /readyz, GET /metrics, "
+                 "GET /openapi.yaml, GET / (the visualizer), and the KServe "
+                 "v2 routes under /v2", method, path, models);
         fail(early, 404, "not_found", msg);
         return;
     }

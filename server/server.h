@@ -25,6 +25,8 @@ typedef struct server_config {
                                stops accepting, after SIGINT/SIGTERM */
     int log_json;           /* access log as JSON lines (--log-format json) */
     api_config limits;      /* passed to api_init */
+    const char *models_dir; /* the repository loaded (--models), said in */
+    int nmodels;            /* the log with how many models it held */
 } server_config;
 
 /* Serves until SIGINT/SIGTERM, then stops accepting, lets in-flight
