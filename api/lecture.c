@@ -943,6 +943,10 @@ void api_jw_string(jsonw *w, const char *s)
             buf[0] = '\\';
             buf[1] = (char)ch;
             jw_raw(w, buf, 2);
+        } else if (ch == '\n' || ch == '\t' || ch == '\r') {
+            buf[0] = '\\';
+            buf[1] = ch == '\n' ? 'n' : ch == '\t' ? 't' : 'r';
+            jw_raw(w, buf, 2);
         } else if (ch < 0x20) {
             jw_raw(w, buf, (size_t)snprintf(buf, sizeof buf, "\\u%04x", ch));
         } else {
