@@ -83,18 +83,6 @@ static int wants(const api_call *c, int role)
 
 /* ==== reading: /block ==== */
 
-static int read_tensors(api_call *c, api_error *e)
-{
-    for (int i = 0; i < c->m->ninputs; i++) {
-        const int r = c->m->inputs[i].role;
-        int is_bool = 0;
-        if (c->sent[r] &&
-            !c->src->shape(c->src->ctx, c, r, &c->in[r], &is_bool, e))
-            return 0;
-    }
-    return 1;
-}
-
 static int read_block(api_call *c, const json_t *o, api_error *e)
 {
     const json_t *jc = json_object_get(o, "n_embd");
@@ -123,7 +111,7 @@ static int read_block(api_call *c, const json_t *o, api_error *e)
         (jh && !api_read_count(jh, "n_head", &c->g.n_head, e)) ||
         !read_order(c, o, NULL, e) || !api_read_format(o, &c->format, e))
         return 0;
-    return read_tensors(c, e);
+    return api_call_read_tensors(c, e);
 }
 
 /* ==== reading: /gpt ==== */
@@ -326,7 +314,7 @@ static int read_gpt(api_call *c, const json_t *o, api_error *e)
         }
     if (jt)
         return read_text(c, jt, e);
-    return read_tensors(c, e);
+    return api_call_read_tensors(c, e);
 }
 
 int api_lecture_read(api_call *c, const json_t *o, api_error *e)

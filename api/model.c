@@ -271,8 +271,7 @@ static int missing(const char *name, api_error *e)
     return 0;
 }
 
-/* The sent inputs' shapes, in table order. */
-static int read_tensors(api_call *c, api_error *e)
+int api_call_read_tensors(api_call *c, api_error *e)
 {
     for (int i = 0; i < c->m->ninputs; i++) {
         const int r = c->m->inputs[i].role;
@@ -320,7 +319,7 @@ static int read_bow(api_call *c, const json_t *o, api_error *e)
     }
     if (!read_method(o, &c->method, e) || !api_read_format(o, &c->format, e))
         return 0;
-    if (!read_tensors(c, e))
+    if (!api_call_read_tensors(c, e))
         return 0;
     c->has_shape = jshape != NULL;
     if (jshape && (!api_read_shape(jshape, "shape", 3, 3, 1, c->shape,
@@ -406,7 +405,7 @@ static int read_attend(api_call *c, const json_t *o, api_error *e)
         (jhs && !api_read_count(jhs, "head_size", &c->hs, e)) ||
         (jnh && !api_check_heads(c->H, "num_heads", e)))
         return 0;
-    return read_tensors(c, e);
+    return api_call_read_tensors(c, e);
 }
 
 int api_call_read(api_call *c, const api_model *m, const api_source *src,

@@ -188,6 +188,10 @@ typedef struct api_result {
 int api_call_read(api_call *c, const api_model *m, const api_source *src,
                   api_error *e);
 
+/* The sent inputs' shapes through the source, in table order (masks'
+ * kind into c->mask_bool); 1, or 0 with e set. */
+int api_call_read_tensors(api_call *c, api_error *e);
+
 /* Shape relations, the limits and c->cost; 1, or 0 with e set. */
 int api_call_plan(api_call *c, api_error *e);
 
