@@ -205,8 +205,9 @@ $(B)/bench/gpt_bench: bench/gpt_bench.c $(B)/obj/api/gpt_model.o \
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -ljansson -lm -o $@
 
 .PHONY: bench-gpt
-bench-gpt: $(B)/bench/gpt_bench | bench-deps
-	GPT_BENCH=$(CURDIR)/$(B)/bench/gpt_bench PYTHON=$(PYTHON) bash bench/gpt_bench.sh
+bench-gpt: $(B)/bench/gpt_bench $(B)/attnd | bench-deps
+	GPT_BENCH=$(CURDIR)/$(B)/bench/gpt_bench ATTND_BIN=$(CURDIR)/$(B)/attnd \
+		PYTHON=$(PYTHON) bash bench/gpt_bench.sh
 
 bench: $(B)/attnd $(B)/bench/engine_bench | bench-deps
 	ATTND_BIN=$(CURDIR)/$(B)/attnd \
