@@ -867,12 +867,13 @@ static int compute_gpt(api_call *c, api_result *r, float *scratch,
     if (c->max_new) {
         engine_rng g;
         engine_rng_seed(&g, c->sample_seed);
-        engine_gpt_generate(r->tokens, r->ids, B, T, c->max_new, &a->w, &g,
-                            scratch, nthreads);
+        if (engine_gpt_generate(r->tokens, r->ids, B, T, c->max_new, &a->w,
+                                &g, scratch, nthreads, api_cancel_flag()))
+            return -1;
     } else {
         memcpy(r->tokens, r->ids, (size_t)(B * n) * sizeof *r->tokens);
     }
-    return !wants(c, OUT_TEXT) || decode_text(c, r);
+    return !wants(c, OUT_TEXT) || decode_text(c, r) ? 1 : 0;
 }
 
 int api_lecture_compute(api_call *c, api_result *r, api_error *e)
@@ -886,9 +887,15 @@ int api_lecture_compute(api_call *c, api_result *r, api_error *e)
     else
         ok = compute_gpt(c, r, scratch, nthreads);
     api_compute_end();
+    if (ok < 0) {
+        api_fail(e, 503, "cancelled", NULL, "the request was cancelled "
+                 "before its result was computed");
+        return 0;
+    }
     if (!ok) {
-        api_fail(e, 503, "out_of_memory", NULL, "the server ran out of "
-                 "memory; retry later");
+        api_fail(e, 503, "out_of_memory", NULL, "the server could not "
+                 "allocate memory for this request; retry later or send a "
+                 "smaller request");
         return 0;
     }
     const int bad = first_non_finite(c, r);

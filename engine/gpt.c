@@ -487,9 +487,10 @@ int64_t engine_gpt_generate_scratch(const engine_gpt_config *cfg, int64_t B,
            + 2 * B * cfg->vocab_size;
 }
 
-void engine_gpt_generate(int64_t *out, const int64_t *idx, int64_t B,
-                         int64_t T0, int64_t N, const engine_gpt_weights *w,
-                         engine_rng *g, float *scratch, int nthreads)
+int engine_gpt_generate(int64_t *out, const int64_t *idx, int64_t B,
+                        int64_t T0, int64_t N, const engine_gpt_weights *w,
+                        engine_rng *g, float *scratch, int nthreads,
+                        const volatile int *cancel)
 {
     /* idx: (B,T0); out: (B,T0+N) */
     const int64_t V = w->cfg.vocab_size, bs = w->cfg.block_size;
@@ -498,12 +499,15 @@ void engine_gpt_generate(int64_t *out, const int64_t *idx, int64_t B,
     for (int64_t b = 0; b < B; b++)
         memcpy(out + b * TT, idx + b * T0, (size_t)T0 * sizeof *idx);
     for (int64_t T = T0; T < TT; T++) {
+        if (cancel && *cancel)
+            return 1;
         /* idx_cond = idx[:, -block_size:] */
         const int64_t Tc = T < bs ? T : bs;
         const engine_gpt_out o = {NULL, probs, NULL, NULL, 1};
         engine_gpt_forward(&o, out + (T - Tc), TT, B, Tc, w, fs, nthreads);
         engine_multinomial1(out + T, TT, probs, q, B, V, g);
     }
+    return 0;
 }
 
 /* ==== parameters by name ==== */

@@ -189,10 +189,13 @@ int64_t engine_gpt_generate_scratch(const engine_gpt_config *cfg, int64_t B,
  * Each step runs the model on the last min(T, block_size) tokens, takes
  * the softmax of the last logits and samples with engine_multinomial1.
  *   scratch: engine_gpt_generate_scratch(cfg, B, nthreads) floats
- * Preconditions: T0 >= 1, ids in [0, V). */
-void engine_gpt_generate(int64_t *out, const int64_t *idx, int64_t B,
-                         int64_t T0, int64_t N, const engine_gpt_weights *w,
-                         engine_rng *g, float *scratch, int nthreads);
+ *   cancel: NULL, or a flag checked before each step (nonzero: stop)
+ * Preconditions: T0 >= 1, ids in [0, V).  Returns 0, or 1 if cancel
+ * stopped it (out then holds the tokens made so far). */
+int engine_gpt_generate(int64_t *out, const int64_t *idx, int64_t B,
+                        int64_t T0, int64_t N, const engine_gpt_weights *w,
+                        engine_rng *g, float *scratch, int nthreads,
+                        const volatile int *cancel);
 
 /* ==== parameters by state_dict name ==== */
 

@@ -333,7 +333,7 @@ START_TEST(gpt_matches_pytorch)
                            sizeof(float));
         engine_rng g;
         engine_rng_seed(&g, (uint64_t)geti(gen, "seed"));
-        engine_gpt_generate(out, p, GB, T0, N, &m.w, &g, gs, 1);
+        engine_gpt_generate(out, p, GB, T0, N, &m.w, &g, gs, 1, NULL);
         int64_t WB, WT;
         int64_t *want = ids_of(json_object_get(ex, "generated"), &WB, &WT);
         ck_assert_int_eq(WB, GB);
@@ -408,7 +408,7 @@ START_TEST(shipped_model_matches_pytorch)
     float *gs = malloc((size_t)engine_gpt_generate_scratch(c, 1, 1) * sizeof(float));
     engine_rng g;
     engine_rng_seed(&g, (uint64_t)geti(gen, "seed"));
-    engine_gpt_generate(out, p, 1, T0, N, &m->w, &g, gs, 1);
+    engine_gpt_generate(out, p, 1, T0, N, &m->w, &g, gs, 1, NULL);
     int64_t WB, WT;
     int64_t *want = ids_of(json_object_get(ex, "generated"), &WB, &WT);
     ck_assert_int_eq(WT, T0 + N);
