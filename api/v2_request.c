@@ -543,6 +543,9 @@ void v2_map_path(const v2_request *rq, const char *np, char *dst,
             snprintf(dst, cap, "outputs");
     } else if (api_model_input(m, name) >= 0) {
         snprintf(dst, cap, "inputs (%s)", np);
+    } else if (rq->params && json_object_get(rq->params, name)) {
+        /* a parameter that shares an output's name (gpt's text) */
+        snprintf(dst, cap, "parameters.%s", np);
     } else if (api_model_output(m, name) >= 0) {
         snprintf(dst, cap, "outputs (%s)", np);
     } else {

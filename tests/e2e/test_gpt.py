@@ -401,3 +401,20 @@ def test_default_models_dir(tmp_path):
         assert [m["name"] for m in got["models"]] == ["shakespeare"]
     finally:
         assert srv.stop(60.0) == 0
+
+
+@pytest.mark.parametrize("body,status,start", [
+    ({"inputs": [], "parameters": {"text": "caf\u00e9"}}, 400,
+     "unknown_character at parameters.text: "),
+    ({"inputs": [{"name": "idx", "shape": [1, 2], "datatype": "INT64",
+                  "data": [1, 65]}]}, 400,
+     "out_of_range at inputs[0].data[1] (idx[0][1]): "),
+    ({"inputs": [{"name": "idx", "shape": [1, 2], "datatype": "FP32",
+                  "data": [1, 2]}]}, 400, "wrong_datatype at inputs[0].datatype: "),
+    ({"inputs": [], "parameters": {"text": "a", "max_new_tokens": 5000}}, 413,
+     "dimension_too_large at parameters.max_new_tokens: "),
+])
+def test_v2_errors(gpt_server, body, status, start):
+    r = gpt_server.post("/v2/models/shakespeare/infer", body)
+    assert r.status == status, r
+    assert r.json()["error"].startswith(start), r
