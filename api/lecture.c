@@ -596,6 +596,13 @@ static int64_t gpt_out_size(const api_call *c, int role)
     }
 }
 
+static double gpt_madds(const api_call *c, double B, double Tc)
+{
+    const engine_gpt_config *g = &c->g;
+    return g->n_layer * block_madds(B, Tc, g->n_embd, g->n_head, c->hs) +
+           B * Tc * g->n_embd * g->vocab_size;
+}
+
 api_cost api_lecture_cost(const api_call *c)
 {
     api_cost k = {0};
@@ -623,14 +630,13 @@ api_cost api_lecture_cost(const api_call *c)
     k.scratch = engine_gpt_scratch(g, B, T, nthreads);
     if (c->max_new)
         k.scratch += engine_gpt_generate_scratch(g, B, nthreads);
-    const double per = g->n_layer * block_madds(1, 1, g->n_embd, g->n_head,
-                                                c->hs) +
-                       (double)g->n_embd * g->vocab_size;
+    /* a forward on Tc tokens: the Blocks, then lm_head (B*Tc*C*V); each
+     * generated token is one forward on up to block_size tokens */
     double ctx = (double)T;
-    k.madds = B * T * per;
+    k.madds = gpt_madds(c, B, ctx);
     for (int64_t s = 0; s < c->max_new; s++) {
         ctx = fmin(ctx + 1, (double)g->block_size);
-        k.madds += B * ctx * per;
+        k.madds += gpt_madds(c, B, ctx);
     }
     return k;
 }
