@@ -1,5 +1,8 @@
 # attnd -- `make` builds build/attnd, `make run` serves, `make test` tests.
-# Each installs the Debian packages it needs when they are missing.
+# Each installs the Debian packages it needs when they are missing
+# (mk/deps.mk).  This file is the build; the other harnesses (test-ui, lint,
+# lb-test, docker-test, fuzz, check-floats, bench, soak) are in mk/, one file
+# each, and docs/testing.md says what each one checks.
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
@@ -27,12 +30,6 @@ endif
 CFLAGS  += $(OMPFLAGS)
 LDFLAGS += $(OMPFLAGS)
 
-BUILD_PKGS := gcc g++ make libc6-dev libmicrohttpd-dev libjansson-dev \
-	libdouble-conversion-dev libfast-float-dev
-# libsodium: the reference the base64 codec (api/b64.c) is tested against
-TEST_PKGS  := check pkg-config python3 python3-pytest python3-yaml \
-	python3-jsonschema libsodium-dev
-
 ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c engine/gpt.c
 API    := api/api.c api/codec.c api/jsonw.c api/model.c api/native.c \
 	api/randn.c api/seed.c api/body.c api/f2s.c api/options.c \
@@ -43,28 +40,11 @@ LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
-.PHONY: all run test unit e2e contract deps test-deps clean fuzz fuzz-safetensors \
-	check-floats
+.PHONY: all run test unit e2e contract clean
 all: $(B)/attnd
 
-# Installs the packages in $(1) that dpkg does not have (apt-get update
-# first: a new machine's lists may be empty; sudo when not root).
-define apt_need
-	@command -v dpkg-query >/dev/null || exit 0; missing=""; \
-	for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
-		grep -q "ok installed" || missing="$$missing $$p"; done; \
-	[ -z "$$missing" ] && exit 0; \
-	SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	echo "installing Debian packages:$$missing"; \
-	$$SUDO apt-get update -qq && \
-	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends $$missing
-endef
-
-deps:
-	$(call apt_need,$(BUILD_PKGS))
-test-deps: deps
-	$(call apt_need,$(TEST_PKGS))
+# apt_need, deps, test-deps: the packages of the build and of the tests.
+include mk/deps.mk
 
 # Objects depend on the Makefile too: a change of flags rebuilds them.
 $(B)/obj/%.o: %.c Makefile | deps
@@ -97,7 +77,10 @@ $(B)/obj/engine/rng_avx2.o: CFLAGS += $(AVX2FLAGS)
 
 # The attention kernels are written to vectorise; -O2's very-cheap cost
 # model refuses loops that need a remainder, so the engine gets -O3.
-$(B)/obj/engine/engine.o $(B)/obj/engine/gpt.o: CFLAGS += -O3
+# -Wno-psabi: the baseline copy of engine/attend_fast.inc passes 32-byte
+# vectors only between always_inline functions, so no ABI is crossed.
+$(B)/obj/engine/engine.o: CFLAGS += -O3 -Wno-psabi
+$(B)/obj/engine/gpt.o: CFLAGS += -O3
 
 $(B)/obj/server/assets.o: server/assets.S openapi.yaml web/index.html | deps
 	@mkdir -p $(dir $@)
@@ -133,177 +116,14 @@ contract: $(B)/attnd | test-deps
 
 test: unit e2e contract test-ui
 
-# All 2^32 float32 bit patterns through the response formatter (minutes).
-$(B)/check_floats: tests/floats/check_floats.c $(B)/obj/api/f2s.o \
-		$(B)/obj/api/numtext_ref.o
-	$(CC) $(CFLAGS) $^ -ldouble-conversion -lstdc++ -lm -o $@
-check-floats: $(B)/check_floats
-	./$(B)/check_floats
-
-# libFuzzer over route + body -> response (tests/fuzz/README.md).
-FUZZ_SECONDS ?= 600
-FUZZ_PKGS := clang-14 libfuzzer-14-dev libclang-rt-14-dev
-FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-build/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
-		api/numtext.cc server/route.c server/metrics.c server/assets.S openapi.yaml \
-		web/index.html | deps
-	$(call apt_need,$(FUZZ_PKGS))
-	@mkdir -p $(dir $@)
-	clang++-14 -g -O1 -std=c++17 -fno-exceptions $(FUZZ_SAN) \
-		-c api/numtext.cc -o build/fuzz/numtext.o
-	clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -I. -Wno-unknown-pragmas \
-		$(FUZZ_SAN) tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
-		server/route.c server/metrics.c server/assets.S build/fuzz/numtext.o \
-		-ljansson -ldouble-conversion -lstdc++ -lm -o $@
-
-fuzz: build/fuzz/fuzz_request
-	rm -rf build/fuzz/seeds && tests/fuzz/make_corpus.sh build/fuzz/seeds
-	@mkdir -p build/fuzz/corpus
-	./build/fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-		-timeout=10 -rss_limit_mb=4096 -artifact_prefix=build/fuzz/ \
-		-print_final_stats=1 build/fuzz/corpus build/fuzz/seeds
-
-# libFuzzer over the safetensors reader (tests/fuzz/README.md), seeded
-# with the repository's exported models.
-build/fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c api/safetensors.c | deps
-	$(call apt_need,$(FUZZ_PKGS))
-	@mkdir -p $(dir $@)
-	clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -I. $(FUZZ_SAN) $^ -ljansson -o $@
-
-fuzz-safetensors: build/fuzz/fuzz_safetensors
-	rm -rf build/fuzz/st_seeds && mkdir -p build/fuzz/st_seeds build/fuzz/st_corpus
-	for d in models/*/ tests/fixtures/gpt/models/*/; do \
-		[ -f $$d/model.safetensors ] && cp $$d/model.safetensors \
-			build/fuzz/st_seeds/$$(basename $$d).safetensors; done; true
-	./build/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) \
-		-max_len=65536 -timeout=10 -artifact_prefix=build/fuzz/st- \
-		-print_final_stats=1 build/fuzz/st_corpus build/fuzz/st_seeds
-
 clean:
 	rm -rf build
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
-# ==== make bench: the yardstick (bench/README.md), not part of make test ====
-BENCH_PKGS := wrk nginx-light python3-torch python3-fastapi uvicorn
-PEERS_DIR  ?= $(CURDIR)/../shared/peers
-
-.PHONY: bench bench-deps
-bench-deps: deps
-	$(call apt_need,$(BENCH_PKGS))
-
-$(B)/bench/engine_bench: bench/engine_bench.c $(B)/obj/engine/engine.o | deps
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iengine $(LDFLAGS) $^ -lm -o $@
-
-# The shipped model's forward: engine against PyTorch (bench/gpt_bench.sh).
-$(B)/bench/gpt_bench: bench/gpt_bench.c $(B)/obj/api/gpt_model.o \
-		$(B)/obj/api/safetensors.o $(B)/obj/engine/gpt.o \
-		$(B)/obj/engine/engine.o $(B)/obj/engine/rng.o \
-		$(B)/obj/engine/rng_avx2.o | deps
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ -ljansson -lm -o $@
-
-.PHONY: bench-gpt
-bench-gpt: $(B)/bench/gpt_bench $(B)/attnd | bench-deps
-	GPT_BENCH=$(CURDIR)/$(B)/bench/gpt_bench ATTND_BIN=$(CURDIR)/$(B)/attnd \
-		PYTHON=$(PYTHON) bash bench/gpt_bench.sh
-
-bench: $(B)/attnd $(B)/bench/engine_bench | bench-deps
-	ATTND_BIN=$(CURDIR)/$(B)/attnd \
-	ENGINE_BENCH=$(CURDIR)/$(B)/bench/engine_bench \
-	BENCH_OUT=$(CURDIR)/$(B)/bench PYTHON=$(PYTHON) PEERS_DIR=$(PEERS_DIR) \
-		bash bench/run.sh
-
-# ==== make soak: wrk against build/attnd for SOAK_SECONDS (tests/soak/README.md),
-# not part of make test: valid and invalid requests checked one by one, no 5xx,
-# no socket error, RSS back near its start, clean SIGTERM.  Exits non-zero otherwise.
-SOAK_SECONDS ?= 60
-SOAK_PKGS    := wrk python3
-
-.PHONY: soak soak-deps
-soak-deps: deps
-	$(call apt_need,$(SOAK_PKGS))
-
-soak: $(B)/attnd | soak-deps
-	ATTND_BIN=$(CURDIR)/$(B)/attnd PYTHON=$(PYTHON) SOAK_SECONDS=$(SOAK_SECONDS) \
-		bash tests/soak/soak.sh
-
-# ==== make test-ui: the visualizer (GET /, web/index.html) in Debian's
-# Chromium driven by playwright-core from npm (tests/ui/README.md); the last
-# part of make test.  No browser download: playwright-core only.  Node.js
-# and npm are the machine's; Debian's are installed only when there is no npm.
-UI_PKGS   := chromium curl
-UI_NODE   = $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
-UI_OUT    ?= $(CURDIR)/$(B)/ui
-
-.PHONY: test-ui ui-deps
-ui-deps:
-	$(call apt_need,$(UI_PKGS) $(UI_NODE))
-
-test-ui: $(B)/attnd | ui-deps
-	cd tests/ui && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
-	@mkdir -p $(UI_OUT)
-	ATTND_BIN=$(CURDIR)/$(B)/attnd CHROMIUM=/usr/bin/chromium UI_OUT=$(UI_OUT) \
-		node --test --test-concurrency=1 tests/ui/visualizer.test.mjs
-
-# ==== make lint: openapi.yaml through @redocly/cli (recommended-strict, so a
-# warning fails too) and docker/k8s/*.yaml against the Kubernetes API schemas
-# (kubernetes-models), both pinned in tests/contract/package-lock.json and
-# installed by npm ci.  Node.js and npm are the machine's; Debian's are
-# installed only when there is no npm.
-LINT_NODE = $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
-
-.PHONY: lint
-lint:
-	$(call apt_need,$(LINT_NODE))
-	cd tests/contract && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
-	cd tests/contract && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
-		npx --no-install redocly lint --config redocly.yaml ../../openapi.yaml
-	cd tests/contract && node k8s_schema.mjs
-
-# ==== make lb-test: docker/nginx.conf (the compose balancer) run by Debian's
-# nginx in front of three local attnd replicas (tests/lb/test_lb.py): answers
-# correct, every replica used, one killed and one drained without a failed
-# request.  Only loopback; only its own processes are stopped.
-LB_PKGS := nginx-light python3 python3-pytest
-
-.PHONY: lb-test
-lb-test: $(B)/attnd | test-deps
-	$(call apt_need,$(LB_PKGS))
-	OMP_WAIT_POLICY=PASSIVE ATTND_BIN=$(CURDIR)/$(B)/attnd LB_OUT=$(CURDIR)/$(B)/lb \
-		$(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/lb
-
-# ==== make docker-test: docker/Dockerfile built by podman from a debootstrap'd
-# bookworm (no Docker engine, no registry) and served from the image by
-# buildah (tests/docker/test_docker.py).  The base system is kept in
-# build/docker/ so reruns take seconds; make clean removes it.
-DOCKER_PKGS := podman buildah debootstrap python3 python3-pytest
-
-.PHONY: docker-test
-docker-test: | test-deps
-	$(call apt_need,$(DOCKER_PKGS))
-	DOCKER_CACHE=$(CURDIR)/build/docker \
-		$(PYTHON) -m pytest -q -rs -s -p no:cacheprovider tests/docker
-
-# ==== make diff OLD=path NEW=path: the same ~30,000 generated requests to two
-# binaries, answers compared byte for byte (tests/diff/README.md); exits
-# non-zero on a difference tests/diff/allow.txt does not list.  Not part of
-# make test.  DIFF_ARGS passes more options (--seed, --count, --flags ...).
-OLD ?= $(B)/attnd
-NEW ?= $(B)/attnd
-DIFF_ARGS ?=
-
-.PHONY: diff
-diff: | deps
-	OMP_WAIT_POLICY=PASSIVE $(PYTHON) tests/diff/run.py $(OLD) $(NEW) $(DIFF_ARGS)
-
-# ==== make b64-bench: api/b64.c against libsodium's base64, MB/s each way
-# (bench/b64_bench.c); libsodium only here and in the unit tests.
-.PHONY: b64-bench
-$(B)/bench/b64_bench: bench/b64_bench.c $(B)/obj/api/b64.o | test-deps
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ -lsodium -o $@
-
-b64-bench: $(B)/bench/b64_bench
-	./$(B)/bench/b64_bench
+# ==== The harnesses, one file each ====
+include mk/ui.mk                         # test-ui: the last part of make test
+include mk/lint.mk mk/lb.mk mk/docker.mk # lint, lb-test, docker-test: CI's
+include mk/fuzz.mk mk/floats.mk          # fuzz, check-floats: by hand
+include mk/bench.mk mk/soak.mk           # bench, soak: by hand, a quiet machine
+include mk/diff.mk                       # diff, b64-bench: by hand

@@ -115,6 +115,9 @@ int api_check_seq(int64_t S, const char *what, const char *path,
  * bounds both sizes of a head grid); path names where H came from. */
 int api_check_heads(int64_t H, const char *path, api_error *e);
 
+/* 413 work_too_large when a request's multiply-adds pass --max-work. */
+int api_check_work(double madds, api_error *e);
+
 /* 413 request_too_large when all the floats of a request pass the cap. */
 int api_check_total(int64_t n, api_error *e);
 

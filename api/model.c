@@ -549,8 +549,29 @@ static int projection(const api_call *c, api_error *e)
 
 /* The per-tensor caps of /attention (H = 1) and /multihead, each naming
  * where the size that passed came from. */
+static int attend_wants(const api_call *c, int role);
+
+/* api_check_size for the B x T x S matrices, whose 413 says how to go on
+ * without them. */
+static int check_matrices(int64_t n, const char *what, const char *path,
+                          api_error *e)
+{
+    if (api_check_size(n, what, path, e))
+        return 1;
+    size_t used = strlen(e->message);
+    snprintf(e->message + used, sizeof e->message - used,
+             ", or ask for \"return\": [\"out\"] (without scores or "
+             "weights the sequence may be up to --max-seq)");
+    return 0;
+}
+
+/* The per-tensor caps of an attend model's call.  The B x T x S scores and
+ * weights are capped only when they are held: asked for (scores, weights,
+ * average_weights); the engine streams over key blocks otherwise. */
 static int attend_limits(const api_call *c, api_error *e)
 {
+    const int mats = attend_wants(c, OUT_SCORES) ||
+                     attend_wants(c, OUT_WEIGHTS);
     const int64_t B = c->B, T = c->T, S = c->S, C = c->C, H = c->H;
     const int64_t D = H * c->hs;
     const int x = c->sent[IN_X], ctx = c->sent[IN_CTX];
@@ -571,7 +592,7 @@ static int attend_limits(const api_call *c, api_error *e)
                               e) &&
                api_check_size(B * S * D, "k and v (B x S x head_size)",
                               hpath, e) &&
-               api_check_size(B * T * S, st, spath, e);
+               (!mats || check_matrices(B * T * S, st, spath, e));
     return api_check_size(D * C,
                           "wq, wk and wv (num_heads x head_size x C) and wo",
                           hpath, e) &&
@@ -581,11 +602,11 @@ static int attend_limits(const api_call *c, api_error *e)
                           hpath, e) &&
            api_check_size(B * S * D, "k and v (B x S x num_heads x "
                           "head_size)", hpath, e) &&
-           api_check_size(B * T * S, st, spath, e) &&
-           api_check_size(B * H * T * S, ctx ?
+           (!mats || (check_matrices(B * T * S, st, spath, e) &&
+           check_matrices(B * H * T * S, ctx ?
                           "scores and weights (B x num_heads x T x S)" :
                           "scores and weights (B x num_heads x T x T)",
-                          c->has_h ? "num_heads" : wpath, e);
+                          c->has_h ? "num_heads" : wpath, e)));
 }
 
 static int plan_attend(api_call *c, api_error *e)
@@ -664,7 +685,12 @@ api_cost api_call_cost(const api_call *c)
         k.inputs = nx;
         k.outputs = runs * (T * T + nx);
         k.scratch = T * T;          /* the loop method's identity */
-        k.madds = (double)runs * B * T * T * C;
+        /* per method: its T x T weights, then the loop's running sums
+         * (B*T*C) or the (T,T) @ (B,T,C) product (B*T*T*C) */
+        const double mm = (double)B * T * T * C, loop = (double)B * T * C;
+        k.madds = (double)runs * T * T +
+                  (c->method == M_LOOP ? loop :
+                   c->method == M_ALL ? loop + 2 * mm : mm);
         return k;
     }
     const int64_t D = H * c->hs, nw = D * C;
@@ -701,7 +727,8 @@ int api_call_plan(api_call *c, api_error *e)
         return 0;
     /* Each count is under max_elements, so the sum cannot overflow. */
     c->cost = api_call_cost(c);
-    return api_check_total(api_cost_floats(&c->cost), e);
+    return api_check_total(api_cost_floats(&c->cost), e) &&
+           api_check_work(c->cost.madds, e);
 }
 
 /* ==== one allocation, the inputs filled ==== */

@@ -1,9 +1,13 @@
-/* engine.c -- see engine.h.  Plain C kernels, OpenMP over the batch. */
+/* engine.c -- see engine.h.  Plain C kernels, OpenMP over the batch;
+ * engine_attend's blocked kernels are in attend_fast.inc. */
 #include "engine.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 int64_t engine_numel(const engine_tensor *t)
 {
@@ -32,20 +36,33 @@ int64_t engine_numel(const engine_tensor *t)
 
 void engine_bow_loop(engine_tensor *out, const engine_tensor *x, int nthreads)
 {
-    /* out: (B,T,C), x: (B,T,C) */
+    /* out: (B,T,C), x: (B,T,C).  xbow[b, t] = mean(x[b, :t+1], 0): the sum
+     * of x[b, 0..t] in order from 0.0f, divided by t+1.  That sum is the
+     * previous row's sum plus x[b, t], the very same additions, so the
+     * rows are running sums (O(B*T*C), not O(B*T*T*C)); each row of out
+     * holds its sum until the next row has read it, then is divided. */
     const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
     const float *xd = x->data;
     float *od = out->data;
 
     PARALLEL_FOR(b, B, {
+        const float *xb = xd + b * T * C;
+        float *ob = od + b * T * C;
         for (int64_t t = 0; t < T; t++) {
-            /* xprev = x[b, :t+1]; xbow[b, t] = mean(xprev, 0) */
-            for (int64_t c = 0; c < C; c++) {
-                float sum = 0.0f;
-                for (int64_t s = 0; s <= t; s++)
-                    sum += xd[(b * T + s) * C + c];
-                od[(b * T + t) * C + c] = sum / (float)(t + 1);
+            float *row = ob + t * C;
+            const float *prev = row - C;
+            for (int64_t c = 0; c < C; c++)
+                row[c] = (t ? prev[c] : 0.0f) + xb[t * C + c];
+            if (t) {
+                float *done = ob + (t - 1) * C;
+                for (int64_t c = 0; c < C; c++)
+                    done[c] = done[c] / (float)t;
             }
+        }
+        if (T) {
+            float *last = ob + (T - 1) * C;
+            for (int64_t c = 0; c < C; c++)
+                last[c] = last[c] / (float)T;
         }
     });
 }
@@ -572,15 +589,104 @@ static float *take(float **p, int64_t n)
     return r;
 }
 
+/* The blocked kernels (attend_fast.inc): query and key blocks of BR rows,
+ * key blocks of BC on the streaming path. */
+enum { BR = 48, BC = 128 };
+
+static inline int64_t round16(int64_t n)
+{
+    return (n + 15) / 16 * 16;
+}
+
+#ifdef _OPENMP
+#include <omp.h>
+static inline int thread_id(void)
+{
+    return omp_get_thread_num();
+}
+#else
+static inline int thread_id(void)
+{
+    return 0;
+}
+#endif
+
+/* PARALLEL_FOR with items handed out one at a time (uneven work). */
+#define PARALLEL_FOR_DYNAMIC(i, n, ...)                                   \
+    do {                                                                  \
+        if (nthreads > 1) {                                               \
+            _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nthreads)") \
+            for (int64_t i = 0; i < (n); i++) __VA_ARGS__                 \
+        } else {                                                          \
+            for (int64_t i = 0; i < (n); i++) __VA_ARGS__                 \
+        }                                                                 \
+    } while (0)
+
+/* 8 floats (GCC vector extension), loaded and stored unaligned. */
+typedef float vf __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int32_t vi __attribute__((vector_size(32), aligned(4), may_alias));
+#define LDV(p) (*(const vf *)(p))
+#define STV(p, v) (*(vf *)(p) = (v))
+#define VSPLAT(c)                                                         \
+    ({                                                                    \
+        const float c_ = (c);                                             \
+        (vf){c_, c_, c_, c_, c_, c_, c_, c_};                             \
+    })
+
+/* Where engine_attend's scratch keeps what (offsets in floats). */
+typedef struct attend_layout {
+    int64_t B, T, S, C, H, hs;
+    int64_t wq, wk, wv, wo;     /* packed weights */
+    int64_t kp, vp;             /* packed keys, values per (batch, head) */
+    int64_t tiles, tile;        /* per-thread tiles, `tile` floats each */
+    int64_t heads;              /* where a tile keeps its heads (BR,D) */
+    int64_t total;
+} attend_layout;
+
+static attend_layout attend_layout_of(int64_t B, int64_t T, int64_t S,
+                                      int64_t C, int64_t H, int64_t hs,
+                                      int matrices, int nthreads)
+{
+    const int64_t hsp = round16(hs), Sp = round16(S), D = H * hs;
+    attend_layout L = {.B = B, .T = T, .S = S, .C = C, .H = H, .hs = hs};
+    L.wq = 0;
+    L.wk = L.wq + H * hsp * C;
+    L.wv = L.wk + H * hsp * C;
+    L.wo = L.wv + H * hsp * C;
+    L.kp = L.wo + round16(C) * D;
+    L.vp = L.kp + B * H * Sp * hs;
+    L.tiles = L.vp + B * H * hsp * S;
+    /* Qt, O (BR,hsp); m, l (BR); P (BR,BC), or (BR,Sp) whole rows; then
+     * at L.heads the block's heads (BR,D) */
+    L.heads = round16(2 * BR * hsp + 2 * BR +
+                      BR * (matrices && Sp > BC ? Sp : BC));
+    L.tile = L.heads + round16(BR * D);
+    L.total = L.tiles + (nthreads > 1 ? nthreads : 1) * L.tile;
+    return L;
+}
+
+#define KERNEL(name) name##_base
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#include "attend_fast.inc"
+#undef VFMA
+#undef KERNEL
+
+#ifdef HAVE_AVX2_KERNELS
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define KERNEL(name) name##_avx2
+#define VFMA(a, b, c) ((vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#include "attend_fast.inc"
+#undef VFMA
+#undef KERNEL
+#pragma GCC pop_options
+#endif
+
 int64_t engine_attend_scratch(int64_t B, int64_t T, int64_t S, int64_t C,
                               int64_t H, int64_t hs, int matrices,
                               int nthreads)
 {
-    /* multihead_run's own (4*D*C + B*D*(S+T)), then room for every output
-     * the caller may leave NULL: q, k, v, scores, wei, heads */
-    const int64_t D = H * hs;
-    return 4 * D * C + B * D * (S + T) + B * D * (T + 2 * S) +
-           2 * B * H * T * S + B * T * D;
+    return attend_layout_of(B, T, S, C, H, hs, matrices, nthreads).total;
 }
 
 int engine_attend(engine_tensor *q, engine_tensor *k, engine_tensor *v,
@@ -596,26 +702,29 @@ int engine_attend(engine_tensor *q, engine_tensor *k, engine_tensor *v,
      * H = 1); wo: (C,H*hs) and bo: (C,), or both NULL;
      * q: (B,H,T,hs); k, v: (B,H,S,hs); scores, wei: (B,H,T,S);
      * heads: (B,T,H*hs); out: (B,T,C), or (B,T,H*hs) without wo.
-     * Every output but out may be NULL: scratch stands in for it. */
-    const engine_tensor *c = ctx ? ctx : x;
+     * scratch: attend_layout_of's, for the same sizes and nthreads. */
+    if (!ctx)
+        ctx = x;
     const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
-    const int64_t S = c->dim[1];
+    const int64_t S = ctx->dim[1];
     const int64_t H = wq->rank == 3 ? wq->dim[0] : 1;
-    const int64_t hs = wq->dim[wq->rank - 2], D = H * hs;
-    engine_tensor w3[3];
-    const engine_tensor *w[3] = {wq, wk, wv};
-    for (int i = 0; i < 3; i++)     /* (hs,C) viewed as (1,hs,C) */
-        w3[i] = (engine_tensor){w[i]->data, 3, {H, hs, C}};
-
-    float *p = scratch + 4 * D * C + B * D * (S + T);
-    float *qd = q ? q->data : take(&p, B * D * T);
-    float *kd = k ? k->data : take(&p, B * D * S);
-    float *vd = v ? v->data : take(&p, B * D * S);
-    float *sd = scores ? scores->data : take(&p, B * H * T * S);
-    float *wd = wei ? wei->data : take(&p, B * H * T * S);
-    float *hd = !wo ? out->data : heads ? heads->data : p;
-    return multihead_run(qd, kd, vd, sd, wd, hd, out->data, x, ctx, &w3[0],
-                         &w3[1], &w3[2], wo, bo, args, scratch, nthreads);
+    const int64_t hs = wq->dim[wq->rank - 2];
+    const int matrices = scores || wei;
+    const attend_layout L = attend_layout_of(B, T, S, C, H, hs, matrices,
+                                             nthreads);
+    float *hd = wo && heads ? heads->data : NULL;
+    float *qd = q ? q->data : NULL, *kd = k ? k->data : NULL,
+          *vd = v ? v->data : NULL, *sd = scores ? scores->data : NULL,
+          *wd = wei ? wei->data : NULL;
+    if (B * T == 0)
+        return 0;
+#ifdef HAVE_AVX2_KERNELS
+    if (use_avx2())
+        return attend_run_avx2(qd, kd, vd, sd, wd, hd, out->data, x, ctx, wq,
+                               wk, wv, wo, bo, args, &L, scratch, nthreads);
+#endif
+    return attend_run_base(qd, kd, vd, sd, wd, hd, out->data, x, ctx, wq, wk,
+                           wv, wo, bo, args, &L, scratch, nthreads);
 }
 
 void engine_mean_heads(engine_tensor *out, const engine_tensor *wei,

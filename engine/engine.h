@@ -5,9 +5,10 @@
  * Pure C: no JSON, no HTTP, no allocation in the kernels, no exit().  Every
  * kernel writes into buffers its caller owns (outputs first, then const
  * inputs, then sizes/options) and states its shapes in its first comment.
- * OpenMP parallelises over the batch; the caller picks the team size with
- * the `nthreads` argument so that a loaded server does not oversubscribe
- * its cores (see api_threads_for() in api/).
+ * OpenMP parallelises over the batch (engine_attend: over batch x blocks
+ * of queries, so one sequence uses every thread); the caller picks the
+ * team size with the `nthreads` argument so that a loaded server does not
+ * oversubscribe its cores (see api_threads_for() in api/).
  */
 #ifndef ATTND_ENGINE_H
 #define ATTND_ENGINE_H
@@ -100,8 +101,8 @@ void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                       const engine_attention_args *args, float *scratch,
                       int nthreads);
 
-/* Which build of engine_attention's loops this CPU runs: "avx2+fma" or
- * "baseline" (same sums; FMA contraction differs in the last bits). */
+/* Which build of engine_attention's and engine_attend's loops this CPU
+ * runs: "avx2+fma" or "baseline". */
 const char *engine_attention_kernel(void);
 
 /* Tests: nonzero makes engine_attention use the baseline loops. */
@@ -179,9 +180,22 @@ void engine_multihead_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
  * q/k/v/scores/weights/out are views of these.  The mask (args) is the
  * same for every head.
  * When scores and wei are both NULL, out is computed without ever holding
- * a T x S matrix (streaming / online softmax), memory O(T*hs) per head
- * plus per-thread tiles.
- * scratch: engine_attend_scratch(...) floats, caller-owned.
+ * a T x S matrix (streaming / online softmax, FlashAttention-2's
+ * recurrence), memory O(S*hs) per head (keys and values packed) plus
+ * per-thread tiles.
+ * How: register-blocked 6x16 micro-kernels for every product (x @ w^T,
+ * q @ k^T, weights @ v, heads @ wo^T) on operands packed into scratch,
+ * causal blocks above the diagonal never touched; OpenMP over (batch,
+ * query block of 48 rows) items, longest first, handed out one at a time
+ * (balanced for the causal triangle; B = 1 uses every thread), each item
+ * running every head then the projection of its rows.  Each product's sum
+ * keeps the order of engine_attend_ref over its shared dimension, fused
+ * multiply-adds in the AVX2 build; the softmax sums 8 lanes at a time
+ * with a vector exp (Cephes expf, within 2 ulp, under FLT_MIN -> 0), and
+ * the streaming path divides out by the sum at the end.  Within the
+ * contract's 1e-5 + 1e-5*|b| of engine_attend_ref (tests/unit).
+ * scratch: engine_attend_scratch(...) floats for the same sizes, the same
+ * `matrices` (scores or wei given) and the same nthreads; caller-owned.
  * Returns 0, or 1 if args->cancel stopped it. */
 int engine_attend(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                   engine_tensor *scores, engine_tensor *wei,
@@ -193,7 +207,11 @@ int engine_attend(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                   float *scratch, int nthreads);
 
 /* Floats of scratch engine_attend needs for these sizes; `matrices`
- * nonzero when scores or wei is requested (0: the streaming path). */
+ * nonzero when scores or wei is requested (0: the streaming path).
+ * 3*H*hsp*C + Cp*H*hs + B*H*(Sp*hs + S*hsp) (packed weights, wo, keys,
+ * values; hsp, Sp, Cp: hs, S, C rounded up to 16) plus per thread about
+ * 48*(2*hsp + H*hs + 128) floats, 48*Sp instead of 48*128 with
+ * `matrices`: never O(T*S).  Independent of which outputs are given. */
 int64_t engine_attend_scratch(int64_t B, int64_t T, int64_t S, int64_t C,
                               int64_t H, int64_t hs, int matrices,
                               int nthreads);

@@ -67,6 +67,8 @@ static void usage(FILE *f, const server_config *d)
 "  --max-total-elements N   all floats of one request;         ATTND_MAX_TOTAL_ELEMENTS\n"
 "                           413 request_too_large; default\n"
 "                           %d x --max-elements (%lld)\n"
+"  --max-work N             multiply-adds of one request;      ATTND_MAX_WORK\n"
+"                           413 work_too_large; default %lld\n"
 "  --max-batch N            B; 413 dimension_too_large; %lld    ATTND_MAX_BATCH\n"
 "  --max-seq N              T; 413 dimension_too_large; %lld    ATTND_MAX_SEQ\n"
 "  --max-head-size N        head_size; 413 dimension_too_large; ATTND_MAX_HEAD_SIZE\n"
@@ -85,6 +87,7 @@ static void usage(FILE *f, const server_config *d)
             d->drain_delay,
             (long long)d->limits.max_elements, API_TOTAL_PER_ELEMENTS,
             (long long)d->limits.max_total_elements,
+            (long long)d->limits.max_work,
             (long long)d->limits.max_batch, (long long)d->limits.max_seq,
             (long long)d->limits.max_head_size, d->limits.max_depth);
     fprintf(f, "\nEndpoints\n");
@@ -181,6 +184,8 @@ int main(int argc, char **argv)
          &l->max_elements},
         {"max-total-elements", "ATTND_MAX_TOTAL_ELEMENTS", 0, 1, big, I64,
          &l->max_total_elements},
+        {"max-work", "ATTND_MAX_WORK", 0, 1, (int64_t)1 << 62, I64,
+         &l->max_work},
         {"max-batch", "ATTND_MAX_BATCH", 0, 1, big, I64, &l->max_batch},
         {"max-seq", "ATTND_MAX_SEQ", 0, 1, big, I64, &l->max_seq},
         {"max-head-size", "ATTND_MAX_HEAD_SIZE", 0, 1, big, I64,

@@ -68,6 +68,11 @@ def test_dockerfile():
     # every directory assets.S embeds is copied into the build stage
     for inc in re.findall(r'\.incbin "([^"/]+)/', (REPO / "server" / "assets.S").read_text()):
         assert re.search(r"^COPY %s %s$" % (inc, inc), text, re.M), "Dockerfile does not COPY %s" % inc
+    # and every directory of the files the Makefile includes (mk/): make reads them all
+    for line in re.findall(r"^include\s+([^#\n]*)", (REPO / "Makefile").read_text(), re.M):
+        for inc in line.split():
+            d = inc.split("/")[0]
+            assert re.search(r"^COPY %s %s$" % (d, d), text, re.M), "Dockerfile does not COPY %s" % d
 
 
 def test_env_vars_are_attnds():

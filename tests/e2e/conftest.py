@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from attnd_e2e import AttndServer, attnd_bin
+from attnd_e2e import REPO, AttndServer, attnd_bin
 
 
 def _require_binary():
@@ -39,15 +39,20 @@ def _shutdown(srv):
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """The main attnd instance, default limits."""
-    srv = _serve(tmp_path_factory, "main")
+    """The main attnd instance, default limits, serving the shipped model
+    repository as `make run` does (the documents' /gpt examples use it)."""
+    srv = _serve(tmp_path_factory, "main", ["--models", str(REPO / "models")])
     yield srv
     _shutdown(srv)
 
 
 @pytest.fixture(scope="session")
 def small_server(tmp_path_factory):
-    """A second instance with tiny limits: --max-body 1000 --max-elements 100."""
-    srv = _serve(tmp_path_factory, "small", ["--max-body", "1000", "--max-elements", "100"])
+    """A second instance with tiny limits: --max-body 1000 --max-elements 100, and
+    --max-total-elements 40000: the engine's attention scratch (packed weights
+    and keys, per-thread tiles of ~8000 floats) is counted in the total, so the
+    default 4 x --max-elements (400) would refuse every attention request."""
+    srv = _serve(tmp_path_factory, "small", ["--max-body", "1000", "--max-elements", "100",
+                                             "--max-total-elements", "40000"])
     yield srv
     _shutdown(srv)

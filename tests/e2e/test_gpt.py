@@ -290,6 +290,10 @@ def err(r, status, code, path=None):
      "dimension_too_large", "idx"),
     ({"model": "shakespeare", "text": "a", "max_new_tokens": 5000}, 413,
      "dimension_too_large", "max_new_tokens"),
+    # 800 forwards of up to 64 tokens: ~1.2e10 multiply-adds > --max-work
+    # (701 is the most the default allows after one character)
+    ({"model": "shakespeare", "text": "a", "max_new_tokens": 800}, 413,
+     "work_too_large", None),
     ({"model": "shakespeare", "text": "a", "max_new_tokens": -1}, 422,
      "out_of_range", "max_new_tokens"),
     ({"model": "shakespeare", "text": "a", "seed": 1}, 422, "invalid_value",
@@ -318,7 +322,7 @@ def test_gpt_errors(gpt_server, body, status, code, path):
 def test_gpt_limits_413(tmp_path):
     srv = AttndServer(tmp_path, name="gpt-small",
                       extra_args=["--models", str(MODELS), "--max-elements",
-                                  "1000", "--max-total-elements", "60000"])
+                                  "1000", "--max-total-elements", "100000"])
     try:
         # 2 x 64 x 65 logits are over 1000 elements: refused before running
         r = srv.post("/gpt", {"model": "shakespeare", "idx": [[1] * 8] * 2,

@@ -700,7 +700,8 @@ static const int64_t attend_shapes[][6] = {
     {1, 1, 0, 1, 1, 1},    {2, 3, 0, 5, 1, 3},     {1, 7, 0, 8, 2, 7},
     {2, 33, 0, 12, 3, 4},  {1, 65, 0, 16, 1, 16},  {2, 5, 9, 6, 2, 3},
     {1, 33, 7, 10, 1, 8},  {2, 17, 33, 8, 3, 5},   {1, 65, 65, 24, 2, 33},
-    {1, 100, 0, 64, 1, 64}};
+    {1, 100, 0, 64, 1, 64},  {1, 1000, 0, 16, 1, 7},  {1, 1025, 0, 32, 2, 64},
+    {1, 200, 1100, 20, 1, 17}, {3, 1, 0, 4, 1, 2}};
 #define NATTEND (int)(sizeof attend_shapes / sizeof attend_shapes[0])
 
 /* The tensors of one engine_attend call: inputs, every output (buf[0..6]
@@ -788,77 +789,13 @@ static int attend_call(attend_case *c, unsigned want, int nthreads,
     return r;
 }
 
-/* engine_attend gives today's answers bit for bit: engine_multihead's with
- * a projection, engine_attention's for one head without, the heads of
- * engine_multihead for several heads without -- whichever outputs are
- * left NULL. */
-START_TEST(attend_is_todays_engine)
-{
-    const int shape = _i / 8, variant = _i % 4, proj = (_i / 4) % 2;
-    engine_attention_force_baseline(shape % 2);
-    attend_case c, r;
-    attend_case_new(&c, shape, variant, proj, 100 + _i);
-    attend_case_new(&r, shape, variant, 1, 100 + _i);
-    const int64_t B = c.B, T = c.T, S = c.S, C = c.C, H = c.H, hs = c.hs;
-    float *scratch = malloc(engine_multihead_scratch(&c.tx, c.self ? NULL :
-                                                     &c.tc, H, hs) * 4);
-    engine_multihead(&r.t[0], &r.t[1], &r.t[2], &r.t[3], &r.t[4], &r.t[5],
-                     &r.t[6], &r.tx, c.self ? NULL : &r.tc, &r.twq, &r.twk,
-                     &r.twv, &r.two, &r.tbo, &r.args, scratch, 2);
-    for (unsigned want = 0; want < 128; want += 31) {
-        for (int j = 0; j < 7; j++)
-            for (int64_t i = 0; i < engine_numel(&c.t[j]); i++)
-                c.buf[j][i] = NAN;
-        ck_assert_int_eq(attend_call(&c, want | 127 * (want == 124), 2,
-                                     NULL), 0);
-        const int all = want == 124;
-        for (int j = 0; j < 5; j++)
-            if (all || (want >> j & 1))
-                ck_assert(memcmp(c.buf[j], r.buf[j],
-                                 engine_numel(&c.t[j]) * 4) == 0);
-        /* out: the projection's, or the concatenated heads */
-        ck_assert(memcmp(c.buf[6], r.buf[proj ? 6 : 5],
-                         engine_numel(&c.t[6]) * 4) == 0);
-        if (proj && (all || (want >> 5 & 1)))
-            ck_assert(memcmp(c.buf[5], r.buf[5], B * T * H * hs * 4) == 0);
-    }
-    if (H == 1 && !proj) {      /* and engine_attention's, exactly */
-        float *a[6], *sc1 = malloc(engine_attention_scratch(
-                                       &c.tx, c.self ? NULL : &c.tc, hs) * 4);
-        engine_tensor at[6];
-        for (int j = 0; j < 6; j++) {
-            at[j] = (engine_tensor){NULL, 3, {B, j == 1 || j == 2 ? S : T,
-                                              j == 3 || j == 4 ? S : hs}};
-            a[j] = malloc(engine_numel(&at[j]) * 4);
-            at[j].data = a[j];
-        }
-        engine_tensor hq = {c.w, 2, {hs, C}}, hk = {c.w + hs * C, 2, {hs, C}},
-                      hv = {c.w + 2 * hs * C, 2, {hs, C}};
-        engine_attention(&at[0], &at[1], &at[2], &at[3], &at[4], &at[5],
-                         &c.tx, c.self ? NULL : &c.tc, &hq, &hk, &hv, &c.args,
-                         sc1, 1);
-        ck_assert_int_eq(attend_call(&c, 127, 1, NULL), 0);
-        const int map[6] = {0, 1, 2, 3, 4, 6};
-        for (int j = 0; j < 6; j++)
-            ck_assert(memcmp(a[j], c.buf[map[j]],
-                             engine_numel(&at[j]) * 4) == 0);
-        for (int j = 0; j < 6; j++)
-            free(a[j]);
-        free(sc1);
-    }
-    engine_attention_force_baseline(0);
-    free(scratch);
-    attend_case_free(&c);
-    attend_case_free(&r);
-}
-END_TEST
-
 /* engine_attend against its plain reference within the contract's
  * tolerance, on every shape, mask and output choice; the reference
  * itself against engine_multihead_ref's loops, exactly. */
 START_TEST(attend_matches_reference)
 {
     const int shape = _i / 8, variant = _i % 4, proj = (_i / 4) % 2;
+    engine_attention_force_baseline(shape % 2);    /* both builds */
     attend_case c, r;
     attend_case_new(&c, shape, variant, proj, 200 + _i);
     attend_case_new(&r, shape, variant, proj, 200 + _i);
@@ -868,7 +805,9 @@ START_TEST(attend_matches_reference)
                                        &r.twq, &r.twk, &r.twv,
                                        proj ? &r.two : NULL,
                                        proj ? &r.tbo : NULL, &r.args), 0);
-    for (unsigned want = 0; want < 128; want += 9) {
+    /* every output subset on small shapes; none and all on long ones */
+    const unsigned step = c.T * c.S > 100000 ? 127 : 9;
+    for (unsigned want = 0; want < 128; want += step) {
         ck_assert_int_eq(attend_call(&c, want, 2, NULL), 0);
         for (int j = 0; j < 7; j++) {
             if (j < 6 && !(want >> j & 1))
@@ -878,15 +817,27 @@ START_TEST(attend_matches_reference)
             const int64_t n = engine_numel(&c.t[j]);
             for (int64_t i = 0; i < n; i++) {
                 const float a = c.buf[j][i], b = r.buf[j][i];
-                if (j == 3 && (a == -INFINITY || b == -INFINITY))
-                    ck_assert(a == b);      /* the same hidden scores */
-                else
-                    ck_assert_msg(engine_allclose(&a, &b, 1, 1e-5, 1e-5),
-                                  "shape %d out %d [%lld]: %.9g vs %.9g",
-                                  shape, j, (long long)i, a, b);
+                /* The projection's sum over D terms cancels: the two
+                 * float32 orders may differ by a few ulp of the terms'
+                 * absolute sum, far more than of the result. */
+                double terms = 0.0;
+                if (j == 6 && proj)
+                    for (int64_t d = 0; d < c.D; d++)
+                        terms += fabs((double)r.buf[5][i / c.C * c.D + d] *
+                                      c.w[3 * c.D * c.C + i % c.C * c.D + d]);
+                /* hidden scores: -inf in both, exactly */
+                const int ok = j == 3 && (a == -INFINITY || b == -INFINITY)
+                                   ? a == b
+                                   : engine_allclose(&a, &b, 1, 1e-5,
+                                                     1e-5 + 1e-6 * terms);
+                if (!ok)    /* one assertion per tensor: Check's cost */
+                    ck_abort_msg("shape %d out %d [%lld]: %.9g vs %.9g",
+                                 shape, j, (long long)i, a, b);
             }
         }
     }
+    if (step == 127)    /* the checks of the reference: small shapes */
+        goto done;
     /* the reference with NULL outputs gives the same out */
     float *o2 = malloc(engine_numel(&r.t[6]) * 4);
     engine_tensor to2 = r.t[6];
@@ -909,6 +860,8 @@ START_TEST(attend_matches_reference)
         attend_case_free(&m);
     }
     free(o2);
+done:
+    engine_attention_force_baseline(0);
     attend_case_free(&c);
     attend_case_free(&r);
 }
@@ -984,7 +937,6 @@ Suite *engine_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("attend");
     tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, attend_is_todays_engine, 0, 8 * NATTEND);
     tcase_add_loop_test(tc, attend_matches_reference, 0, 8 * NATTEND);
     tcase_add_test(tc, attend_cancel_stops);
     tcase_add_loop_test(tc, mean_heads_is_sum_over_h, 0, 2);
