@@ -422,3 +422,38 @@ def test_v2_errors(gpt_server, body, status, start):
     r = gpt_server.post("/v2/models/shakespeare/infer", body)
     assert r.status == status, r
     assert r.json()["error"].startswith(start), r
+
+
+def test_v2_binary_tokens_and_text(gpt_server):
+    """tokens as little-endian INT64 and text as Triton's BYTES (4-byte
+    length, then the bytes) after the JSON."""
+    import struct
+    body = {"inputs": [{"name": "idx", "shape": [2, 3], "datatype": "INT64",
+                        "data": [[1, 2, 3], [4, 5, 6]]}],
+            "parameters": {"max_new_tokens": 4, "sample_seed": 5,
+                           "binary_data_output": True},
+            "outputs": [{"name": "tokens"}, {"name": "text"}]}
+    r = gpt_server.post("/v2/models/shakespeare/infer", body)
+    assert r.status == 200, r
+    n = int(r.header("Inference-Header-Content-Length"))
+    head = json.loads(r.body[:n])
+    toks, text = head["outputs"]
+    assert toks["shape"] == [2, 7] and toks["datatype"] == "INT64"
+    tb = r.body[n:n + toks["parameters"]["binary_data_size"]]
+    ids = list(struct.unpack("<14q", tb))
+    assert ids[:3] == [1, 2, 3] and ids[7:10] == [4, 5, 6]
+    xb = r.body[n + len(tb):]
+    assert len(xb) == text["parameters"]["binary_data_size"]
+    cfg = json.loads((MODELS / "shakespeare" / "config.json").read_text())
+    strings = []
+    while xb:
+        k = struct.unpack("<I", xb[:4])[0]
+        strings.append(xb[4:4 + k].decode())
+        xb = xb[4 + k:]
+    assert strings == ["".join(cfg["vocab"][i] for i in ids[7 * b:7 * b + 7])
+                       for b in range(2)]
+    # the same request in JSON gives the same tokens
+    body["parameters"]["binary_data_output"] = False
+    got = ok(gpt_server.post("/v2/models/shakespeare/infer", body))
+    assert got["outputs"][0]["data"] == ids
+    assert got["outputs"][1]["data"] == strings
