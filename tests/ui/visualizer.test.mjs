@@ -1362,6 +1362,11 @@ test("/gpt generation: the API's text after the prompt, stepped through token by
   await page.fill("#step", "7"); await waitSteps(page, n);
   await check(7);
   await page.screenshot({ path: path.join(OUT, "gpt-step.png"), fullPage: true });
+  // the picture in docs/visualizer.md: the generation, the bars and the model view
+  await page.setViewportSize({ width: 1440, height: 1350 });
+  await page.evaluate(() => { window.scrollTo(0, 0); document.getElementById("gen-panel").scrollIntoView({ block: "start" }); window.scrollBy(0, -10); });
+  await page.screenshot({ path: path.join(OUT, "visualizer-gpt.png") });
+  await page.setViewportSize({ width: 1280, height: 900 });
   n = await stepsOf(page);
   await page.fill("#step", String(N)); await waitSteps(page, n);
   await check(N);
