@@ -1366,6 +1366,7 @@ test("/gpt generation: the API's text after the prompt, stepped through token by
   await page.setViewportSize({ width: 1440, height: 1350 });
   await page.evaluate(() => { window.scrollTo(0, 0); document.getElementById("gen-panel").scrollIntoView({ block: "start" }); window.scrollBy(0, -10); });
   await page.screenshot({ path: path.join(OUT, "visualizer-gpt.png") });
+  await (await page.$("#thumbs")).screenshot({ path: path.join(OUT, "visualizer-gpt-model.png") });
   await page.setViewportSize({ width: 1280, height: 900 });
   n = await stepsOf(page);
   await page.fill("#step", String(N)); await waitSteps(page, n);
