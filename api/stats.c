@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#define STATS_MAX_MODELS 8
+#define STATS_MAX_MODELS API_MAX_MODELS
 
 typedef struct model_stats {
     _Atomic uint64_t ok, ok_ns;         /* successful requests, their time */

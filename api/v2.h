@@ -15,8 +15,9 @@
  * -1. */
 int api_v2_model_index(const char *name);
 
-/* "bow, attention, multihead", for messages. */
-#define API_V2_MODELS "bow, attention, multihead"
+/* "bow, attention, multihead, block, gpt" and the --models models, for
+ * messages (fixed once the repository is loaded). */
+const char *api_v2_models(void);
 
 /* The one version each model has, as the protocol's URLs and metadata
  * write it. */
@@ -72,7 +73,8 @@ void api_v2_all_stats(api_response *res);
  * every model; the body is empty or {"ready": bool} (400 otherwise). */
 void api_v2_repository_index(const char *body, size_t len, api_response *res);
 /* POST /v2/repository/models/<name>/load (unload: 0) or /unload (1): the
- * models are built in, so 400 not_supported saying so. */
+ * models are built in or loaded from --models at start-up, so 400
+ * not_supported saying so. */
 void api_v2_repository_load(const char *model, int unload, api_response *res);
 
 /* {"error": "<code>: <message>"} with status; res->code = code (for

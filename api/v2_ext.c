@@ -147,10 +147,18 @@ void api_v2_repository_index(const char *body, size_t len, api_response *res)
 void api_v2_repository_load(const char *model, int unload, api_response *res)
 {
     char msg[320];
-    snprintf(msg, sizeof msg, "model %s is built into attnd and always "
-             "loaded: %s (POST /v2/repository/index lists the models, all "
-             "READY)", model, unload ? "it cannot be unloaded"
-                                     : "there is no repository to load it "
-                                       "from");
+    const int i = api_v2_model_index(model);
+    if (i >= 0 && !api_model_builtin(i))
+        snprintf(msg, sizeof msg, "model %s was loaded from --models at "
+                 "start-up and stays loaded while the server runs: %s (POST "
+                 "/v2/repository/index lists the models, all READY)", model,
+                 unload ? "it cannot be unloaded"
+                        : "restart attnd to load another set");
+    else
+        snprintf(msg, sizeof msg, "model %s is built into attnd and always "
+                 "loaded: %s (POST /v2/repository/index lists the models, all "
+                 "READY)", model, unload ? "it cannot be unloaded"
+                                         : "there is no repository to load it "
+                                           "from");
     api_v2_error(res, 400, "not_supported", msg);
 }

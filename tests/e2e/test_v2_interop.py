@@ -92,6 +92,20 @@ def test_model_config_follows_metadata(server, model):
         [n for n in TENSORS[model] if n in ("context", "mask")]
 
 
+def test_model_config_of_every_model(server):
+    """Block, GPT and the --models models too: INT64 idx, BYTES text as
+    Triton's TYPE_STRING; each configuration says what its metadata says."""
+    for model in model_names(server):
+        meta = server.request("GET", "/v2/models/" + model).json()
+        cfg = server.request("GET", "/v2/models/%s/config" % model).json()
+        assert cfg["name"] == model and cfg["max_batch_size"] == 0
+        for key, tensors in (("input", meta["inputs"]), ("output", meta["outputs"])):
+            assert [t["name"] for t in cfg[key]] == [t["name"] for t in tensors], model
+            for c, t in zip(cfg[key], tensors):
+                want = "TYPE_STRING" if t["datatype"] == "BYTES" else "TYPE_" + t["datatype"]
+                assert c["data_type"] == want and c["dims"] == t["shape"], (model, c, t)
+
+
 def test_model_config_errors(server):
     for path, text in (("/v2/models/nope/config", 'not_found: unknown model "nope"'),
                        ("/v2/models/bow/versions/2/config", 'not_found: model bow has no version "2"')):
@@ -131,7 +145,7 @@ def test_statistics(tmp_path):
         r = srv.request("GET", "/v2/models/stats")
         assert r.status == 200 and r.media_type() == "application/json", r
         stats = r.json()["model_stats"]
-        assert [s["name"] for s in stats] == ["bow", "attention", "multihead"]
+        assert [s["name"] for s in stats] == model_names(srv)
         for s in stats:
             assert list(s) == stat_keys(), s
             assert list(s["inference_stats"]) == DURATIONS
@@ -172,7 +186,12 @@ def test_statistics(tmp_path):
 
 # ---------------------------------------------------------------- model repository
 
-INDEX = [{"name": m, "version": "1", "state": "READY"} for m in ("bow", "attention", "multihead")]
+BUILTIN = ["bow", "attention", "multihead", "block", "gpt"]
+
+
+def model_names(server):
+    """The built-in models, then those --models loaded (GET /models)."""
+    return BUILTIN + [m["name"] for m in server.request("GET", "/models").json()["models"]]
 
 
 @pytest.mark.parametrize("body,headers", [
@@ -185,7 +204,8 @@ INDEX = [{"name": m, "version": "1", "state": "READY"} for m in ("bow", "attenti
 def test_repository_index(server, body, headers):
     r = server.request("POST", "/v2/repository/index", body, headers=headers, content_type=None)
     assert r.status == 200 and r.media_type() == "application/json", r
-    assert r.json() == INDEX
+    assert r.json() == [{"name": m, "version": "1", "state": "READY"} for m in model_names(server)]
+    assert "shakespeare" in model_names(server)     # the session server loads models/
     assert list(r.json()[0]) == ["name", "version", "state"]
 
 
@@ -210,6 +230,10 @@ def test_repository_load_unload_refused(server):
                 msg = v2_error(r, 400)
                 assert msg == ("not_supported: model %s is built into attnd and always loaded: %s "
                                "(POST /v2/repository/index lists the models, all READY)" % (m, says)), msg
+    msg = v2_error(server.request("POST", "/v2/repository/models/shakespeare/unload"), 400)
+    assert msg == ("not_supported: model shakespeare was loaded from --models at start-up and stays "
+                   "loaded while the server runs: it cannot be unloaded (POST /v2/repository/index "
+                   "lists the models, all READY)"), msg
     assert 'not_found: unknown model "nope"' in \
         v2_error(server.request("POST", "/v2/repository/models/nope/load", "{}"), 404)
     assert "method_not_allowed" in v2_error(server.request("GET", "/v2/repository/index"), 405)
