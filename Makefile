@@ -6,7 +6,7 @@
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
-LDLIBS  += -lmicrohttpd -ljansson -lstdc++ -lm -lpthread
+LDLIBS  += -lmicrohttpd -ljansson -lz -lstdc++ -lm -lpthread
 PYTHON  ?= /usr/bin/python3
 PORT    ?= 8080
 
@@ -33,9 +33,10 @@ LDFLAGS += $(OMPFLAGS)
 ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c engine/gpt.c
 API    := api/api.c api/codec.c api/jsonw.c api/model.c api/native.c \
 	api/randn.c api/seed.c api/body.c api/f2s.c api/options.c \
-	api/mask.c api/v2.c api/v2_request.c api/b64.c api/safetensors.c \
-	api/gpt_model.c api/lecture.c api/repo.c
-SERVER := server/http.c server/route.c server/log.c server/metrics.c
+	api/mask.c api/v2.c api/v2_request.c api/v2_ext.c api/stats.c \
+	api/b64.c api/safetensors.c api/gpt_model.c api/lecture.c api/repo.c
+SERVER := server/http.c server/route.c server/log.c server/metrics.c \
+	server/ident.c server/encoding.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
 UNIT_SRC := $(wildcard tests/unit/*.c)

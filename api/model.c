@@ -1029,8 +1029,11 @@ static int compute_attend(api_call *c, api_result *r, api_error *e)
 
 int api_call_compute(api_call *c, api_result *r, api_error *e)
 {
-    if (c->m->family == API_BLOCK || c->m->family == API_GPT)
-        return api_lecture_compute(c, r, e);
-    return c->m->family == API_BOW ? compute_bow(c, r, e)
-                                   : compute_attend(c, r, e);
+    api_stats_compute(0);
+    const int ok = c->m->family == API_BLOCK || c->m->family == API_GPT
+                       ? api_lecture_compute(c, r, e)
+                   : c->m->family == API_BOW ? compute_bow(c, r, e)
+                                             : compute_attend(c, r, e);
+    api_stats_compute(1);
+    return ok;
 }

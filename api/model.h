@@ -239,6 +239,16 @@ void api_jw_string(jsonw *w, const char *s);
 void api_lecture_respond(api_response *res, const api_call *c,
                          const api_result *r);
 
+/* ==== statistics (stats.c): Triton's per-model counters ==== */
+
+/* A codec's handler calls begin when a request for a model starts and
+ * end with the status it answered (200: a success; anything else a
+ * failure); api_call_compute marks the start and end of the computation
+ * in between, on the same thread. */
+void api_stats_begin(void);
+void api_stats_compute(int end);
+void api_stats_end(const api_model *m, int status);
+
 /* ==== codecs ==== */
 
 /* Native JSON: the handler of model m. */

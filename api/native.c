@@ -153,9 +153,12 @@ const char *api_model_summary(int i)
     return api_models[i].summary;
 }
 
+/* The server's entry: counted in the model's statistics. */
 void api_model_post(int i, const char *body, size_t len, api_response *res)
 {
+    api_stats_begin();
     api_native_handle(&api_models[i], body, len, res);
+    api_stats_end(&api_models[i], res->status);
 }
 
 void api_bow(const char *body, size_t len, api_response *res)

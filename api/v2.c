@@ -230,9 +230,28 @@ void api_v2_model_metadata(const char *model, api_response *res)
     respond(res, &w, "application/json", 0);
 }
 
-/* Triton's model configuration (GET /v2/models/<name>/config): every
- * input optional (a seed generates what is not sent), dims -1 where the
- * request says; the first datatype of a tensor that takes two. */
+/* Triton's model configuration (GET /v2/models/<name>/config), the JSON
+ * form of its model_config.proto as Triton's own server writes it: no
+ * batching of its own (max_batch_size 0: dims are the whole shape, -1
+ * for a free dimension), one version, the fields perf_analyzer and
+ * model_analyzer read.  An input is "optional" when the model runs
+ * without it (context, mask); x and the weights are not, unless a seed
+ * parameter generates them, which a configuration cannot say.  A tensor
+ * of two datatypes (a mask) is told by its first, as in the metadata. */
+static void config_tensor(jsonw *w, int first, const char *name,
+                          const char *type, int rank, const char *fixed)
+{
+    jw_lit(w, first ? "{\"name\":\"" : ",{\"name\":\"");
+    jw_lit(w, name);
+    jw_lit(w, "\",\"data_type\":\"TYPE_");
+    jw_lit(w, type);
+    jw_lit(w, "\",\"dims\":");
+    if (fixed)
+        jw_lit(w, fixed);
+    else
+        dims_json(w, rank);
+}
+
 void api_v2_model_config(const char *model, api_response *res)
 {
     const api_model *m = api_model_find(model);
@@ -245,33 +264,30 @@ void api_v2_model_config(const char *model, api_response *res)
     jw_lit(&w, "{\"name\":\"");
     jw_lit(&w, m->name);
     jw_lit(&w, "\",\"platform\":\"attnd\",\"backend\":\"attnd\","
+               "\"version_policy\":{\"latest\":{\"num_versions\":1}},"
                "\"max_batch_size\":0,\"input\":[");
     for (int i = 0; i < m->ninputs; i++) {
         const api_input_spec *in = &m->inputs[i];
-        jw_lit(&w, i ? ",{\"name\":\"" : "{\"name\":\"");
-        jw_lit(&w, in->name);
-        jw_lit(&w, "\",\"data_type\":\"TYPE_");
-        jw_lit(&w, datatype(in->may_bool, in->dtype));
-        jw_lit(&w, "\",\"dims\":");
-        dims_json(&w, in->max_rank);
-        jw_lit(&w, ",\"optional\":true}");
+        config_tensor(&w, i == 0, in->name, datatype(in->may_bool, in->dtype),
+                      in->max_rank, NULL);
+        jw_lit(&w, ",\"format\":\"FORMAT_NONE\",\"is_shape_tensor\":false,"
+                   "\"allow_ragged_batch\":false,\"optional\":");
+        jw_lit(&w, in->required ? "false}" : "true}");
     }
     jw_lit(&w, "],\"output\":[");
     for (int i = 0; i < m->noutputs; i++) {
         const api_output_spec *o = &m->outputs[i];
-        jw_lit(&w, i ? ",{\"name\":\"" : "{\"name\":\"");
-        jw_lit(&w, o->name);
-        jw_lit(&w, "\",\"data_type\":\"TYPE_");
-        jw_lit(&w, o->dtype == API_BYTES ? "STRING"
-                                         : datatype(o->is_bool, o->dtype));
-        jw_lit(&w, "\",\"dims\":");
-        if (o->fixed_shape)
-            jw_lit(&w, o->fixed_shape);
-        else
-            dims_json(&w, o->rank);
-        jw_lit(&w, "}");
+        /* Triton's config says TYPE_STRING for the protocol's BYTES */
+        config_tensor(&w, i == 0, o->name,
+                      o->dtype == API_BYTES ? "STRING"
+                                            : datatype(o->is_bool, o->dtype),
+                      o->rank, o->fixed_shape);
+        jw_lit(&w, ",\"label_filename\":\"\",\"is_shape_tensor\":false}");
     }
-    jw_lit(&w, "]}");
+    jw_lit(&w, "],\"instance_group\":[{\"name\":\"");
+    jw_lit(&w, m->name);
+    jw_lit(&w, "\",\"kind\":\"KIND_CPU\",\"count\":1}],"
+               "\"model_transaction_policy\":{\"decoupled\":false}}");
     respond(res, &w, "application/json", 0);
 }
 
@@ -618,6 +634,29 @@ static void call_error(const v2_request *rq, const api_error *e,
     v2_fail(res, v2_status(e->status), e->code, where, e->message);
 }
 
+/* An error answer with the request's id after the message, {"error":
+ * "...", "id": "..."}, so a client can match a failure as it matches a
+ * success (the protocol's error object has only "error"; a reader of it
+ * ignores the rest).  The static 503 stays as it is. */
+static void error_with_id(api_response *res, const char *id, size_t idlen)
+{
+    if (!id || res->is_static || res->status == 200 || res->len < 2)
+        return;
+    jsonw w;
+    jw_init(&w);
+    jw_raw(&w, res->body, res->len - 1);
+    jw_lit(&w, ",\"id\":\"");
+    jw_escaped_n(&w, id, idlen);
+    jw_lit(&w, "\"}");
+    size_t len = 0;
+    char *body = jw_take(&w, &len);
+    if (!body)
+        return;                 /* the error without its id */
+    free(res->body);
+    res->body = body;
+    res->len = len;
+}
+
 /* The parameters as the call's options: all of them but the codec's own
  * binary_data_output. */
 static json_t *options_of(const json_t *params)
@@ -642,6 +681,7 @@ void api_v2_infer(const char *model, const char *body, size_t len,
         api_v2_model_metadata(model, res);      /* its 404 */
         return;
     }
+    api_stats_begin();
     v2_request rq;
     memset(&rq, 0, sizeof rq);
     rq.m = m;
@@ -689,9 +729,17 @@ void api_v2_infer(const char *model, const char *body, size_t len,
     else
         answer(&rq, &c, &r, id, idlen, res);
 done:
+    if (!id && root && json_is_string(json_object_get(root, "id"))) {
+        /* refused before the id was kept: take it from the tree */
+        const json_t *tid = json_object_get(root, "id");
+        error_with_id(res, json_string_value(tid), json_string_length(tid));
+    } else {
+        error_with_id(res, id, idlen);
+    }
     v2_request_free(&rq);
     api_result_free(&r);
     json_decref(opts);
     json_decref(root);
     free(id);
+    api_stats_end(m, res->status);
 }

@@ -425,19 +425,47 @@ static int read_params(v2_request *rq, const json_t *jp, v2_error *e)
     return 1;
 }
 
+/* model_name and model_version, which KServe's SDK (InferRequest) always
+ * sends and the URL already says: accepted when they name the URL's model
+ * and its one version, refused otherwise (the request went to another
+ * model than its body names: a client bug worth an answer). */
+static int read_model_names(v2_request *rq, const json_t *root, v2_error *e)
+{
+    static const char *const keys[2] = {"model_name", "model_version"};
+    const char *want[2] = {rq->m->name, API_V2_VERSION};
+    for (int i = 0; i < 2; i++) {
+        const json_t *v = json_object_get(root, keys[i]);
+        if (!v)
+            continue;
+        snprintf(e->path, sizeof e->path, "%s", keys[i]);
+        if (!json_is_string(v))
+            return fail(e, 400, "wrong_type", "%s must be a string, not %s",
+                        keys[i], type_name(v));
+        if (strcmp(json_string_value(v), want[i]) != 0 ||
+            json_string_length(v) != strlen(want[i]))
+            return fail(e, 400, "model_mismatch", "%s is \"%.60s\" but "
+                        "this request was sent to model %s version "
+                        API_V2_VERSION " (the URL); send it to /v2/models/"
+                        "<model_name>/infer, or leave %s out", keys[i],
+                        json_string_value(v), rq->m->name, keys[i]);
+    }
+    return 1;
+}
+
 int v2_read_request(v2_request *rq, const json_t *root, v2_error *e,
                         int *oom)
 {
     static const char *const keys[] = {"id", "inputs", "outputs",
-                                       "parameters", NULL};
+                                       "parameters", "model_name",
+                                       "model_version", NULL};
     const char *key;
     const json_t *v;
     json_object_foreach((json_t *)root, key, v)
         if (name_index(keys, key) < 0) {
             snprintf(e->path, sizeof e->path, "%.60s", key);
             return fail(e, 400, "unknown_field", "unknown field \"%.60s\"; "
-                        "an inference request has id, parameters, inputs "
-                        "and outputs", key);
+                        "an inference request has id, model_name, "
+                        "model_version, parameters, inputs and outputs", key);
         }
     const json_t *id = json_object_get(root, "id");
     if (id && !json_is_string(id)) {
@@ -445,6 +473,8 @@ int v2_read_request(v2_request *rq, const json_t *root, v2_error *e,
         return fail(e, 400, "wrong_type", "id must be a string, not %s",
                     type_name(id));
     }
+    if (!read_model_names(rq, root, e))
+        return 0;
     const json_t *jp = json_object_get(root, "parameters");
     if (jp && !read_params(rq, jp, e))
         return 0;

@@ -434,3 +434,13 @@ echo
 cat "$OUT/results.md"
 echo
 echo "(written to ${OUT#"$ROOT"/}/results.md; raw wrk output in ${OUT#"$ROOT"/}/wrk-*.txt)"
+
+# ==== 5: response compression (bench/compress.py, its own attnd) ====
+# What gzip costs per answer (zlib levels 1-9: ratio, time, the link speed
+# below which it pays) and attnd's req/s with and without Accept-Encoding;
+# server/encoding.c's threshold and level were chosen from this table.
+log "compression"
+run_client "$PYTHON" "$HERE/compress.py" "$ATTND_BIN" "$OUT" >"$OUT/compress.md"
+echo
+cat "$OUT/compress.md"
+echo "(written to ${OUT#"$ROOT"/}/compress.md)"

@@ -33,3 +33,11 @@ $(B)/bench/gpt_bench: bench/gpt_bench.c $(B)/obj/api/gpt_model.o \
 bench-gpt: $(B)/bench/gpt_bench $(B)/attnd | bench-deps
 	GPT_BENCH=$(CURDIR)/$(B)/bench/gpt_bench ATTND_BIN=$(CURDIR)/$(B)/attnd \
 		PYTHON=$(PYTHON) bash bench/gpt_bench.sh
+
+# make compress-bench: bench/compress.py alone (also the last part of make
+# bench): what gzip costs per attnd answer, zlib levels 1-9, and req/s with
+# Accept-Encoding (bench/README.md, "Compression").
+.PHONY: compress-bench
+compress-bench: $(B)/attnd | bench-deps
+	$(PYTHON) bench/gen_bodies.py $(B)/bench >/dev/null
+	$(PYTHON) bench/compress.py $(CURDIR)/$(B)/attnd $(B)/bench

@@ -2,8 +2,9 @@
 # Included by the Makefile; every harness under mk/ names its own packages and
 # calls apt_need for them.
 
+# zlib: Content-Encoding gzip/deflate both ways (server/encoding.c)
 BUILD_PKGS := gcc g++ make libc6-dev libmicrohttpd-dev libjansson-dev \
-	libdouble-conversion-dev libfast-float-dev
+	libdouble-conversion-dev libfast-float-dev zlib1g-dev
 # libsodium: the reference the base64 codec (api/b64.c) is tested against
 TEST_PKGS  := check pkg-config python3 python3-pytest python3-yaml libsodium-dev \
 	python3-jsonschema curl

@@ -37,35 +37,24 @@ static void serve_index(api_response *res)
 
 /* ==== KServe / Triton v2 (api/v2.c adapts the models) ==== */
 
-/* Health answers are a status and no body, as the protocol asks: 200 for
- * true, a 4xx (400, as Triton) for false. */
-static void v2_health(api_response *res, int ok)
-{
-    memset(res, 0, sizeof *res);
-    res->status = ok ? 200 : 400;
-    res->body = (char *)"";
-    res->is_static = 1;
-}
-
+/* Health with bodies (api/v2_ext.c): ready while /readyz is, false from
+ * SIGTERM/SIGINT on (draining). */
 static void v2_live(api_response *res)
 {
-    v2_health(res, 1);
+    api_v2_live(res);
 }
 
-/* Ready while /readyz is: false from SIGTERM/SIGINT on (draining). */
 static void v2_ready(api_response *res)
 {
-    v2_health(res, !server_draining());
+    api_v2_ready(!server_draining(), res);
 }
 
-/* The extensions, as Triton names them: binary_tensor_data (inputs and
- * outputs as raw bytes after the JSON) and parameters (request parameters
- * that are not inputs: the native scalar fields). */
+/* GET /v2: the extensions are api/v2.h's list, as Triton names them. */
 static void v2_server_metadata(api_response *res)
 {
     static const char meta[] = "{\"name\":\"attnd\",\"version\":\""
                                ATTND_VERSION "\",\"extensions\":["
-                               "\"binary_tensor_data\",\"parameters\"]}";
+                               API_V2_EXTENSIONS "]}";
     memset(res, 0, sizeof *res);
     res->status = 200;
     res->content_type = "application/json";
@@ -102,16 +91,20 @@ static void model_infer(const char *body, size_t len, const char *json_length,
 }
 
 static const server_route fixed[] = {
-    {"/randn", "POST, OPTIONS", api_randn, NULL, 0, NULL, -1},
-    {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz, 0, NULL, -1},
-    {"/models", "GET, HEAD, OPTIONS", NULL, api_models_list, 0, NULL, -1},
-    {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi, 1, NULL, -1},
-    {"/", "GET, HEAD, OPTIONS", NULL, serve_index, 1, NULL, -1},
-    {"/readyz", "GET, HEAD, OPTIONS", NULL, server_readyz, 0, NULL, -1},
-    {"/metrics", "GET, HEAD, OPTIONS", NULL, server_metrics_get, 0, NULL, -1},
-    {"/v2", "GET, HEAD, OPTIONS", NULL, v2_server_metadata, 0, NULL, -1},
-    {"/v2/health/live", "GET, HEAD, OPTIONS", NULL, v2_live, 0, NULL, -1},
-    {"/v2/health/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0, NULL, -1},
+    {"/randn", "POST, OPTIONS", api_randn, NULL, 0, NULL, -1, ROUTE_PLAIN},
+    {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz, 0, NULL, -1, ROUTE_PLAIN},
+    {"/models", "GET, HEAD, OPTIONS", NULL, api_models_list, 0, NULL, -1, ROUTE_PLAIN},
+    {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi, 1, NULL, -1, ROUTE_PLAIN},
+    {"/", "GET, HEAD, OPTIONS", NULL, serve_index, 1, NULL, -1, ROUTE_PLAIN},
+    {"/readyz", "GET, HEAD, OPTIONS", NULL, server_readyz, 0, NULL, -1, ROUTE_PLAIN},
+    {"/metrics", "GET, HEAD, OPTIONS", NULL, server_metrics_get, 0, NULL, -1, ROUTE_PLAIN},
+    {"/v2", "GET, HEAD, OPTIONS", NULL, v2_server_metadata, 0, NULL, -1, ROUTE_PLAIN},
+    {"/v2/health/live", "GET, HEAD, OPTIONS", NULL, v2_live, 0, NULL, -1, ROUTE_PLAIN},
+    {"/v2/health/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0, NULL, -1, ROUTE_PLAIN},
+    {"/v2/models/stats", "GET, HEAD, OPTIONS", NULL, api_v2_all_stats, 0, NULL,
+     -1, ROUTE_PLAIN},
+    {"/v2/repository/index", "POST, OPTIONS", api_v2_repository_index, NULL, 0,
+     NULL, -1, ROUTE_PLAIN},
 };
 #define NFIXED (sizeof fixed / sizeof fixed[0])
 
@@ -139,20 +132,35 @@ static void build_routes(void)
     const int n = api_model_count();
     for (int m = 0; m < n; m++) {
         const server_route native = {NULL, "POST, OPTIONS", model_post, NULL,
-                                     0, NULL, m};
+                                     0, NULL, m, ROUTE_PLAIN};
         if (api_model_builtin(m))
             add_route(&native, "/%s", api_model_name(m));
     }
     for (size_t i = 0; i < NFIXED; i++)
         add_route(&fixed[i], NULL, NULL);
     for (int m = 0; m < n; m++) {
-        const server_route v2[3] = {
-            {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m},
-            {NULL, "GET, HEAD, OPTIONS", NULL, v2_ready, 0, NULL, -1},
-            {NULL, "POST, OPTIONS", NULL, NULL, 0, model_infer, m}};
+        const server_route v2[7] = {
+            {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
+             ROUTE_PLAIN},
+            {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
+             ROUTE_READY},
+            {NULL, "POST, OPTIONS", NULL, NULL, 0, model_infer, m,
+             ROUTE_PLAIN},
+            {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
+             ROUTE_CONFIG},
+            {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m,
+             ROUTE_STATS},
+            {NULL, "POST, OPTIONS", model_post, NULL, 0, NULL, m, ROUTE_LOAD},
+            {NULL, "POST, OPTIONS", model_post, NULL, 0, NULL, m,
+             ROUTE_UNLOAD}};
         add_route(&v2[0], "/v2/models/%s", api_model_name(m));
         add_route(&v2[1], "/v2/models/%s/ready", api_model_name(m));
         add_route(&v2[2], "/v2/models/%s/infer", api_model_name(m));
+        add_route(&v2[3], "/v2/models/%s/config", api_model_name(m));
+        add_route(&v2[4], "/v2/models/%s/stats", api_model_name(m));
+        add_route(&v2[5], "/v2/repository/models/%s/load", api_model_name(m));
+        add_route(&v2[6], "/v2/repository/models/%s/unload",
+                  api_model_name(m));
     }
 }
 
@@ -252,9 +260,14 @@ int server_is_v2_path(const char *path)
 static void v2_not_found(const char *method, const char *path,
                          api_response *early)
 {
-    char msg[320];
-    const size_t pre = sizeof V2_MODELS_PREFIX - 1;
-    if (strncmp(path, V2_MODELS_PREFIX, pre) == 0) {
+    static const char *const named[] = {V2_MODELS_PREFIX,
+                                        "/v2/repository/models/"};
+    char msg[512];
+    size_t pre = 0;
+    for (size_t i = 0; i < 2 && !pre; i++)
+        if (strncmp(path, named[i], strlen(named[i])) == 0)
+            pre = strlen(named[i]);
+    if (pre) {
         char model[64];
         const size_t n = strcspn(path + pre, "/");
         snprintf(model, sizeof model, "%.*s", (int)(n < 63 ? n : 63),
@@ -279,8 +292,11 @@ static void v2_not_found(const char *method, const char *path,
     }
     snprintf(msg, sizeof msg, "no route %s %.100s; v2 routes: GET /v2, "
              "GET /v2/health/live, GET /v2/health/ready, "
-             "GET /v2/models/{model}[/versions/1][/ready], "
-             "POST /v2/models/{model}[/versions/1]/infer with models %s",
+             "GET /v2/models/stats, "
+             "GET /v2/models/{model}[/versions/1][/ready|/config|/stats], "
+             "POST /v2/models/{model}[/versions/1]/infer, "
+             "POST /v2/repository/index, "
+             "POST /v2/repository/models/{model}/load|unload with models %s",
              method, path, api_v2_models());
     api_v2_error(early, 404, "not_found", msg);
 }
@@ -392,7 +408,15 @@ void server_dispatch(const server_route *rt, const char *body, size_t len,
 {
     if (rt->model >= 0) {
         const char *name = api_model_name(rt->model);
-        if (rt->infer)
+        if (rt->kind == ROUTE_READY)
+            api_v2_model_ready(name, !server_draining(), res);
+        else if (rt->kind == ROUTE_CONFIG)
+            api_v2_model_config(name, res);
+        else if (rt->kind == ROUTE_STATS)
+            api_v2_stats(name, res);
+        else if (rt->kind == ROUTE_LOAD || rt->kind == ROUTE_UNLOAD)
+            api_v2_repository_load(name, rt->kind == ROUTE_UNLOAD, res);
+        else if (rt->infer)
             api_v2_infer(name, body ? body : "", len, json_length, res);
         else if (rt->post)
             api_model_post(rt->model, body ? body : "", len, res);

@@ -36,6 +36,10 @@ int server_run(const server_config *cfg);
 /* ==== routing (route.c): pure, no sockets, so tests and the fuzzer drive
  * exactly what the daemon does ==== */
 
+/* What a model's route answers, beyond what its handler marks say. */
+enum server_route_kind { ROUTE_PLAIN, ROUTE_READY, ROUTE_CONFIG, ROUTE_STATS,
+                         ROUTE_LOAD, ROUTE_UNLOAD };
+
 typedef struct server_route {
     const char *path;
     const char *allow;      /* the Allow / Access-Control-Allow-Methods list */
@@ -50,6 +54,7 @@ typedef struct server_route {
      * metadata or infer, as the function above that is not NULL says;
      * -1 for the others.  The handlers take the model from here. */
     int model;
+    int kind;               /* enum server_route_kind */
 } server_route;
 
 /* The strong ETag of a cacheable route's body (a quoted hash of the bytes,
@@ -60,7 +65,7 @@ const char *server_route_etag(const server_route *rt);
 void server_routes_init(void);
 
 /* The table itself, for metrics labels: entry i of server_route_count(). */
-#define SERVER_MAX_ROUTES 128
+#define SERVER_MAX_ROUTES 320
 size_t server_route_count(void);
 const server_route *server_route_at(size_t i);
 

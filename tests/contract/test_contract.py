@@ -18,6 +18,7 @@ Examples that need another server get one: `server` flags (small limits,
 reason, and pytest reports them as skipped.
 """
 
+import gzip
 import http.client
 import json
 import math
@@ -29,6 +30,7 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -266,6 +268,10 @@ def build_request(case):
                 obj[field] = ones(shape)
             text = json.dumps(obj, separators=(",", ":"))
         body = text.encode("utf-8")
+    if body is not None and req.get("encode"):
+        # a compressed request body (Content-Encoding): gzip or deflate
+        body = gzip.compress(body) if req["encode"] == "gzip" else zlib.compress(body)
+        headers["Content-Encoding"] = req["encode"]
     if body is not None:
         ct = req.get("content_type", "application/json")
         if ct is not None:

@@ -60,7 +60,7 @@ def test_dockerfile():
     runtime = code.split("\nFROM ")[-1]
     pkgs = re.search(r"apt-get install[^\n]*\n\s*(.*?)\s*\\?\n", runtime).group(1).split()
     assert pkgs == ["libmicrohttpd12", "libjansson4", "libgomp1",
-                    "libstdc++6"], pkgs
+                    "libstdc++6", "zlib1g"], pkgs
     assert not re.search(r"-dev\b|\bgcc\b|\bcurl\b", runtime), "the runtime stage installs more than libraries"
     assert re.search(r"^USER 10001:10001$", runtime, re.M)
     assert re.search(r"^EXPOSE 8080$", runtime, re.M)

@@ -432,8 +432,8 @@ def test_access_log(server):
     assert r.status == 200
     r404 = server.request("GET", "/definitely-not-here")
     assert r404.status == 404
-    pat = re.compile(r"^POST /bow 200 (\d+) (\d+)us$", re.M)
-    pat404 = re.compile(r"^GET /definitely-not-here 404 \d+ \d+us$", re.M)
+    pat = re.compile(r"^POST /bow 200 (\d+) (\d+)us id=[0-9a-f]{32}$", re.M)
+    pat404 = re.compile(r"^GET /definitely-not-here 404 \d+ \d+us id=[0-9a-f]{32}$", re.M)
     deadline = time.monotonic() + 3
     while True:
         text = server.stderr_text()

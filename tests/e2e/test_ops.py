@@ -321,7 +321,9 @@ def test_log_format_json(fresh):
         ("GET", '/we"ird\\path', 404), ("HEAD", "/healthz", 200), ("POST", "/bow", 200)]
     access.sort(key=lambda o: o["method"] != "POST")
     for o in access:
-        assert set(o) == {"ts", "method", "path", "status", "bytes", "duration_us", "remote"}, o
+        assert set(o) == {"ts", "method", "path", "status", "bytes", "duration_us", "remote",
+                          "request_id"}, o
+        assert re.fullmatch(r"[0-9a-f]{32}", o["request_id"]), o
         assert o["remote"] == "127.0.0.1" and isinstance(o["duration_us"], int)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", o["ts"]), o["ts"]
     assert access[0]["bytes"] == len(b'{"method":"softmax","weights":[[1]],"out":[[[1]]]}')

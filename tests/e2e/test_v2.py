@@ -25,6 +25,9 @@ TENSORS = {"bow": ["x"],
            "attention": ["x", "wq", "wk", "wv", "context", "mask"],
            "multihead": ["x", "wq", "wk", "wv", "wo", "bo", "context", "mask"]}
 FIXTURES = [p for p in fixture_files() if "/" + p.parent.name in MODELS]
+# GET /v2's "extensions": exactly what attnd implements, as Triton names them
+V2_EXTENSIONS = ["binary_tensor_data", "parameters", "model_configuration", "statistics",
+                 "model_repository"]
 
 
 def flat(v):
@@ -88,7 +91,7 @@ def binary_outputs(r):
     JSON, {name: values}): each binary output's binary_data_size bytes, in
     output order after the JSON, as float32 (FP32) or booleans (BOOL)."""
     assert r.status == 200 and r.media_type() == "application/octet-stream", r
-    assert r.header("Access-Control-Expose-Headers") == "Inference-Header-Content-Length", r
+    assert "Inference-Header-Content-Length" in r.header("Access-Control-Expose-Headers").split(", "), r
     n = int(r.header("Inference-Header-Content-Length"))
     head = json.loads(r.body[:n].decode())
     tail, values = r.body[n:], {}
@@ -274,17 +277,20 @@ def test_binary_outputs(server):
 # ---------------------------------------------------------------- health and metadata
 
 def test_health_and_server_metadata(server):
-    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/bow/ready",
-                 "/v2/models/attention/ready", "/v2/models/multihead/versions/1/ready"):
-        for method in ("GET", "HEAD"):
-            r = server.request(method, path)
-            assert (r.status, r.body) == (200, b""), (method, path, r)
-            assert r.header("Access-Control-Allow-Origin") == "*"
+    # a status as the protocol says, and a body as KServe's SDK reads it
+    for path, body in (("/v2/health/live", {"live": True}), ("/v2/health/ready", {"ready": True}),
+                       ("/v2/models/bow/ready", {"name": "bow", "ready": True}),
+                       ("/v2/models/attention/ready", {"name": "attention", "ready": True}),
+                       ("/v2/models/multihead/versions/1/ready", {"name": "multihead", "ready": True})):
+        r = server.request("GET", path)
+        assert r.status == 200 and r.media_type() == "application/json" and r.json() == body, (path, r)
+        assert r.header("Access-Control-Allow-Origin") == "*"
+        h = server.request("HEAD", path)
+        assert (h.status, h.body, h.header("Content-Length")) == (200, b"", str(len(r.body))), (path, h)
     r = server.request("GET", "/v2")
     version = yaml.safe_load((REPO / "openapi.yaml").read_text())["info"]["version"]
     assert r.status == 200 and r.media_type() == "application/json"
-    assert r.json() == {"name": "attnd", "version": version,
-                        "extensions": ["binary_tensor_data", "parameters"]}
+    assert r.json() == {"name": "attnd", "version": version, "extensions": V2_EXTENSIONS}
 
 
 def metadata_forms(t):
@@ -362,11 +368,13 @@ def test_ready_follows_draining(tmp_path):
         while srv.request("GET", "/readyz").status != 503:
             assert time.monotonic() < deadline, "no 503 after SIGTERM"
             time.sleep(0.02)
-        for path in ("/v2/health/ready", "/v2/models/bow/ready", "/v2/models/bow/versions/1/ready"):
+        for path, body in (("/v2/health/ready", {"ready": False}),
+                           ("/v2/models/bow/ready", {"name": "bow", "ready": False}),
+                           ("/v2/models/bow/versions/1/ready", {"name": "bow", "ready": False})):
             r = srv.request("GET", path)
-            assert (r.status, r.body) == (400, b""), (path, r)     # the protocol: 4xx = false
+            assert (r.status, r.json()) == (400, body), (path, r)     # the protocol: 4xx = false
         r = srv.request("GET", "/v2/health/live")
-        assert (r.status, r.body) == (200, b"")
+        assert (r.status, r.json()) == (200, {"live": True})
         srv.proc.send_signal(signal.SIGTERM)
         assert srv.proc.wait(10) == 0
     finally:
@@ -381,7 +389,7 @@ W = [{"name": n, "shape": [2, 2], "datatype": "FP32", "data": [1, 0, 0, 1]} for 
 ERRORS = [
     ("bow", {}, 400, "missing_field at inputs: inputs is required"),
     ("bow", {"inputs": {}}, 400, "wrong_type at inputs: inputs must be an array, not object"),
-    ("bow", {"inputs": [X], "extra": 1}, 400, 'unknown_field at extra: unknown field "extra"'),
+    ("bow", {"inputs": [X], "extra": 1}, 400, 'unknown_field at extra: unknown field "extra"; an inference request has id, model_name, model_version'),
     ("bow", {"inputs": [X], "id": 7}, 400, "wrong_type at id: id must be a string, not integer"),
     ("bow", {"inputs": [dict(X, name="y")]}, 400,
      'unknown_input at inputs[0].name: model bow has no input "y"; its inputs: x'),
@@ -461,7 +469,7 @@ def test_early_errors_in_v2_form(server):
         ("POST", "/v2/models/nope/infer", 404, 'not_found: unknown model "nope"; models: bow, attention, multihead'),
         ("GET", "/v2/models/bow/versions/2", 404, 'not_found: model bow has no version "2"; versions: 1'),
         ("GET", "/v2/models/bow/versions/1/nope", 404, "not_found: no route GET /v2/models/bow/versions/1/nope; v2 routes:"),
-        ("GET", "/v2/repository/index", 404, "not_found: no route GET /v2/repository/index; v2 routes:"),
+        ("GET", "/v2/repository", 404, "not_found: no route GET /v2/repository; v2 routes:"),
         ("GET", "/v2/models/bow/infer", 405, "method_not_allowed: GET is not allowed on /v2/models/bow/infer; allowed: POST, OPTIONS"),
         ("POST", "/v2/health/live", 405, "method_not_allowed: POST is not allowed on /v2/health/live"),
     ]
@@ -494,7 +502,8 @@ def test_cors_preflight(server):
         assert r.header("Access-Control-Allow-Origin") == "*"
         assert r.header("Access-Control-Allow-Methods") == allow
         allowed = {h.strip().lower() for h in r.header("Access-Control-Allow-Headers").split(",")}
-        assert allowed == {"content-type", "inference-header-content-length"}, r
+        assert allowed == {"content-type", "inference-header-content-length", "x-request-id",
+                           "traceparent", "content-encoding"}, r
 
 
 def test_metrics_count_v2_routes(tmp_path):

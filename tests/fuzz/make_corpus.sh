@@ -74,9 +74,14 @@ if len(body) <= 65536:
 PY
 done
 for p in "GET /v2" "GET /v2/health/ready" "GET /v2/models/multihead/versions/1" \
-         "POST /v2/models/bow/versions/2/infer"; do
+         "POST /v2/models/bow/versions/2/infer" "GET /v2/models/stats" \
+         "GET /v2/models/attention/versions/1/config" "GET /v2/models/bow/stats" \
+         "POST /v2/repository/index" "POST /v2/repository/models/bow/unload"; do
     printf '%s\napplication/json\n{}' "$p" > "$out/v2_$(echo "$p" | tr ' /' '__')"
 done
+printf 'POST /v2/repository/index\napplication/json\n{"ready": true}' > "$out/v2_index_ready"
+printf 'POST /v2/models/bow/infer\napplication/json\n{"id":"7","model_name":"bow","model_version":"1","inputs":[],"parameters":{"seed":1,"shape":[1,2,2]}}' \
+    > "$out/v2_model_name"
 printf 'POST /v2/models/bow/infer\napplication/octet-stream\n{"inputs":[{"name":"x","shape":[1,2,1],"datatype":"FP32","parameters":{"binary_data_size":8}}]}AAAABBBB' \
     > "$out/v2_binary"
 printf 'POST /v2/models/bow/infer\napplication/json\n{"inputs":[],"parameters":{"seed":1,"shape":[1,2,2],"method":"all","binary_data_output":true},"outputs":[{"name":"out"},{"name":"weights","parameters":{"binary_data":false}},{"name":"allclose"}]}' \
