@@ -196,6 +196,16 @@ static int text_tokens(const api_call *c, const json_t *s, const char *path,
     }
     const char *t = json_string_value(s);
     const size_t len = json_string_length(s);
+    /* A character is at most 4 bytes: past 4 x block_size bytes the text
+     * cannot fit, and is refused before it is read character by
+     * character (each a look-up in the vocabulary). */
+    if (len / 4 > (size_t)c->g.block_size) {
+        api_fail(e, 413, "dimension_too_large", path, "%s is %zu bytes, "
+                 "more than block_size = %lld characters: model %s's "
+                 "position embedding has no more rows", path, len,
+                 (long long)c->g.block_size, c->gm->name);
+        return 0;
+    }
     *n = api_gpt_encode(c->gm, t, len, NULL, 0);
     if (*n < 0) {
         const size_t at = (size_t)(-1 - *n);
@@ -233,6 +243,9 @@ static int read_text(api_call *c, const json_t *v, api_error *e)
                      "array: send a string or strings");
             return 0;
         }
+        if (!api_check_dims((int64_t)json_array_size(v), 1, 0, "text", NULL,
+                            NULL, e))
+            return 0;
         for (size_t i = 0; i < json_array_size(v); i++) {
             char path[32];
             int64_t n;

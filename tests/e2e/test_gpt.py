@@ -288,6 +288,10 @@ def err(r, status, code, path=None):
     ({"model": "shakespeare", "idx": []}, 422, "empty_dimension", "idx"),
     ({"model": "shakespeare", "idx": list(range(65)) + [0]}, 413,
      "dimension_too_large", "idx"),
+    ({"model": "shakespeare", "text": "a" * 65}, 413, "dimension_too_large",
+     "text"),
+    ({"model": "shakespeare", "text": ["ab", "a" * 300]}, 413,
+     "dimension_too_large", "text[1]"),
     ({"model": "shakespeare", "text": "a", "max_new_tokens": 5000}, 413,
      "dimension_too_large", "max_new_tokens"),
     # 800 forwards of up to 64 tokens: ~1.2e10 multiply-adds > --max-work
