@@ -58,6 +58,13 @@ __attribute__((constructor)) static void config_init(void)
     json_set_alloc_funcs(json_alloc, free);
 }
 
+static _Thread_local const volatile int *cancel_flag;
+
+void api_cancel_watch(const volatile int *flag)
+{
+    cancel_flag = flag;
+}
+
 void api_init(const api_config *cfg)
 {
     config = *cfg;

@@ -86,4 +86,8 @@ void api_simple_error(api_response *res, int status, const char *code,
  * OpenMP never ask for more threads than cores. */
 int api_threads_for(double work);
 
+/* The server's per-request cancel flag for the handler this thread runs
+ * next (NULL: none); the engine polls it between blocks. */
+void api_cancel_watch(const volatile int *flag);
+
 #endif

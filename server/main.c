@@ -32,17 +32,33 @@ static void usage(FILE *f, const server_config *d)
 "  --host ADDR              address to bind, IPv4/IPv6 literal   ATTND_HOST\n"
 "                           or name; default all IPv4 interfaces\n"
 "  --port N                 port (0 = any free); default %d     ATTND_PORT\n"
-"  --threads N              HTTP worker threads; default the   ATTND_THREADS\n"
-"                           number of cores (%d here)\n"
-"  --max-connections N      open connections in all; more wait ATTND_MAX_CONNECTIONS\n"
-"                           in the listen queue; default %d\n"
+"  --threads N              HTTP threads, and computations at  ATTND_THREADS\n"
+"                           once (compute workers); default\n"
+"                           the number of cores (%d here)\n"
+"  --max-connections N      open connections in all; past it   ATTND_MAX_CONNECTIONS\n"
+"                           the keep-alive connection idle\n"
+"                           longest is closed, or the new\n"
+"                           client gets 503 connection_limit;\n"
+"                           default %d\n"
 "  --max-per-ip N           open connections from one address; ATTND_MAX_PER_IP\n"
 "                           default %d\n"
 "  --timeout SECONDS        close a connection idle this long; ATTND_TIMEOUT\n"
 "                           default %d\n"
+"  --header-timeout SECONDS longest a new connection's first   ATTND_HEADER_TIMEOUT\n"
+"                           request line and headers may take\n"
+"                           to arrive (later ones on a keep-\n"
+"                           alive connection: --timeout), not\n"
+"                           restarted by each byte; default %d\n"
 "  --request-timeout SECONDS  longest a request body may take   ATTND_REQUEST_TIMEOUT\n"
-"                           to arrive; then the connection is\n"
-"                           closed (logged as 408); default %d\n"
+"                           to arrive, from its headers; then\n"
+"                           the connection is closed (logged as\n"
+"                           408); default %d\n"
+"  --send-timeout SECONDS   close a connection whose client    ATTND_SEND_TIMEOUT\n"
+"                           reads none of its answer this long;\n"
+"                           default %d\n"
+"  --compute-timeout SECONDS  stop a computation running this   ATTND_COMPUTE_TIMEOUT\n"
+"                           long: 503 compute_timeout; 0 = no\n"
+"                           limit; default %d\n"
 "  --grace SECONDS          on SIGINT/SIGTERM, how long        ATTND_GRACE\n"
 "                           in-flight requests may take to\n"
 "                           finish; default %d\n"
@@ -66,21 +82,30 @@ static void usage(FILE *f, const server_config *d)
 "  --max-head-size N        head_size; 413 dimension_too_large; ATTND_MAX_HEAD_SIZE\n"
 "                           default %lld\n"
 "  --max-depth N            JSON nesting; 400 too_deep; %d      ATTND_MAX_DEPTH\n"
+"  --max-memory BYTES       what the requests in progress may  ATTND_MAX_MEMORY\n"
+"                           reserve together (bodies, and 3x\n"
+"                           each body for its handler); past\n"
+"                           it 503 memory_budget, Retry-After;\n"
+"                           K, M, G; default 3/4 of the memory\n"
+"                           or the cgroup's limit (%lluM here)\n"
 "\n"
 "  -h, --help               this text\n"
 "\n"
 "SIGINT/SIGTERM stop accepting connections, let in-flight requests finish\n"
-"(up to --grace seconds; stalled ones are cut after 1 s without progress)\n"
-"and exit 0.  One access-log line per request goes to stderr:\n"
+"(up to --grace seconds; stalled ones are cut after 1 s without progress;\n"
+"computations still running then are cancelled and answered 503) and exit\n"
+"0.  SIGHUP is logged and otherwise ignored (the log is stderr).  One access-log line per request goes to stderr:\n"
 "METHOD PATH STATUS BYTES MICROSECONDSus, or with --log-format json\n"
 "{\"ts\",\"method\",\"path\",\"status\",\"bytes\",\"duration_us\",\"remote\"}.\n",
             d->port, d->threads, d->conn_limit, d->per_ip_limit,
-            d->conn_timeout, d->request_timeout, d->shutdown_grace,
+            d->conn_timeout, d->header_timeout, d->request_timeout,
+            d->send_timeout, d->compute_timeout, d->shutdown_grace,
             d->drain_delay,
             (long long)d->limits.max_elements, API_TOTAL_PER_ELEMENTS,
             (long long)d->limits.max_total_elements,
             (long long)d->limits.max_batch, (long long)d->limits.max_seq,
-            (long long)d->limits.max_head_size, d->limits.max_depth);
+            (long long)d->limits.max_head_size, d->limits.max_depth,
+            (unsigned long long)(d->max_memory >> 20));
 }
 
 /* A non-negative integer with an optional K/M/G (binary) suffix, or -1. */
@@ -139,6 +164,10 @@ int main(int argc, char **argv)
         .conn_limit = 1000,
         .per_ip_limit = 256,
         .shutdown_grace = 5,
+        .header_timeout = 10,
+        .send_timeout = 10,
+        .compute_timeout = 60,
+        .max_memory = server_budget_default(),
     };
     api_config_defaults(&cfg.limits);
     api_config *l = &cfg.limits;
@@ -153,6 +182,14 @@ int main(int argc, char **argv)
         {"timeout", "ATTND_TIMEOUT", 0, 1, 86400, INT, &cfg.conn_timeout},
         {"request-timeout", "ATTND_REQUEST_TIMEOUT", 0, 1, 86400, INT,
          &cfg.request_timeout},
+        {"header-timeout", "ATTND_HEADER_TIMEOUT", 0, 1, 86400, INT,
+         &cfg.header_timeout},
+        {"send-timeout", "ATTND_SEND_TIMEOUT", 0, 1, 86400, INT,
+         &cfg.send_timeout},
+        {"compute-timeout", "ATTND_COMPUTE_TIMEOUT", 0, 0, 86400, INT,
+         &cfg.compute_timeout},
+        {"max-memory", "ATTND_MAX_MEMORY", 1, 1 << 20, 1LL << 50, U64,
+         &cfg.max_memory},
         {"grace", "ATTND_GRACE", 0, 0, 3600, INT, &cfg.shutdown_grace},
         {"drain-delay", "ATTND_DRAIN_DELAY", 0, 0, 3600, INT,
          &cfg.drain_delay},

@@ -60,6 +60,18 @@ static const char *const reasons[] = {
                              total limit, in a race libmicrohttpd reports
                              the same way) */
     "out_of_memory",      /* 503 */
+    "bad_request",        /* 400: framing refused by attnd (a %00 path,
+                             conflicting lengths, ...) or libmicrohttpd's
+                             own (not counted: no request exists) */
+    "header_timeout",     /* connection cut: no complete head in time
+                             (--header-timeout; keep-alive: --timeout) */
+    "send_timeout",       /* a client that stopped reading (--send-timeout) */
+    "compute_timeout",    /* 503: --compute-timeout */
+    "client_gone",        /* a computation stopped: its client left */
+    "shutting_down",      /* 503: cut by shutdown after --grace */
+    "memory_budget",      /* 503: --max-memory spent */
+    "idle_closed",        /* an idle keep-alive connection closed for a new
+                             client at --max-connections */
 };
 #define NREASONS (sizeof reasons / sizeof reasons[0])
 
@@ -72,6 +84,7 @@ static struct {
 } m;
 
 static _Atomic int in_flight;
+static _Atomic int connections, computing;
 static atomic_int draining;
 static char mhd_version[32] = "unknown";
 static int threads;
@@ -143,6 +156,16 @@ void server_metrics_end(const server_route *rt, const char *method,
     atomic_fetch_sub_explicit(&in_flight, 1, memory_order_relaxed);
 }
 
+void server_metrics_connections(int delta)
+{
+    atomic_fetch_add_explicit(&connections, delta, memory_order_relaxed);
+}
+
+void server_metrics_computing(int delta)
+{
+    atomic_fetch_add_explicit(&computing, delta, memory_order_relaxed);
+}
+
 void server_set_draining(void)
 {
     atomic_store(&draining, 1);
@@ -190,7 +213,8 @@ static void render(FILE *f)
             "seconds since the epoch.\n"
             "# TYPE attnd_start_time_seconds gauge\n"
             "attnd_start_time_seconds %lld\n"
-            "# HELP attnd_threads libmicrohttpd worker threads (--threads).\n"
+            "# HELP attnd_threads HTTP threads, and compute workers "
+            "(--threads).\n"
             "# TYPE attnd_threads gauge\n"
             "attnd_threads %d\n"
             "# HELP attnd_ready 1 while serving, 0 once SIGTERM/SIGINT "
@@ -205,6 +229,25 @@ static void render(FILE *f)
                "# TYPE attnd_requests_in_flight gauge\n"
                "attnd_requests_in_flight %d\n",
             atomic_load_explicit(&in_flight, memory_order_relaxed));
+    fprintf(f, "# HELP attnd_connections_open Open client connections.\n"
+               "# TYPE attnd_connections_open gauge\n"
+               "attnd_connections_open %d\n"
+               "# HELP attnd_requests_computing Handlers running on the "
+               "compute workers.\n"
+               "# TYPE attnd_requests_computing gauge\n"
+               "attnd_requests_computing %d\n"
+               "# HELP attnd_memory_reserved_bytes Bytes reserved in the "
+               "memory budget by requests in progress.\n"
+               "# TYPE attnd_memory_reserved_bytes gauge\n"
+               "attnd_memory_reserved_bytes %llu\n"
+               "# HELP attnd_memory_budget_bytes The memory budget "
+               "(--max-memory).\n"
+               "# TYPE attnd_memory_budget_bytes gauge\n"
+               "attnd_memory_budget_bytes %llu\n",
+            atomic_load_explicit(&connections, memory_order_relaxed),
+            atomic_load_explicit(&computing, memory_order_relaxed),
+            (unsigned long long)server_budget_reserved(),
+            (unsigned long long)server_budget_limit());
 
     fprintf(f, "# HELP attnd_requests_total Completed requests by route, "
                "method and status (status 0: no response was sent).\n"

@@ -24,6 +24,10 @@ typedef struct server_config {
     int drain_delay;        /* seconds /readyz says 503 before the daemon
                                stops accepting, after SIGINT/SIGTERM */
     int log_json;           /* access log as JSON lines (--log-format json) */
+    int header_timeout;     /* seconds for a request's line and headers */
+    int send_timeout;       /* seconds an answer may make no progress */
+    int compute_timeout;    /* seconds a handler may run; 0 = no limit */
+    uint64_t max_memory;    /* bytes (--max-memory); see budget.c */
     api_config limits;      /* passed to api_init */
 } server_config;
 
@@ -83,6 +87,19 @@ void server_body_too_large(const char *path, uint64_t max_body,
 void server_dispatch(const server_route *rt, const char *body, size_t len,
                      const char *json_length, api_response *res);
 
+/* ==== the memory budget (budget.c) ==== */
+
+/* Sets the budget in bytes (0 = unlimited) and clears the reservations. */
+void server_budget_init(uint64_t max_bytes);
+/* Reserves n bytes: 1, or 0 (nothing reserved) when they do not fit. */
+int server_budget_reserve(uint64_t n);
+void server_budget_release(uint64_t n);
+uint64_t server_budget_reserved(void);
+uint64_t server_budget_limit(void);
+/* --max-memory's default: 3/4 of the machine's memory or, if smaller, of
+ * the cgroup's (container's) limit. */
+uint64_t server_budget_default(void);
+
 /* ==== metrics and readiness (metrics.c): relaxed atomics only ==== */
 
 /* Called once before serving. */
@@ -96,8 +113,13 @@ void server_metrics_begin(void);
 void server_metrics_end(const server_route *rt, const char *method,
                         int status, const char *code, uint64_t bytes_in,
                         uint64_t bytes_out, int64_t duration_us);
-/* Counts a rejection no request carries ("connection_limit"). */
+/* Counts a rejection no request carries ("connection_limit",
+ * "header_timeout", "idle_closed"). */
 void server_metrics_reject(const char *reason);
+/* Open connections and requests waiting for or holding a compute worker,
+ * as /metrics gauges. */
+void server_metrics_connections(int delta);
+void server_metrics_computing(int delta);
 /* After SIGINT/SIGTERM: /readyz answers 503 {"status":"draining"}. */
 void server_set_draining(void);
 int server_draining(void);

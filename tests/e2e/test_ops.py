@@ -22,7 +22,9 @@ from attnd_e2e import AttndServer, attnd_bin, do_request, raw_connect, read_http
 LINE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"(,|$)')
 REASONS = ["body_too_large", "too_large", "request_too_large", "dimension_too_large", "too_deep",
-           "request_timeout", "connection_timeout", "connection_limit", "out_of_memory"]
+           "request_timeout", "connection_timeout", "connection_limit", "out_of_memory",
+           "bad_request", "header_timeout", "send_timeout", "compute_timeout", "client_gone",
+           "shutting_down", "memory_budget", "idle_closed"]
 
 
 def parse_metrics(text):
@@ -158,7 +160,10 @@ def test_metrics_count_requests_exactly(fresh):
     rejected = {r: metric(s, "attnd_rejected_total", reason=r) for r in REASONS}
     assert rejected == {"body_too_large": 1, "too_large": 1, "request_too_large": 1,
                         "dimension_too_large": 1, "too_deep": 1, "request_timeout": 0,
-                        "connection_timeout": 0, "connection_limit": 0, "out_of_memory": 0}, rejected
+                        "connection_timeout": 0, "connection_limit": 0, "out_of_memory": 0,
+                            "bad_request": 0, "header_timeout": 0, "send_timeout": 0,
+                            "compute_timeout": 0, "client_gone": 0, "shutting_down": 0,
+                            "memory_budget": 0, "idle_closed": 0}, rejected
     # every reason is always listed (a fixed label set)
     assert {dict(k[1])["reason"] for k in s if k[0] == "attnd_rejected_total"} == set(REASONS)
     # bytes in: exactly the bodies sent, by route
@@ -175,7 +180,7 @@ def test_metrics_count_requests_exactly(fresh):
     assert "/nope" not in routes and {"/bow", "/attention", "/randn", "/healthz", "/readyz",
                                       "/metrics", "/openapi.yaml", "other"} <= routes
     info = [dict(k[1]) for k in s if k[0] == "attnd_build_info"]
-    assert info and info[0]["version"] and info[0]["libmicrohttpd"].startswith("0.9.")
+    assert info and info[0]["version"] and info[0]["libmicrohttpd"] == "1.0.1"
 
 
 def test_metrics_are_exact_under_concurrency(fresh):
