@@ -3,7 +3,7 @@
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
-LDLIBS  += -lmicrohttpd -ljansson -lsodium -ldouble-conversion -lstdc++ -lm -lpthread
+LDLIBS  += -lmicrohttpd -lgnutls -ljansson -lsodium -ldouble-conversion -lstdc++ -lm -lpthread
 PYTHON  ?= /usr/bin/python3
 PORT    ?= 8080
 
@@ -28,15 +28,16 @@ CFLAGS  += $(OMPFLAGS)
 LDFLAGS += $(OMPFLAGS)
 
 BUILD_PKGS := gcc g++ make libc6-dev libmicrohttpd-dev libjansson-dev \
-	libdouble-conversion-dev libfast-float-dev libsodium-dev
+	libdouble-conversion-dev libfast-float-dev libsodium-dev libgnutls28-dev
 TEST_PKGS  := check pkg-config python3 python3-pytest python3-yaml \
-	python3-jsonschema
+	python3-jsonschema python3-cryptography openssl curl
 
 ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c
 API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c \
 	api/multihead.c api/seed.c api/body.c api/f2s.c api/options.c \
 	api/mask.c api/v2.c
-SERVER := server/http.c server/route.c server/log.c server/metrics.c
+SERVER := server/http.c server/route.c server/log.c server/metrics.c \
+	server/tls.c server/auth.c server/headers.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -209,7 +210,8 @@ test-ui: $(B)/attnd | ui-deps
 	cd tests/ui && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
 	@mkdir -p $(UI_OUT)
 	ATTND_BIN=$(CURDIR)/$(B)/attnd CHROMIUM=/usr/bin/chromium UI_OUT=$(UI_OUT) \
-		node --test --test-concurrency=1 tests/ui/visualizer.test.mjs
+		node --test --test-concurrency=1 tests/ui/visualizer.test.mjs \
+		tests/ui/apikey.test.mjs
 
 # ==== make lint: openapi.yaml through @redocly/cli (recommended-strict, so a
 # warning fails too) and docker/k8s/*.yaml against the Kubernetes API schemas

@@ -20,6 +20,7 @@
 #include <microhttpd.h>
 
 #include "../api/api.h"
+#include "../api/v2.h"
 
 /* ==== per-request state ==== */
 
@@ -41,6 +42,7 @@ typedef struct request {
     const char *code;       /* the error code answered, or why it was cut */
     uint64_t received;      /* body bytes that arrived (drained ones too) */
     char remote[48];        /* client address, for the JSON log only */
+    server_auth_result auth;    /* the Bearer check, when keys are on */
 } request;
 
 static const server_config *cfg;
@@ -178,6 +180,62 @@ static void request_completed(void *cls, struct MHD_Connection *c,
 
 /* ==== responses ==== */
 
+/* CORS (the allow-list), WWW-Authenticate on a 401, and what every answer
+ * tells a browser: no sniffing, no framing, and on the page a CSP that
+ * lets it run only its own inline script and style (headers.c). */
+static void add_security_headers(struct MHD_Connection *c, const request *r,
+                                 struct MHD_Response *resp, int status)
+{
+    const char *allow = server_cors_allow(
+        server_cors_any() ? NULL
+                          : MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                        "Origin"));
+    if (allow)
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", allow);
+    if (!server_cors_any())     /* the answer depends on Origin: caches */
+        MHD_add_response_header(resp, "Vary", "Origin");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    const int page = r->route && strcmp(r->route->path, "/") == 0;
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            page && server_csp() ? server_csp()
+                                : "default-src 'none'; frame-ancestors 'none'");
+    if (page) {
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    }
+    if (status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                r->auth == SERVER_AUTH_WRONG
+                                    ? "Bearer realm=\"attnd\", "
+                                      "error=\"invalid_token\""
+                                    : "Bearer realm=\"attnd\"");
+}
+
+/* Whether a request needs a key: all but the probes, the page (which asks
+ * for the key), preflights (browsers send them without credentials), and
+ * /metrics with --metrics-public. */
+static int needs_key(const request *r)
+{
+    if (strcmp(r->method, "OPTIONS") == 0 || !r->route)
+        return r->route == NULL;
+    const char *p = r->route->path;
+    return strcmp(p, "/healthz") != 0 && strcmp(p, "/readyz") != 0 &&
+           strcmp(p, "/") != 0 &&
+           !(cfg->metrics_public && strcmp(p, "/metrics") == 0);
+}
+
+static void unauthorized(const request *r, api_response *res)
+{
+    const int v2 = server_is_v2_path(r->path);
+    memset(res, 0, sizeof *res);
+    (v2 ? api_v2_error : api_simple_error)(
+        res, 401, "unauthorized",
+        r->auth == SERVER_AUTH_WRONG
+            ? "the API key sent is not one of this server's keys"
+            : "this server needs an API key: send Authorization: Bearer "
+              "<key>");
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
                                      api_response *res)
 {
@@ -196,7 +254,7 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
     res->body = NULL;
     res->is_static = 1;
 
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    add_security_headers(c, r, resp, res->status);
     if (atomic_load(&stopping))     /* keep-alive clients: go elsewhere */
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (res->content_type)
@@ -226,7 +284,11 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
         /* tritonclient sends Inference-Header-Content-Length with binary
          * tensor data; a browser may send it only if allowed here. */
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Content-Type, Inference-Header-Content-Length");
+                                server_auth_enabled()
+                                    ? "Content-Type, Inference-Header-Content-"
+                                      "Length, Authorization"
+                                    : "Content-Type, Inference-Header-Content-"
+                                      "Length");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
     }
     r->status = res->status;
@@ -299,6 +361,14 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
                             MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                         "Content-Type"),
                             &r->early);
+        if (server_auth_enabled()) {
+            r->auth = server_auth_check(MHD_lookup_connection_value(
+                c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+            if (r->auth != SERVER_AUTH_OK && needs_key(r)) {
+                api_response_free(&r->early);
+                unauthorized(r, &r->early);
+            }
+        }
 
         const char *etag = server_route_etag(r->route);
         const char *inm = MHD_lookup_connection_value(
@@ -349,6 +419,9 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
     } else if (r->inm_match) {
         res.status = 304;       /* the client's copy is current */
         res.is_static = 1;
+    } else if (r->route->get == server_metrics_get &&
+               server_auth_enabled() && r->auth == SERVER_AUTH_OK) {
+        server_metrics_render(&res, 1);     /* under the key: versions too */
     } else {
         server_dispatch(r->route, r->body, r->len,
                         MHD_lookup_connection_value(
@@ -423,11 +496,32 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss,
  * KiB (Node.js's default limit is 16 KiB) and large bodies as fast. */
 #define CONN_MEMORY (16 * 1024)
 
+/* SIGHUP re-reads the TLS pair and the API keys; it never stops the
+ * server, and a bad file leaves what is in use. */
+static void on_sighup(void)
+{
+    server_log_msg("attnd: SIGHUP: reloading%s%s",
+                   server_tls_enabled() ? " the TLS pair" : "",
+                   server_auth_enabled() ? " the API keys" : "");
+    server_tls_reload();
+    server_auth_reload();
+}
+
 int server_run(const server_config *config)
 {
     cfg = config;
     server_routes_init();
     server_log_json(cfg->log_json);
+    server_cors_init(cfg->cors_origins, cfg->n_cors_origins);
+    server_metrics_show_versions(cfg->metrics_versions);
+    if (!server_csp_init(server_web_index_start,
+                         (size_t)(server_web_index_end -
+                                  server_web_index_start)) ||
+        !server_tls_init(cfg->tls_cert, cfg->tls_key, cfg->tls_priorities) ||
+        !server_auth_init(cfg->api_keys)) {
+        server_tls_free();
+        return 1;
+    }
     server_metrics_init(MHD_get_version(), cfg->threads);
     api_config acfg = cfg->limits;
     acfg.omp_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -439,6 +533,7 @@ int server_run(const server_config *config)
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);       /* reload, never stop: on_sighup */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -456,7 +551,8 @@ int server_run(const server_config *config)
     }
 
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
-                     MHD_USE_ITC | (ipv6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_ITC | (ipv6 ? MHD_USE_IPv6 : 0) |
+                     (server_tls_enabled() ? MHD_USE_TLS : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, handle, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -467,18 +563,21 @@ int server_run(const server_config *config)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+        MHD_OPTION_ARRAY, (struct MHD_OptionItem *)server_tls_options(),
         MHD_OPTION_END);
     if (!d) {
         server_log_msg("attnd: cannot listen on %s:%d: %s",
                        cfg->host ? cfg->host : "0.0.0.0", cfg->port,
                        strerror(errno));
+        server_tls_free();
+        server_auth_free();
         return 1;
     }
     server_log_start();         /* signals are blocked: it inherits that */
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    server_log_msg("attnd listening on http://%s%s%s:%u (%d threads)",
-                   ipv6 ? "[" : "", cfg->host ? cfg->host : "0.0.0.0",
+    server_log_msg("attnd listening on %s://%s%s%s:%u (%d threads)",
+                   server_tls_enabled() ? "https" : "http", ipv6 ? "[" : "", cfg->host ? cfg->host : "0.0.0.0",
                    ipv6 ? "]" : "",
                    info ? (unsigned)info->port : (unsigned)cfg->port,
                    cfg->threads);
@@ -487,8 +586,11 @@ int server_run(const server_config *config)
      * every 100 ms here is a backstop). */
     int sig;
     const struct timespec tick = {0, 100 * 1000 * 1000};
-    while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0)
+    while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0 || sig == SIGHUP) {
+        if (sig == SIGHUP)
+            on_sighup();
         server_log_flush();
+    }
     server_log_flush();
     atomic_store(&stopping, 1);
     server_set_draining();          /* GET /readyz: 503 from now on */
@@ -500,7 +602,10 @@ int server_run(const server_config *config)
                        "answers 503)", sig, cfg->drain_delay);
         const int64_t until = now_us() + (int64_t)cfg->drain_delay * 1000000;
         while (now_us() < until) {
-            if (sigtimedwait(&stop, NULL, &tick) >= 0)
+            const int s2 = sigtimedwait(&stop, NULL, &tick);
+            if (s2 == SIGHUP)
+                on_sighup();
+            else if (s2 >= 0)
                 break;
             server_log_flush();
         }
@@ -527,6 +632,8 @@ int server_run(const server_config *config)
     MHD_stop_daemon(d);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
+    server_tls_free();
+    server_auth_free();
     server_log_stop();          /* writes what is held; later lines at once */
     if (left > 0)
         server_log_msg("attnd: stopped, %d stalled request%s cut", left,

@@ -59,7 +59,7 @@ def test_dockerfile():
     code = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#"))
     runtime = code.split("\nFROM ")[-1]
     pkgs = re.search(r"apt-get install[^\n]*\n\s*(.*?)\s*\\?\n", runtime).group(1).split()
-    assert pkgs == ["libmicrohttpd12", "libjansson4", "libsodium23", "libdouble-conversion3", "libgomp1",
+    assert pkgs == ["libmicrohttpd12", "libgnutls30", "libjansson4", "libsodium23", "libdouble-conversion3", "libgomp1",
                     "libstdc++6"], pkgs
     assert not re.search(r"-dev\b|\bgcc\b|\bcurl\b", runtime), "the runtime stage installs more than libraries"
     assert re.search(r"^USER 10001:10001$", runtime, re.M)
