@@ -37,7 +37,7 @@ API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c \
 	api/multihead.c api/seed.c api/body.c api/f2s.c api/options.c \
 	api/mask.c api/v2.c
 SERVER := server/http.c server/route.c server/log.c server/metrics.c \
-	server/tls.c server/auth.c server/headers.c
+	server/tls.c server/auth.c server/headers.c server/probe.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
 UNIT_SRC := $(wildcard tests/unit/*.c)

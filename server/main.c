@@ -89,6 +89,10 @@ static void usage(FILE *f, const server_config *d)
 "                           default %lld\n"
 "  --max-depth N            JSON nesting; 400 too_deep; %d      ATTND_MAX_DEPTH\n"
 "\n"
+"  --healthcheck            GET /healthz from the server on\n"
+"                           ATTND_PORT (HTTPS if ATTND_TLS_CERT\n"
+"                           is set), exit 0 on a 200: for a\n"
+"                           container's HEALTHCHECK\n"
 "  -h, --help               this text\n"
 "\n"
 "SIGINT/SIGTERM stop accepting connections, let in-flight requests finish\n"
@@ -260,7 +264,7 @@ int main(int argc, char **argv)
     enum { NSPECS = sizeof specs / sizeof specs[0] };
     const server_config defaults = cfg;
 
-    struct option opts[NSPECS + 11];
+    struct option opts[NSPECS + 12];
     for (int i = 0; i < NSPECS; i++)
         opts[i] = (struct option){specs[i].flag, required_argument, NULL, i};
     opts[NSPECS] = (struct option){"host", required_argument, NULL, 'H'};
@@ -281,7 +285,9 @@ int main(int argc, char **argv)
                                        'M'};
     opts[NSPECS + 9] = (struct option){"metrics-versions", no_argument, NULL,
                                        'V'};
-    opts[NSPECS + 10] = (struct option){NULL, 0, NULL, 0};
+    opts[NSPECS + 10] = (struct option){"healthcheck", no_argument, NULL,
+                                        'Z'};
+    opts[NSPECS + 11] = (struct option){NULL, 0, NULL, 0};
 
     const char *given[NSPECS] = {NULL};
     int total_follows = 0;
@@ -289,7 +295,10 @@ int main(int argc, char **argv)
     const char *tls_cert = NULL, *tls_key = NULL, *tls_prio = NULL;
     const char *api_keys = NULL;
     int metrics_public = -1, metrics_versions = -1;
-    const char **origins = calloc((size_t)argc + 1, sizeof *origins);
+    /* static: the server borrows the list (and ATTND_CORS_ORIGINS's copy)
+     * for as long as the process lives */
+    static const char **origins;
+    origins = calloc((size_t)argc + 1, sizeof *origins);
     int norigins = 0;
     if (!origins)
         return 1;
@@ -315,6 +324,8 @@ int main(int argc, char **argv)
             metrics_public = 1;
         } else if (c == 'V') {
             metrics_versions = 1;
+        } else if (c == 'Z') {
+            return server_healthcheck();
         } else if (c == 'h') {
             usage(stdout, &defaults);
             return 0;

@@ -108,6 +108,10 @@ struct MHD_OptionItem;
 const struct MHD_OptionItem *server_tls_options(void);
 void server_tls_free(void);
 
+/* attnd --healthcheck (probe.c): GET /healthz on ATTND_PORT, over HTTPS
+ * when ATTND_TLS_CERT is set; 0 on a 200, else 1 (and why on stderr). */
+int server_healthcheck(void);
+
 /* ==== API keys (auth.c) ==== */
 
 typedef enum {

@@ -216,3 +216,25 @@ def test_tls_from_the_environment(tmp_path, ca):
         assert handshake(srv.port, ca.client_context())[0] in ("TLSv1.2", "TLSv1.3")
     finally:
         assert srv.stop() == 0
+
+
+def healthcheck(port, tls_cert=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTND_")}
+    env.update(ATTND_PORT=str(port), ATTND_HOST="127.0.0.1")
+    if tls_cert:
+        env["ATTND_TLS_CERT"] = str(tls_cert)
+    return subprocess.run([attnd_bin(), "--healthcheck"], env=env, capture_output=True, text=True,
+                          timeout=20)
+
+
+def test_healthcheck_command(tls_server, server):
+    """attnd --healthcheck (the image's HEALTHCHECK): GET /healthz over
+    HTTPS when ATTND_TLS_CERT is set, plain HTTP otherwise."""
+    assert healthcheck(tls_server.port, tls_cert="/any/cert.pem").returncode == 0
+    p = healthcheck(tls_server.port)            # plain HTTP to the TLS port
+    assert p.returncode == 1 and "did not answer 200" in p.stderr, p.stderr
+    assert healthcheck(server.port).returncode == 0
+    p = healthcheck(server.port, tls_cert="/any/cert.pem")   # TLS to a plain port
+    assert p.returncode == 1 and "TLS handshake" in p.stderr, p.stderr
+    p = healthcheck(free_port())
+    assert p.returncode == 1 and "cannot connect" in p.stderr, p.stderr
