@@ -163,7 +163,7 @@ clean:
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
 # ==== make bench: the yardstick (bench/README.md), not part of make test ====
-BENCH_PKGS := wrk nginx-light python3-torch python3-fastapi uvicorn
+BENCH_PKGS := wrk nginx-light openssl python3-torch python3-fastapi uvicorn
 PEERS_DIR  ?= $(CURDIR)/../shared/peers
 
 .PHONY: bench bench-deps
