@@ -31,13 +31,14 @@ LDFLAGS += $(OMPFLAGS)
 BUILD_PKGS := gcc g++ make libc6-dev libjansson-dev libdouble-conversion-dev \
 	libfast-float-dev libsodium-dev libgnutls28-dev pkg-config curl ca-certificates patch
 TEST_PKGS  := check pkg-config python3 python3-pytest python3-yaml \
-	python3-jsonschema
+	python3-jsonschema python3-cryptography openssl curl
 
 ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c
 API    := api/api.c api/codec.c api/jsonw.c api/bow.c api/attention.c \
 	api/multihead.c api/seed.c api/body.c api/f2s.c api/options.c \
 	api/mask.c api/v2.c
-SERVER := server/http.c server/route.c server/log.c server/metrics.c server/budget.c
+SERVER := server/http.c server/route.c server/log.c server/metrics.c server/budget.c \
+	server/tls.c server/auth.c server/headers.c server/probe.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -205,7 +206,7 @@ clean:
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
 # ==== make bench: the yardstick (bench/README.md), not part of make test ====
-BENCH_PKGS := wrk nginx-light python3-torch python3-fastapi uvicorn
+BENCH_PKGS := wrk nginx-light openssl python3-torch python3-fastapi uvicorn
 PEERS_DIR  ?= $(CURDIR)/../shared/peers
 
 .PHONY: bench bench-deps
@@ -256,7 +257,8 @@ test-ui: $(B)/attnd | ui-deps
 	cd tests/ui && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
 	@mkdir -p $(UI_OUT)
 	ATTND_BIN=$(CURDIR)/$(B)/attnd CHROMIUM=/usr/bin/chromium UI_OUT=$(UI_OUT) \
-		node --test --test-concurrency=1 tests/ui/visualizer.test.mjs
+		node --test --test-concurrency=1 tests/ui/visualizer.test.mjs \
+		tests/ui/apikey.test.mjs
 
 # ==== make lint: openapi.yaml through @redocly/cli (recommended-strict, so a
 # warning fails too) and docker/k8s/*.yaml against the Kubernetes API schemas

@@ -99,6 +99,7 @@ typedef struct request {
     int64_t work_start;     /* coarse us: handed to a worker */
     char *json_length;      /* Inference-Header-Content-Length, copied */
     api_response result;    /* the worker's answer */
+    server_auth_result auth;    /* the Bearer check, when keys are on */
 } request;
 
 /* The URI log callback's mark for a request whose raw path holds an
@@ -316,6 +317,78 @@ static void request_completed(void *cls, struct MHD_Connection *c,
 
 /* ==== responses ==== */
 
+/* CORS (the allow-list), WWW-Authenticate on a 401, and what every answer
+ * tells a browser: no sniffing, no framing, and on the page a CSP that
+ * lets it run only its own inline script and style (headers.c). */
+static void add_security_headers(struct MHD_Connection *c, const request *r,
+                                 struct MHD_Response *resp, int status)
+{
+    const char *allow = server_cors_allow(
+        server_cors_any() ? NULL
+                          : MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                        "Origin"));
+    if (allow)
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", allow);
+    if (!server_cors_any())     /* the answer depends on Origin: caches */
+        MHD_add_response_header(resp, "Vary", "Origin");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    const int page = r->route && strcmp(r->route->path, "/") == 0;
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            page && server_csp() ? server_csp()
+                                : "default-src 'none'; frame-ancestors 'none'");
+    if (page) {
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    }
+    if (status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                r->auth == SERVER_AUTH_WRONG
+                                    ? "Bearer realm=\"attnd\", "
+                                      "error=\"invalid_token\""
+                                    : "Bearer realm=\"attnd\"");
+}
+
+/* libmicrohttpd's own error answers (400, 413, 414, 431, 501, 505 from
+ * its parser, JSON by server/mhd's patch, which calls this): the headers
+ * every answer carries.  No request exists yet, so no Origin is known:
+ * with an allow-list no Access-Control-Allow-Origin is sent. */
+void attnd_error_headers(struct MHD_Response *resp);
+void attnd_error_headers(struct MHD_Response *resp)
+{
+    if (server_cors_any())
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    else
+        MHD_add_response_header(resp, "Vary", "Origin");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; frame-ancestors 'none'");
+}
+
+/* Whether a request needs a key: all but the probes, the page (which asks
+ * for the key), preflights (browsers send them without credentials), and
+ * /metrics with --metrics-public. */
+static int needs_key(const request *r)
+{
+    if (strcmp(r->method, "OPTIONS") == 0 || !r->route)
+        return r->route == NULL;
+    const char *p = r->route->path;
+    return strcmp(p, "/healthz") != 0 && strcmp(p, "/readyz") != 0 &&
+           strcmp(p, "/") != 0 &&
+           !(cfg->metrics_public && strcmp(p, "/metrics") == 0);
+}
+
+static void unauthorized(const request *r, api_response *res)
+{
+    const int v2 = server_is_v2_path(r->path);
+    memset(res, 0, sizeof *res);
+    (v2 ? api_v2_error : api_simple_error)(
+        res, 401, "unauthorized",
+        r->auth == SERVER_AUTH_WRONG
+            ? "the API key sent is not one of this server's keys"
+            : "this server needs an API key: send Authorization: Bearer "
+              "<key>");
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
                                      api_response *res)
 {
@@ -334,7 +407,7 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
     res->body = NULL;
     res->is_static = 1;
 
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    add_security_headers(c, r, resp, res->status);
     /* Stopping: keep-alive clients go elsewhere.  A refusal of the framing
      * or of the connection: nothing more is read from it. */
     if (atomic_load(&stopping) || r->close)
@@ -368,7 +441,11 @@ static enum MHD_Result send_response(struct MHD_Connection *c, request *r,
         /* tritonclient sends Inference-Header-Content-Length with binary
          * tensor data; a browser may send it only if allowed here. */
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Content-Type, Inference-Header-Content-Length");
+                                server_auth_enabled()
+                                    ? "Content-Type, Inference-Header-Content-"
+                                      "Length, Authorization"
+                                    : "Content-Type, Inference-Header-Content-"
+                                      "Length");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
     }
     r->status = res->status;
@@ -597,6 +674,14 @@ static enum MHD_Result first_call(struct MHD_Connection *c, request *r,
                         MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                     "Content-Type"),
                         &r->early);
+    if (server_auth_enabled()) {
+        r->auth = server_auth_check(MHD_lookup_connection_value(
+            c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+        if (r->auth != SERVER_AUTH_OK && needs_key(r)) {
+            api_response_free(&r->early);
+            unauthorized(r, &r->early);
+        }
+    }
 
     const char *etag = server_route_etag(r->route);
     const char *inm = MHD_lookup_connection_value(
@@ -720,6 +805,9 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
     } else if (r->inm_match) {
         res.status = 304;       /* the client's copy is current */
         res.is_static = 1;
+    } else if (r->route->get == server_metrics_get &&
+               server_auth_enabled() && r->auth == SERVER_AUTH_OK) {
+        server_metrics_render(&res, 1);     /* under the key: versions too */
     } else if (r->route && (r->route->post || r->route->infer)) {
         /* A computation: reserved in the budget, then off this thread. */
         const uint64_t more = (uint64_t)r->len * RESERVE_FACTOR + RESERVE_BASE;
@@ -1009,11 +1097,32 @@ static int stop_workers(void)
     return atomic_load(&suspended) == 0;
 }
 
+/* SIGHUP re-reads the TLS pair and the API keys; it never stops the
+ * server, and a bad file leaves what is in use. */
+static void on_sighup(void)
+{
+    server_log_msg("attnd: SIGHUP: reloading%s%s",
+                   server_tls_enabled() ? " the TLS pair" : "",
+                   server_auth_enabled() ? " the API keys" : "");
+    server_tls_reload();
+    server_auth_reload();
+}
+
 int server_run(const server_config *config)
 {
     cfg = config;
     server_routes_init();
     server_log_json(cfg->log_json);
+    server_cors_init(cfg->cors_origins, cfg->n_cors_origins);
+    server_metrics_show_versions(cfg->metrics_versions);
+    if (!server_csp_init(server_web_index_start,
+                         (size_t)(server_web_index_end -
+                                  server_web_index_start)) ||
+        !server_tls_init(cfg->tls_cert, cfg->tls_key, cfg->tls_priorities) ||
+        !server_auth_init(cfg->api_keys)) {
+        server_tls_free();
+        return 1;
+    }
     server_metrics_init(MHD_get_version(), cfg->threads);
     server_budget_init(cfg->max_memory);
     api_config acfg = cfg->limits;
@@ -1026,7 +1135,7 @@ int server_run(const server_config *config)
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGHUP);
+    sigaddset(&stop, SIGHUP);       /* reload, never stop: on_sighup */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -1061,7 +1170,8 @@ int server_run(const server_config *config)
                                 (unsigned)cfg->conn_limit / 8 + 8;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
                      MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
-                     (ipv6 ? MHD_USE_IPv6 : 0);
+                     (ipv6 ? MHD_USE_IPv6 : 0) |
+                     (server_tls_enabled() ? MHD_USE_TLS : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, handle, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -1076,34 +1186,33 @@ int server_run(const server_config *config)
         MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
         /* RFC 9112 strictly, within what the RFCs allow a server */
         MHD_OPTION_CLIENT_DISCIPLINE_LVL, 1,
+        MHD_OPTION_ARRAY, (struct MHD_OptionItem *)server_tls_options(),
         MHD_OPTION_END);
     if (!d) {
         server_log_msg("attnd: cannot listen on %s:%d: %s",
                        cfg->host ? cfg->host : "0.0.0.0", cfg->port,
                        strerror(errno));
+        server_tls_free();
+        server_auth_free();
         return 1;
     }
     server_log_start();         /* signals are blocked: it inherits that */
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    server_log_msg("attnd listening on http://%s%s%s:%u (%d threads)",
-                   ipv6 ? "[" : "", cfg->host ? cfg->host : "0.0.0.0",
+    server_log_msg("attnd listening on %s://%s%s%s:%u (%d threads)",
+                   server_tls_enabled() ? "https" : "http", ipv6 ? "[" : "", cfg->host ? cfg->host : "0.0.0.0",
                    ipv6 ? "]" : "",
                    info ? (unsigned)info->port : (unsigned)cfg->port,
                    cfg->threads);
 
     /* Wait for a signal (log.c's flusher writes batched lines; the flush
-     * every 100 ms here is a backstop).  SIGHUP has nothing to reopen (the
-     * log is stderr): it is logged and otherwise ignored. */
+     * every 100 ms here is a backstop).  SIGHUP re-reads the TLS pair and
+     * the API keys (on_sighup) and is logged; it never stops the server. */
     int sig;
     const struct timespec tick = {0, 100 * 1000 * 1000};
-    for (;;) {
-        sig = sigtimedwait(&stop, NULL, &tick);
+    while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0 || sig == SIGHUP) {
         if (sig == SIGHUP)
-            server_log_msg("attnd: SIGHUP ignored (the log is stderr: "
-                           "nothing to reopen)");
-        else if (sig >= 0)
-            break;
+            on_sighup();
         server_log_flush();
     }
     server_log_flush();
@@ -1118,7 +1227,9 @@ int server_run(const server_config *config)
         const int64_t until = now_us() + (int64_t)cfg->drain_delay * 1000000;
         while (now_us() < until) {
             const int s2 = sigtimedwait(&stop, NULL, &tick);
-            if (s2 >= 0 && s2 != SIGHUP)
+            if (s2 == SIGHUP)
+                on_sighup();
+            else if (s2 >= 0)
                 break;
             server_log_flush();
         }
@@ -1164,6 +1275,8 @@ int server_run(const server_config *config)
     }
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
+    server_tls_free();
+    server_auth_free();
     server_log_stop();          /* writes what is held; later lines at once */
     if (left > 0)
         server_log_msg("attnd: stopped, %d stalled request%s cut", left,

@@ -31,7 +31,7 @@ static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE",
 /* Every status attnd answers with, 0 for "no response was sent" (the
  * client went away, or the request was cut mid-body and logged as 408 or
  * 503 with nothing sent), and "other" as a catch-all. */
-static const int statuses[] = {0,   200, 204, 304, 400, 404, 405,
+static const int statuses[] = {0,   200, 204, 304, 400, 401, 404, 405,
                                408, 413, 415, 422, 500, 503};
 #define NSTATUSES (sizeof statuses / sizeof statuses[0])
 #define OTHER_STATUS NSTATUSES
@@ -200,15 +200,21 @@ static void write_route_counter(FILE *f, const char *name, const char *help,
                     (unsigned long long)GET(per_route[s]));
 }
 
-static void render(FILE *f)
+static void render(FILE *f, int versions)
 {
     fprintf(f,
             "# HELP attnd_up 1 while the server is running.\n"
             "# TYPE attnd_up gauge\n"
-            "attnd_up 1\n"
+            "attnd_up 1\n");
+    /* Versions tell an attacker which advisories apply: only when asked
+     * for (--metrics-versions) or to a request with an API key. */
+    if (versions)
+        fprintf(f,
             "# HELP attnd_build_info The attnd and libmicrohttpd versions.\n"
             "# TYPE attnd_build_info gauge\n"
-            "attnd_build_info{version=\"%s\",libmicrohttpd=\"%s\"} 1\n"
+            "attnd_build_info{version=\"%s\",libmicrohttpd=\"%s\"} 1\n",
+            ATTND_VERSION, mhd_version);
+    fprintf(f,
             "# HELP attnd_start_time_seconds When the server started, in "
             "seconds since the epoch.\n"
             "# TYPE attnd_start_time_seconds gauge\n"
@@ -221,7 +227,7 @@ static void render(FILE *f)
             "arrived (GET /readyz answers 503).\n"
             "# TYPE attnd_ready gauge\n"
             "attnd_ready %d\n",
-            ATTND_VERSION, mhd_version, (long long)start_time, threads,
+            (long long)start_time, threads,
             !server_draining());
 
     fprintf(f, "# HELP attnd_requests_in_flight Requests begun and not yet "
@@ -308,7 +314,19 @@ static void render(FILE *f)
                 (unsigned long long)GET(m.rejected[i]));
 }
 
+static atomic_int show_versions;
+
+void server_metrics_show_versions(int on)
+{
+    atomic_store(&show_versions, on);
+}
+
 void server_metrics_get(api_response *res)
+{
+    server_metrics_render(res, atomic_load(&show_versions));
+}
+
+void server_metrics_render(api_response *res, int versions)
 {
     char *text = NULL;
     size_t len = 0;
@@ -319,7 +337,7 @@ void server_metrics_get(api_response *res)
                          "request; retry later");
         return;
     }
-    render(f);
+    render(f, versions);
     if (fclose(f) != 0 || !text) {
         free(text);
         api_simple_error(res, 503, "out_of_memory",

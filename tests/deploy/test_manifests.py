@@ -64,7 +64,7 @@ def test_dockerfile():
     assert not re.search(r"-dev\b|\bgcc\b|\bcurl\b", runtime), "the runtime stage installs more than libraries"
     assert re.search(r"^USER 10001:10001$", runtime, re.M)
     assert re.search(r"^EXPOSE 8080$", runtime, re.M)
-    assert re.search(r"^HEALTHCHECK .*/healthz", runtime, re.M | re.S)
+    assert re.search(r'^HEALTHCHECK .*CMD \["/usr/local/bin/attnd", "--healthcheck"\]', runtime, re.M | re.S)
     # every directory assets.S embeds is copied into the build stage
     for inc in re.findall(r'\.incbin "([^"/]+)/', (REPO / "server" / "assets.S").read_text()):
         assert re.search(r"^COPY %s %s$" % (inc, inc), text, re.M), "Dockerfile does not COPY %s" % inc

@@ -142,6 +142,10 @@ def test_framing_refused_and_closed(srv, name):
         err = json.loads(body)["error"]
         assert err["status"] == want and err["code"] and err["message"], err
         assert "content-type: application/json" in head.lower(), head
+        # libmicrohttpd's own refusals (server/mhd's patch) and attnd's
+        # carry the headers every answer does
+        assert "x-content-type-options: nosniff" in head.lower(), head
+        assert "content-security-policy: default-src 'none'" in head.lower(), head
         assert how in ("ok+eof", "ok+reset"), "connection left open after %s: %s" % (name, how)
         assert more == b"", "something answered after the refusal: %r" % more[:200]
     # none reached a handler (nor did a request smuggled after it): only the
@@ -238,7 +242,7 @@ def test_sighup_does_not_kill(srv):
     assert srv.alive()
     status, _, _, _, _ = raw(srv.port, b"GET /healthz HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
     assert status == 200
-    assert "SIGHUP ignored" in srv.stderr_text()
+    assert "attnd: SIGHUP: reloading" in srv.stderr_text()
 
 
 # ------------------------------------------------------------ computations
@@ -247,6 +251,10 @@ def test_sighup_does_not_kill(srv):
 # --max-work by ATTND_MAX_WORK, which this build ignores).
 HEAVY = json.dumps({"seed": 1, "shape": [1, 1536, 512], "head_size": 512}).encode()
 HEAVY_ENV = {"ATTND_MAX_WORK": str(10 ** 15), "OMP_NUM_THREADS": "1"}
+# Seconds of one core on any machine these tests run on (8 s on an AMD EPYC
+# vCPU): for tests that need a computation still running when they look.
+LONG = json.dumps({"seed": 1, "shape": [1, 4096, 1024], "head_size": 1024,
+                   "return": ["out"]}).encode()
 
 
 def post_raw(port, path, body, wait):
@@ -273,24 +281,31 @@ def test_probes_answered_while_every_worker_computes(tmp_path):
     srv = AttndServer(tmp_path, name="busy", extra_args=["--threads", "2"], env_extra=HEAVY_ENV)
     try:
         results = []
-        ts = [threading.Thread(target=lambda: results.append(post_raw(srv.port, b"/attention", HEAVY, 60)))
-              for _ in range(3)]
+
+        def heavy():
+            r = post_raw(srv.port, b"/attention", LONG, 120)
+            results.append((time.monotonic(), r))
+        ts = [threading.Thread(target=heavy) for _ in range(3)]
         for t in ts:
             t.start()
         time.sleep(0.3)
-        lat = []
-        while any(t.is_alive() for t in ts) and len(lat) < 20:
+        lat, answered = [], []
+        while any(t.is_alive() for t in ts) and len(lat) < 5:
             status, ms = probe_ms(srv.port)
             assert status == 200
             lat.append(ms)
+            answered.append(time.monotonic())
             time.sleep(0.1)
         for t in ts:
-            t.join(90)
+            t.join(120)
         print("probe latency while computing: max %.1f ms, median %.1f ms over %d probes"
               % (max(lat), sorted(lat)[len(lat) // 2], len(lat)))
-        assert [r[0] for r in results] == [200, 200, 200], [r[:2] for r in results]
-        # a probe on a loaded 2-core machine: far under the 3 s it took before
-        assert max(lat) < 1000, lat
+        assert [r[1][0] for r in results] == [200, 200, 200], [r[1][:2] for r in results]
+        # No time limit (a shared machine): an order.  The probes were
+        # answered while both workers (and the queue) still held work; an
+        # HTTP thread that computed would answer them only after it.
+        first_done = min(r[0] for r in results)
+        assert len(answered) >= 3 and answered[2] < first_done, (answered, first_done)
     finally:
         srv.stop(10)
 
@@ -299,7 +314,7 @@ def test_compute_timeout(tmp_path):
     srv = AttndServer(tmp_path, name="ct", extra_args=["--compute-timeout", "1"], env_extra=HEAVY_ENV)
     try:
         t0 = time.monotonic()
-        status, head, body, how = post_raw(srv.port, b"/attention", HEAVY, 60)
+        status, head, body, how = post_raw(srv.port, b"/attention", LONG, 120)
         print("compute-timeout 1: %s after %.2f s" % (status, time.monotonic() - t0))
         assert status == 503 and json.loads(body)["error"]["code"] == "compute_timeout", (status, body)
         assert "retry-after" in head.lower()

@@ -374,6 +374,7 @@ def test_total_connection_limit_answers_503(limits_server):
         assert status == 503, (status, how, body)
         assert json.loads(body)["error"]["code"] == "connection_limit"
         assert "retry-after: 1" in head.lower() and "connection: close" in head.lower(), head
+        assert "x-content-type-options: nosniff" in head.lower(), head
     finally:
         for h in held:
             h.close()
