@@ -30,7 +30,7 @@ from attnd_e2e import AttndServer, raw_connect, read_http_response
 B = b'{"x":[[[1,2],[3,4]]]}'
 H = b"Host: x\r\n"
 CT = b"Content-Type: application/json\r\n"
-SMUGGLED = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+SMUGGLED = b"GET /openapi.yaml HTTP/1.1\r\nHost: x\r\n\r\n"
 
 # name -> (raw request, expected status or None for "closed without an answer")
 FRAMING = {
@@ -111,7 +111,7 @@ def raw(port, data, wait=2.0):
 
 
 def counters(srv):
-    """/metrics' counters of answered (200) requests to /bow and /metrics."""
+    """/metrics' counters of answered (200) requests to /bow and /openapi.yaml."""
     s = raw_connect(srv.port)
     try:
         s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -119,7 +119,7 @@ def counters(srv):
     finally:
         s.close()
     assert status == 200
-    out = {"/bow": 0, "/metrics": 0}
+    out = {"/bow": 0, "/openapi.yaml": 0}
     for line in body.decode().splitlines():
         if line.startswith("attnd_requests_total{") and 'status="200"' in line:
             for route in out:
@@ -148,10 +148,10 @@ def test_framing_refused_and_closed(srv, name):
         assert "content-security-policy: default-src 'none'" in head.lower(), head
         assert how in ("ok+eof", "ok+reset"), "connection left open after %s: %s" % (name, how)
         assert more == b"", "something answered after the refusal: %r" % more[:200]
-    # none reached a handler (nor did a request smuggled after it): only the
-    # /metrics request of counters() itself was answered 200
-    assert after["/bow"] == before["/bow"], (before, after)
-    assert after["/metrics"] - before["/metrics"] == 1, (before, after)
+    # none reached a handler, nor did a request smuggled after it (GET
+    # /openapi.yaml; counters() asks /metrics, whose own count lands in the
+    # completion callback, maybe after its answer was read: not compared)
+    assert after == before, (before, after)
     assert srv.alive()
 
 
