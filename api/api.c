@@ -21,7 +21,8 @@ void api_config_defaults(api_config *cfg)
     cfg->max_total_elements =
         API_TOTAL_PER_ELEMENTS * API_DEFAULT_MAX_ELEMENTS;
     cfg->max_batch = 4096;
-    cfg->max_seq = 8192;
+    cfg->max_seq = 65536;
+    cfg->max_work = API_DEFAULT_MAX_WORK;
     cfg->max_head_size = 8192;
     cfg->max_depth = 32;
     cfg->omp_threads = 1;
@@ -56,13 +57,6 @@ __attribute__((constructor)) static void config_init(void)
 {
     api_config_defaults(&config);
     json_set_alloc_funcs(json_alloc, free);
-}
-
-static _Thread_local const volatile int *cancel_flag;
-
-void api_cancel_watch(const volatile int *flag)
-{
-    cancel_flag = flag;
 }
 
 void api_init(const api_config *cfg)
@@ -108,6 +102,27 @@ static void set_static(api_response *res, int status, const char *body,
     res->is_static = 1;
 }
 
+int api_utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    const unsigned char c = *p;
+    if (c < 0x80)
+        return 1;
+    const int n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (!n || end - p < n)
+        return 0;
+    unsigned cp = c & (0x7f >> n);
+    for (int i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    /* no overlong forms, surrogates or code points past U+10FFFF */
+    static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    return cp >= min[n] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff)
+               ? n : 0;
+}
+
 /* Replaces, in place, every byte of s that does not belong to a complete,
  * valid UTF-8 sequence with '?'.  Messages quote the client's bytes and
  * Jansson's error text, both of which can end mid-character (Jansson says
@@ -115,27 +130,12 @@ static void set_static(api_response *res, int status, const char *body,
  * string of invalid UTF-8. */
 static void utf8_repair(char *s)
 {
-    unsigned char *p = (unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2
-              : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-        int ok = n > 0;
-        for (int i = 1; ok && i < n; i++)
-            ok = (p[i] & 0xc0) == 0x80;
-        if (ok && n > 1) {
-            /* no overlong forms, surrogates or code points past U+10FFFF */
-            unsigned cp = *p & (0x7f >> n);
-            for (int i = 1; i < n; i++)
-                cp = cp << 6 | (p[i] & 0x3f);
-            static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
-            ok = cp >= min[n] && cp <= 0x10ffff &&
-                 !(cp >= 0xd800 && cp <= 0xdfff);
-        }
-        if (!ok) {
-            *p++ = '?';
-            continue;
-        }
-        p += n;
+    unsigned char *p = (unsigned char *)s, *end = p + strlen(s);
+    while (p < end) {
+        const int n = api_utf8_seq(p, end);
+        if (!n)
+            *p = '?';
+        p += n ? n : 1;
     }
 }
 
@@ -447,7 +447,31 @@ int api_check_total(int64_t n, api_error *e)
     return 0;
 }
 
-/* ==== threads ==== */
+int api_check_work(double madds, api_error *e)
+{
+    if (madds <= (double)config.max_work)
+        return 1;
+    api_fail(e, 413, "work_too_large", NULL,
+             "this request needs %.4g multiply-adds, over this server's "
+             "limit of %.4g (--max-work, about a second of one core); send a "
+             "smaller batch, sequence, C or head_size", madds,
+             (double)config.max_work);
+    return 0;
+}
+
+/* ==== threads and cancellation ==== */
+
+static _Thread_local const volatile int *cancel_flag;
+
+void api_cancel_watch(const volatile int *flag)
+{
+    cancel_flag = flag;
+}
+
+const volatile int *api_cancel_flag(void)
+{
+    return cancel_flag;
+}
 
 int api_threads_for_text(int64_t numbers)
 {
@@ -463,6 +487,11 @@ void api_compute_begin(void)
 void api_compute_end(void)
 {
     atomic_fetch_sub(&computing, 1);
+}
+
+int api_max_threads(void)
+{
+    return config.omp_threads;
 }
 
 int api_threads_for(double work)

@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../engine/engine.h"
 
 /* Limits on what one request may make the server hold, each refused with
  * its own error before anything is allocated. */
@@ -21,11 +20,16 @@ typedef struct api_config {
     int64_t max_batch;          /* B */
     int64_t max_seq;            /* T */
     int64_t max_head_size;      /* head_size */
+    int64_t max_work;           /* multiply-adds of one request */
     int max_depth;              /* JSON nesting of the body */
     int omp_threads;            /* largest OpenMP team a request may use */
 } api_config;
 
 #define API_DEFAULT_MAX_ELEMENTS ((int64_t)1 << 25)
+
+/* The default of max_work: about a second of one core of this engine
+ * (10-17 G multiply-adds/s measured on a Zen 3 core in make bench). */
+#define API_DEFAULT_MAX_WORK ((int64_t)10000000000)
 
 /* The default of max_total_elements is this many times max_elements
  * (whatever --max-elements says). */
@@ -69,7 +73,17 @@ typedef struct api_error {
 void api_fail(api_error *e, int status, const char *code, const char *path,
               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* Endpoint handlers. */
+/* The models of api/model.c's table (bow, attention, multihead), for
+ * routes and --help: how many, each one's name (its route is "/" name,
+ * its v2 model the same name) and a line saying what it computes. */
+int api_model_count(void);
+const char *api_model_name(int i);
+const char *api_model_summary(int i);
+
+/* POST /<name>: the native handler of model i. */
+void api_model_post(int i, const char *body, size_t len, api_response *res);
+
+/* Endpoint handlers (api_model_post by name). */
 void api_bow(const char *body, size_t len, api_response *res);
 void api_attention(const char *body, size_t len, api_response *res);
 void api_multihead(const char *body, size_t len, api_response *res);
@@ -81,13 +95,14 @@ void api_error_response(api_response *res, const api_error *e);
 void api_simple_error(api_response *res, int status, const char *code,
                       const char *message);
 
+/* The cancel flag of the request this thread is serving: the server
+ * points it at a flag it may set (nonzero: stop computing, the answer
+ * will not be sent); NULL (the default) never cancels.  Per thread. */
+void api_cancel_watch(const volatile int *flag);
+
 /* Team size for a kernel doing `work` multiply-adds: 1 for small work or
  * while another request is computing, so that the HTTP thread pool and
  * OpenMP never ask for more threads than cores. */
 int api_threads_for(double work);
-
-/* The server's per-request cancel flag for the handler this thread runs
- * next (NULL: none); the engine polls it between blocks. */
-void api_cancel_watch(const volatile int *flag);
 
 #endif

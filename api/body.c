@@ -76,9 +76,8 @@ static const double exact_pow10[23] = {
  * exact doubles and one IEEE multiply or divide is the correctly rounded
  * value (Clinger's fast path, the one fast_float itself takes first), so
  * the text is not read a second time.  Anything else -- 20+ digits, big
- * exponents -- goes to fast_float.  Tensors are mostly short decimals:
- * callgrind put the two passes at ~360 instructions a number.  Inlined:
- * as a call with out-parameters it cost ~20 instructions more a number. */
+ * exponents -- goes to fast_float.  Tensors are mostly short decimals
+ * (measurements: bench/README.md, "Instruction counts in api/"). */
 static inline __attribute__((always_inline)) const char *
 read_number(const char *p, const char *e, int *integer, double *d)
 {
@@ -248,11 +247,13 @@ static int scan_plain_string(scan *s, const char **from, const char **to)
     if (s->p >= s->end || *s->p != '"')
         return 0;
     *from = ++s->p;
-    while (s->p < s->end && *s->p != '"' && *s->p != '\\')
-        s->p++;
-    if (s->p >= s->end || *s->p != '"')
-        return 0;
-    *to = s->p++;
+    /* memchr twice: a b64 string is most of a large body's text, and a
+     * byte-by-byte loop was a few % of such a request (perf) */
+    const char *q = memchr(s->p, '"', (size_t)(s->end - s->p));
+    if (!q || memchr(s->p, '\\', (size_t)(q - s->p)))
+        return 0;                   /* unclosed, or an escape: Jansson's */
+    s->p = q + 1;
+    *to = q;
     return 1;
 }
 
@@ -358,47 +359,53 @@ static int scan_object(scan *s, api_pre *pre)
 
 /* ==== skipping other values (Jansson checks them later) ==== */
 
-static int skip_string(scan *s)
+static const char *skip_string(const char *p, const char *end)
 {
-    for (s->p++; s->p < s->end; s->p++) {
-        if (*s->p == '\\')
-            s->p++;
-        else if (*s->p == '"') {
-            s->p++;
-            return 1;
-        }
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
     }
-    return 0;
+    return NULL;
+}
+
+const char *api_json_skip(const char *p, const char *end)
+{
+    if (p >= end)
+        return NULL;
+    if (*p == '"')
+        return skip_string(p, end);
+    if (*p != '[' && *p != '{') {
+        while (p < end && !strchr(",}] \t\r\n", *p))
+            p++;
+        return p;
+    }
+    int depth = 0;
+    while (p < end) {
+        const char c = *p;
+        if (c == '"') {
+            if (!(p = skip_string(p, end)))
+                return NULL;
+            continue;
+        }
+        p++;
+        if (c == '[' || c == '{')
+            depth++;
+        else if ((c == ']' || c == '}') && --depth == 0)
+            return p;
+    }
+    return NULL;
 }
 
 /* One value of any kind; only its extent matters here. */
 static int skip_value(scan *s)
 {
     skip_ws(s);
-    if (s->p >= s->end)
-        return 0;
-    if (*s->p == '"')
-        return skip_string(s);
-    if (*s->p != '[' && *s->p != '{') {
-        while (s->p < s->end && !strchr(",}] \t\r\n", *s->p))
-            s->p++;
-        return 1;
-    }
-    int depth = 0;
-    while (s->p < s->end) {
-        const char c = *s->p;
-        if (c == '"') {
-            if (!skip_string(s))
-                return 0;
-            continue;
-        }
-        s->p++;
-        if (c == '[' || c == '{')
-            depth++;
-        else if ((c == ']' || c == '}') && --depth == 0)
-            return 1;
-    }
-    return 0;
+    const char *q = api_json_skip(s->p, s->end);
+    if (q)
+        s->p = q;
+    return q != NULL;
 }
 
 /* ==== the body ==== */
@@ -558,8 +565,8 @@ static json_t *plain_scalar(const char *p, const char *q)
 /* The tree Jansson would build from the body, each tensor as 0, built from
  * the scanner's fields when every other value is a plain scalar; NULL
  * otherwise (or on a duplicate key, or when memory ran out), and the text
- * goes to Jansson.  callgrind: json_loadb took ~6.7k instructions and 10
- * allocations for /bow's {"x": 0, "method": "softmax"}. */
+ * goes to Jansson, which costs far more for a small body (bench/README.md,
+ * "Instruction counts in api/"). */
 static json_t *plain_tree(const fields *fs)
 {
     if (fs->n < 0)

@@ -1,5 +1,6 @@
 /* codec.c -- see codec.h */
 #include "codec.h"
+#include "b64.h"
 #include "internal.h"
 
 #include <float.h>
@@ -7,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sodium.h>
 
 const char *codec_type_name(const json_t *v)
 {
@@ -212,29 +212,23 @@ int64_t codec_b64_floats(const char *s, size_t len, float *out, int64_t cap,
     for (size_t at = 0; at < len || at == 0; at += B64_CHUNK) {
         const size_t n = len - at < B64_CHUNK ? len - at : B64_CHUNK;
         const int last = at + n == len;
-        size_t got = 0;
-        const char *end = NULL;
-        /* libsodium 1.0.18 takes every byte from 0x80 up for a digit
-         * (signed char; found by make fuzz), so the alphabet is checked
-         * here first. */
-        for (size_t i = 0; i < n; i++) {
-            const unsigned char c = (unsigned char)s[at + i];
-            if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                  (c >= '0' && c <= '9') || c == '+' || c == '/' ||
-                  c == '=')) {
-                *bad_at = at + i;
-                return -1;
-            }
+        size_t got = 0, stop = 0;
+        /* The chunk's first byte outside the alphabet is the error,
+         * wherever decoding would stop (as with libsodium, whose 1.0.18
+         * took bytes from 0x80 up for digits: found by make fuzz). */
+        const size_t bad = b64_alphabet_span(s + at, n);
+        if (bad < n) {
+            *bad_at = at + bad;
+            return -1;
         }
         /* Strict: the standard alphabet, '=' padding required, no
-         * whitespace, zero trailing bits; *end is where it stopped. */
-        if (sodium_base642bin(buf, sizeof buf, s + at, n, NULL, &got, &end,
-                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
-            end != s + at + n || (!last && got != sizeof buf)) {
+         * whitespace, zero trailing bits; stop is where it stopped. */
+        if (b64_decode(buf, sizeof buf, s + at, n, &got, &stop) != 0 ||
+            stop != n || (!last && got != sizeof buf)) {
             /* Where it stopped, or the padding of a chunk before the
              * last. */
-            *bad_at = end ? (size_t)(end - s) : at;
-            if (!last && end == s + at + n) {
+            *bad_at = at + stop;
+            if (!last && stop == n) {
                 const char *pad = memchr(s + at, '=', n);
                 *bad_at = pad ? (size_t)(pad - s) : at + n;
             }
@@ -317,11 +311,11 @@ static int object_cap(const char *name, const codec_object_kind *k,
     return 0;
 }
 
-int codec_object_read(const json_t *v, const char *name,
-                      const codec_object_kind *k, int *rank,
-                      int64_t dim[ENGINE_MAX_RANK], api_error *e)
+/* A tensor object's keys: shape, and data or (with dtype) b64. */
+static int object_keys(const json_t *v, const char *name,
+                       const codec_object_kind *k, api_error *e)
 {
-    char path[160], shape[128];
+    char path[160];
     if (!codec_known_fields_at(v, tensor_keys, name, e))
         return 0;
     const json_t *js = json_object_get(v, "shape");
@@ -357,7 +351,17 @@ int codec_object_read(const json_t *v, const char *name,
         return 0;
     }
 
-    /* The shape, and the element cap, before anything is decoded. */
+    return 1;
+}
+
+/* The shape js, against k's ranks and the element cap, before anything
+ * is decoded: *rank, dim[] and *numel. */
+static int object_shape(const json_t *js, const char *name,
+                        const codec_object_kind *k, int *rank,
+                        int64_t dim[ENGINE_MAX_RANK], int64_t *numel_out,
+                        api_error *e)
+{
+    char path[160];
     snprintf(path, sizeof path, "%s.shape", name);
     if (!json_is_array(js)) {
         if (k->min_rank == k->max_rank)
@@ -407,56 +411,70 @@ int codec_object_read(const json_t *v, const char *name,
     }
     if (!object_cap(name, k, *rank, dim, over, numel, e))
         return 0;
-    if (k->its_shape)
-        snprintf(shape, sizeof shape, "its shape");
-    else {
-        memcpy(shape, "shape ", 6);
-        shape_text(shape + 6, sizeof shape - 6, dim, *rank);
-    }
-    if (dtype) {
-        snprintf(path, sizeof path, "%s.dtype", name);
-        if (!json_is_string(dtype)) {
-            api_fail(e, 422, "wrong_type", path,
-                     "%s must be the string \"float32\", not %s", path,
-                     codec_type_name(dtype));
-            return 0;
-        }
-        if (strcmp(json_string_value(dtype), "float32") != 0 ||
-            strlen(json_string_value(dtype)) != json_string_length(dtype)) {
-            api_fail(e, 422, "invalid_value", path,
-                     "%s \"%.40s\" is not supported; supported dtypes: "
-                     "float32 (little-endian IEEE 754 binary32%s)", path,
-                     json_string_value(dtype), k->dtype_note);
-            return 0;
-        }
-    }
+    *numel_out = numel;
+    return 1;
+}
 
-    if (data) {
-        snprintf(path, sizeof path, "%s.data", name);
-        if (!json_is_array(data)) {
-            api_fail(e, 422, "wrong_type", path,
-                     "%s must be a flat array of %s (row-major), not %s",
-                     path, k->elements, codec_type_name(data));
-            return 0;
-        }
-        const size_t n = json_array_size(data);
-        if ((int64_t)n != numel) {
-            api_fail(e, 422, "shape_mismatch", path,
-                     "%s has %zu %s%s but %s needs %lld (the product of the "
-                     "shape)", path, n, k->unit, n == 1 ? "" : "s", shape,
-                     (long long)numel);
-            return 0;
-        }
-        size_t i;
-        const json_t *x;
-        json_array_foreach(data, i, x) {
-            snprintf(path, sizeof path, "%s.data[%zu]", name, i);
-            if (!(k->leaf ? k->leaf : number_leaf)(x, path, k->ctx, e))
-                return 0;
-        }
-        return 1;
+/* dtype: the string "float32". */
+static int object_dtype(const json_t *dtype, const char *name,
+                        const codec_object_kind *k, api_error *e)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s.dtype", name);
+    if (!json_is_string(dtype)) {
+        api_fail(e, 422, "wrong_type", path,
+                 "%s must be the string \"float32\", not %s", path,
+                 codec_type_name(dtype));
+        return 0;
     }
+    if (strcmp(json_string_value(dtype), "float32") != 0 ||
+        strlen(json_string_value(dtype)) != json_string_length(dtype)) {
+        api_fail(e, 422, "invalid_value", path,
+                 "%s \"%.40s\" is not supported; supported dtypes: "
+                 "float32 (little-endian IEEE 754 binary32%s)", path,
+                 json_string_value(dtype), k->dtype_note);
+        return 0;
+    }
+    return 1;
+}
 
+/* data: a flat array of numel elements, each k->leaf's. */
+static int object_data(const json_t *data, const char *name,
+                       const codec_object_kind *k, int64_t numel,
+                       const char *shape, api_error *e)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s.data", name);
+    if (!json_is_array(data)) {
+        api_fail(e, 422, "wrong_type", path,
+                 "%s must be a flat array of %s (row-major), not %s",
+                 path, k->elements, codec_type_name(data));
+        return 0;
+    }
+    const size_t n = json_array_size(data);
+    if ((int64_t)n != numel) {
+        api_fail(e, 422, "shape_mismatch", path,
+                 "%s has %zu %s%s but %s needs %lld (the product of the "
+                 "shape)", path, n, k->unit, n == 1 ? "" : "s", shape,
+                 (long long)numel);
+        return 0;
+    }
+    size_t i;
+    const json_t *x;
+    json_array_foreach(data, i, x) {
+        snprintf(path, sizeof path, "%s.data[%zu]", name, i);
+        if (!(k->leaf ? k->leaf : number_leaf)(x, path, k->ctx, e))
+            return 0;
+    }
+    return 1;
+}
+
+/* b64: valid base64 of numel float32, finite (or -inf where k allows). */
+static int object_b64(const json_t *b64, const char *name,
+                      const codec_object_kind *k, int64_t numel,
+                      const char *shape, api_error *e)
+{
+    char path[160];
     snprintf(path, sizeof path, "%s.b64", name);
     if (!json_is_string(b64)) {
         api_fail(e, 422, "wrong_type", path,
@@ -499,6 +517,31 @@ int codec_object_read(const json_t *v, const char *name,
         return 0;
     }
     return 1;
+}
+
+int codec_object_read(const json_t *v, const char *name,
+                      const codec_object_kind *k, int *rank,
+                      int64_t dim[ENGINE_MAX_RANK], api_error *e)
+{
+    char shape[128];
+    int64_t numel;
+    const json_t *data = json_object_get(v, "data");
+    const json_t *dtype = json_object_get(v, "dtype");
+    if (!object_keys(v, name, k, e) ||
+        !object_shape(json_object_get(v, "shape"), name, k, rank, dim,
+                      &numel, e))
+        return 0;
+    if (k->its_shape)
+        snprintf(shape, sizeof shape, "its shape");
+    else {
+        memcpy(shape, "shape ", 6);
+        shape_text(shape + 6, sizeof shape - 6, dim, *rank);
+    }
+    if (dtype && !object_dtype(dtype, name, k, e))
+        return 0;
+    if (data)
+        return object_data(data, name, k, numel, shape, e);
+    return object_b64(json_object_get(v, "b64"), name, k, numel, shape, e);
 }
 
 int codec_tensor_shape(const json_t *v, const char *name, int rank,

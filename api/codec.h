@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "api.h"
+#include "../engine/engine.h"
 
 /* Doubles at or above this magnitude round to infinity as float32: it is
  * FLT_MAX plus half an ulp (ties go to the even, infinite, neighbour), so

@@ -69,6 +69,65 @@ static uint32_t mul_shift(uint32_t m, uint64_t factor, int32_t shift)
     return (uint32_t)(sum >> (shift - 32));
 }
 
+/* The shortest decimal in [vm, vp] nearest vr (Ryu's last step): removes
+ * digits while the interval still holds a shorter one, rounding on the
+ * last digit removed; *removed counts them.  Inlined: it is the hot loop
+ * of every number written. */
+static inline __attribute__((always_inline)) uint32_t
+remove_digits(uint32_t vr, uint32_t vp, uint32_t vm, int vm_trailing_zeros,
+              int vr_trailing_zeros, uint32_t last_removed,
+              int accept_bounds, int32_t *removed)
+{
+    uint32_t output;
+    *removed = 0;
+    if (vm_trailing_zeros || vr_trailing_zeros) {
+        while (vp / 10 > vm / 10) {
+            vm_trailing_zeros &= vm % 10 == 0;
+            vr_trailing_zeros &= last_removed == 0;
+            last_removed = vr % 10;
+            vr /= 10;
+            vp /= 10;
+            vm /= 10;
+            (*removed)++;
+        }
+        if (vm_trailing_zeros) {
+            while (vm % 10 == 0) {
+                vr_trailing_zeros &= last_removed == 0;
+                last_removed = vr % 10;
+                vr /= 10;
+                vp /= 10;
+                vm /= 10;
+                (*removed)++;
+            }
+        }
+        if (vr_trailing_zeros && last_removed == 5 && vr % 2 == 0)
+            last_removed = 4;   /* exactly half-way: round to even */
+        output = vr + ((vr == vm && (!accept_bounds || !vm_trailing_zeros)) ||
+                       last_removed >= 5);
+    } else {
+        /* Two digits at a time while the interval still holds a decimal
+         * 100 times coarser (then both single steps below would happen;
+         * Ryu's d2s does the same): the rounding digit is the higher of
+         * the two removed.  About 30% fewer instructions a number. */
+        while (vp / 100 > vm / 100) {
+            last_removed = vr % 100 / 10;
+            vr /= 100;
+            vp /= 100;
+            vm /= 100;
+            *removed += 2;
+        }
+        while (vp / 10 > vm / 10) {
+            last_removed = vr % 10;
+            vr /= 10;
+            vp /= 10;
+            vm /= 10;
+            (*removed)++;
+        }
+        output = vr + (vr == vm || last_removed >= 5);
+    }
+    return output;
+}
+
 /* The shortest decimal digits and exponent of a positive finite float:
  * value = *digits * 10^*exp10. */
 static void shortest(uint32_t ieee_mantissa, uint32_t ieee_exponent,
@@ -147,55 +206,9 @@ static void shortest(uint32_t ieee_mantissa, uint32_t ieee_exponent,
         }
     }
 
-    /* Remove digits while the interval still holds a shorter decimal. */
-    int32_t removed = 0;
-    uint32_t output;
-    if (vm_trailing_zeros || vr_trailing_zeros) {
-        while (vp / 10 > vm / 10) {
-            vm_trailing_zeros &= vm % 10 == 0;
-            vr_trailing_zeros &= last_removed == 0;
-            last_removed = vr % 10;
-            vr /= 10;
-            vp /= 10;
-            vm /= 10;
-            removed++;
-        }
-        if (vm_trailing_zeros) {
-            while (vm % 10 == 0) {
-                vr_trailing_zeros &= last_removed == 0;
-                last_removed = vr % 10;
-                vr /= 10;
-                vp /= 10;
-                vm /= 10;
-                removed++;
-            }
-        }
-        if (vr_trailing_zeros && last_removed == 5 && vr % 2 == 0)
-            last_removed = 4;   /* exactly half-way: round to even */
-        output = vr + ((vr == vm && (!accept_bounds || !vm_trailing_zeros)) ||
-                       last_removed >= 5);
-    } else {
-        /* Two digits at a time while the interval still holds a decimal
-         * 100 times coarser (then both single steps below would happen;
-         * Ryu's d2s does the same): the rounding digit is the higher of
-         * the two removed.  About 30% fewer instructions a number. */
-        while (vp / 100 > vm / 100) {
-            last_removed = vr % 100 / 10;
-            vr /= 100;
-            vp /= 100;
-            vm /= 100;
-            removed += 2;
-        }
-        while (vp / 10 > vm / 10) {
-            last_removed = vr % 10;
-            vr /= 10;
-            vp /= 10;
-            vm /= 10;
-            removed++;
-        }
-        output = vr + (vr == vm || last_removed >= 5);
-    }
-    *digits = output;
+    int32_t removed;
+    *digits = remove_digits(vr, vp, vm, vm_trailing_zeros, vr_trailing_zeros,
+                            last_removed, accept_bounds, &removed);
     *exp10 = e10 + removed;
 }
 
@@ -232,7 +245,7 @@ int f2s_format(char *s, float f)
 
     /* The digits, most significant first, two at a time from a table:
      * responses are mostly 8- and 9-digit numbers, and one division per
-     * digit was a third of this function (callgrind).  They end at
+     * digit was costly (bench/README.md).  They end at
      * d + 16, and d[16..32) is there so that the text below can be moved
      * 16 bytes at a time (two 8-byte copies, no memcpy call for a length
      * known only here): the bytes past the text are overwritten or left

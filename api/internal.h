@@ -7,6 +7,7 @@
 #include "api.h"
 #include "codec.h"
 #include "jsonw.h"
+#include "../engine/engine.h"
 #include "../engine/rng.h"
 
 /* The body as a JSON object, or NULL with e set (400 invalid_json with
@@ -110,6 +111,9 @@ int api_check_seq(int64_t S, const char *what, const char *path,
  * bounds both sizes of a head grid); path names where H came from. */
 int api_check_heads(int64_t H, const char *path, api_error *e);
 
+/* 413 work_too_large when a request's multiply-adds pass --max-work. */
+int api_check_work(double madds, api_error *e);
+
 /* 413 request_too_large when all the floats of a request pass the cap. */
 int api_check_total(int64_t n, api_error *e);
 
@@ -153,8 +157,7 @@ void api_respond_tensors(api_response *res, const engine_tensor *t,
 
 /* ==== cross-attention and masks (mask.c) ==== */
 
-/* "context" and "mask" of a request.  ctx and mask carry the shapes read
- * from the body; their data is set by api_cross_fill. */
+/* "context" and "mask" of a request. */
 typedef struct api_cross {
     int has_ctx, has_mask;
     engine_tensor ctx;              /* B x S x C */
@@ -164,29 +167,41 @@ typedef struct api_cross {
 
 /* "causal": default false when context or mask is sent, true otherwise;
  * an explicit true with a mask is 422 invalid_value (as SDPA refuses). */
-int api_read_causal(const json_t *root, int *causal, api_error *e);
+int api_read_causal(const json_t *root, int has_ctx, int has_mask,
+                    int *causal, api_error *e);
 
-/* context (through the body's tensor reader) and mask (structure, element
- * kinds, size) of b. */
-int api_cross_read(const api_body *b, api_cross *c, api_error *e);
+/* A mask value (nested booleans or numbers, or a tensor object): its
+ * shape into t (data NULL) and whether it holds booleans, every element
+ * checked; then its values (bool -> 0 / -inf, null -> -inf). */
+int api_mask_shape(const json_t *v, engine_tensor *t, int *is_bool,
+                   api_error *e);
+void api_mask_fill(const json_t *v, int is_bool, engine_tensor *t);
 
 /* context against x's B and C, S against --max-seq, mask against
  * (T,S) / (B,T,S); *S = context's length, or T without one. */
 int api_cross_check(const api_cross *c, int64_t B, int64_t T, int64_t C,
                     int64_t *S, api_error *e);
 
-/* Floats api_cross_fill writes at p: context, then mask. */
-int64_t api_cross_floats(const api_cross *c);
-void api_cross_fill(const api_body *b, api_cross *c, float *p);
-
 /* Nonzero when score (b, t, s) is -inf by design: hidden by causal or by
- * the mask (after api_cross_fill). */
+ * the mask (its data filled). */
 int api_cross_hidden(const api_cross *c, int causal, int64_t b, int64_t t,
                      int64_t s);
+
+/* The length of the valid UTF-8 sequence at p (before end): 1 to 4, or
+ * 0 (not valid: overlong, a surrogate, past U+10FFFF, cut short). */
+int api_utf8_seq(const unsigned char *p, const unsigned char *end);
+
+/* The end of the JSON value at p (a string, array or object; anything
+ * else up to a delimiter), or NULL if it is not closed before end.  Only
+ * its extent: the value is not checked. */
+const char *api_json_skip(const char *p, const char *end);
 
 /* res = 200 with w's text (w is emptied), or 503 if w failed. */
 void api_respond_json(api_response *res, jsonw *w);
 void api_oom(api_response *res);
+
+/* The largest team api_threads_for() may give (--omp-threads). */
+int api_max_threads(void);
 
 /* api_threads_for() for writing `numbers` floats as text. */
 int api_threads_for_text(int64_t numbers);

@@ -1,13 +1,12 @@
 /* jsonw.c -- see jsonw.h */
 #include "jsonw.h"
+#include "b64.h"
 #include "f2s.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <sodium.h>
 
 void jw_init(jsonw *w)
 {
@@ -18,11 +17,6 @@ void jw_free(jsonw *w)
 {
     free(w->buf);
     memset(w, 0, sizeof *w);
-}
-
-int jw_failed(const jsonw *w)
-{
-    return w->failed;
 }
 
 char *jw_take(jsonw *w, size_t *len)
@@ -109,8 +103,8 @@ void jw_float(jsonw *w, float f)
  * text).  +0 is "0" (the masked half of causal weights), -inf "null" when
  * asked.  A number with the bits of the one before it
  * copies that one's text: rows of one value, like /bow's weights, are
- * common, and formatting costs ~27 ns a number against a few for the
- * copy (callgrind: 9k of /bow's ~130k instructions a request). */
+ * common, and formatting costs far more than the copy (bench/README.md,
+ * "Instruction counts in api/"). */
 static char *numbers(char *o, const float *v, int64_t i0, int64_t i1,
                      int null_neg_inf)
 {
@@ -163,7 +157,7 @@ static char *nested(char *o, const engine_tensor *t, int d, const float **p,
 
 /* Sub-tensors of up to NESTED_BLOCK numbers (or one innermost row) get
  * room at once and are written with plain stores: a reserve and a call
- * for every bracket and comma were ~15% of a small /bow's text (callgrind).
+ * for every bracket and comma cost too much (bench/README.md).
  * numel[d], arrays[d]: numbers and arrays in a sub-tensor at depth d. */
 #define NESTED_BLOCK 4096
 static void tensor_rec(jsonw *w, const engine_tensor *t, int d,
@@ -335,15 +329,19 @@ static void flat_mt(jsonw *w, const engine_tensor *t, int null_neg_inf,
     }
 }
 
+void jw_numbers(jsonw *w, const engine_tensor *t, int null_neg_inf,
+                int nthreads)
+{
+    flat_mt(w, t, null_neg_inf, nthreads);
+}
+
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "b64 output writes the host's float bytes: little-endian hosts only"
 #endif
 
-/* Base64 of bin[0..n) into out (room for the text and a NUL), by
- * libsodium, in pieces of 3072 bytes (4096 characters: base64 of whole
- * 3-byte groups concatenates), on nthreads threads: libsodium's
- * constant-time encoder runs at ~290 MB/s here, so a large response
- * gains from the cores as the number text does. */
+/* Base64 of bin[0..n) into out (room for the text and a NUL), in pieces
+ * of 3072 bytes (4096 characters: base64 of whole 3-byte groups
+ * concatenates), on nthreads threads (b64.c). */
 static void b64_mt(char *out, const unsigned char *bin, size_t n,
                    int nthreads)
 {
@@ -355,13 +353,10 @@ static void b64_mt(char *out, const unsigned char *bin, size_t n,
         nthreads = pieces ? (int)pieces : 1;
     #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (size_t k = 0; k < pieces; k++) {
-        char text[PIECE / 3 * 4 + 1];
         const size_t from = k * PIECE;
         const size_t len = n - from < PIECE ? n - from : PIECE;
-        sodium_bin2base64(text, sizeof text, bin + from, len,
-                          sodium_base64_VARIANT_ORIGINAL);
         /* every piece but the last is whole groups: no padding */
-        memcpy(out + from / 3 * 4, text, (len + 2) / 3 * 4);
+        b64_encode(out + from / 3 * 4, bin + from, len);
     }
     out[(n + 2) / 3 * 4] = '\0';
 }
@@ -384,8 +379,7 @@ void jw_tensor_as(jsonw *w, const engine_tensor *t, int null_neg_inf,
     /* b64: the float32 bytes as they are, -inf included (masked scores). */
     jw_lit(w, ",\"dtype\":\"float32\",\"b64\":\"");
     const size_t bytes = (size_t)engine_numel(t) * sizeof(float);
-    const size_t cap = sodium_base64_ENCODED_LEN(bytes,
-                                                 sodium_base64_VARIANT_ORIGINAL);
+    const size_t cap = B64_ENCODED_LEN(bytes);
     if (reserve(w, cap)) {
         b64_mt(w->buf + w->len, (const unsigned char *)t->data, bytes,
                nthreads);

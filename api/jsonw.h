@@ -8,7 +8,7 @@
  * every request and builds every error body.
  *
  * Errors are sticky: after an allocation failure every write is a no-op and
- * jw_failed() says so, so writers need not check each call.
+ * jw_take() returns NULL, so writers need not check each call.
  */
 #ifndef ATTND_JSONW_H
 #define ATTND_JSONW_H
@@ -29,7 +29,6 @@ typedef struct jsonw {
 
 void jw_init(jsonw *w);
 void jw_free(jsonw *w);
-int jw_failed(const jsonw *w);
 /* Hands the buffer to the caller (free() it); NULL after a failure. */
 char *jw_take(jsonw *w, size_t *len);
 
@@ -53,6 +52,11 @@ void jw_tensor(jsonw *w, const engine_tensor *t, int null_neg_inf);
  * the number text costs more than the attention maths.) */
 void jw_tensor_mt(jsonw *w, const engine_tensor *t, int null_neg_inf,
                   int nthreads);
+
+/* t's numbers, comma-separated, row-major, no brackets (the "data" of
+ * the flat form), on nthreads threads; -inf as null with null_neg_inf. */
+void jw_numbers(jsonw *w, const engine_tensor *t, int null_neg_inf,
+                int nthreads);
 
 /* How a response writes its tensors (the request's "format"). */
 typedef enum jw_format {

@@ -17,13 +17,12 @@
 
 /* ==== causal ==== */
 
-int api_read_causal(const json_t *root, int *causal, api_error *e)
+int api_read_causal(const json_t *root, int has_ctx, int has_mask,
+                    int *causal, api_error *e)
 {
-    const json_t *jmask = json_object_get(root, "mask");
-    const int cross = json_object_get(root, "context") || jmask;
-    if (!api_read_bool(root, "causal", !cross, causal, e))
+    if (!api_read_bool(root, "causal", !(has_ctx || has_mask), causal, e))
         return 0;
-    if (*causal && jmask) {
+    if (*causal && has_mask) {
         api_fail(e, 422, "invalid_value", "causal",
                  "causal: true cannot be combined with a mask "
                  "(F.scaled_dot_product_attention refuses is_causal with "
@@ -116,7 +115,8 @@ static int object_leaf(const json_t *x, const char *path, void *kind,
  * -inf hide a key, NaN and +inf are refused): the same forms as every
  * tensor field (codec_object_read), with a mask's ranks, element kinds and
  * words. */
-static int read_mask_object(const json_t *v, api_cross *c, api_error *e)
+static int read_mask_object(const json_t *v, engine_tensor *t, int *is_bool,
+                            api_error *e)
 {
     int kind = 0;
     const codec_object_kind k = {
@@ -126,15 +126,15 @@ static int read_mask_object(const json_t *v, api_cross *c, api_error *e)
         .dtype_note = "; a boolean mask goes in data", .neg_inf_ok = 1,
         .cap_each_dim = 1, .its_shape = 1, .leaf = object_leaf,
         .ctx = &kind};
-    c->mask = (engine_tensor){NULL, 0, {0}};
-    if (!codec_object_read(v, "mask", &k, &c->mask.rank, c->mask.dim, e))
+    *t = (engine_tensor){NULL, 0, {0}};
+    if (!codec_object_read(v, "mask", &k, &t->rank, t->dim, e))
         return 0;
-    c->mask_bool = kind == LEAF_BOOL;   /* b64 sets no kind: numbers */
+    *is_bool = kind == LEAF_BOOL;       /* b64 sets no kind: numbers */
     return 1;
 }
 
-/* Shape and kind of the mask value v, every element checked. */
-static int read_mask(const json_t *v, api_cross *c, api_error *e)
+int api_mask_shape(const json_t *v, engine_tensor *t, int *is_bool,
+                   api_error *e)
 {
     mkind m = {0};
     int64_t dim[ENGINE_MAX_RANK];
@@ -142,7 +142,7 @@ static int read_mask(const json_t *v, api_cross *c, api_error *e)
                     .ragged_any = 1, .leaf = nested_leaf, .ctx = &m,
                     .e = e};
     if (json_is_object(v))
-        return read_mask_object(v, c, e);
+        return read_mask_object(v, t, is_bool, e);
     if (!json_is_array(v)) {
         api_fail(e, 422, "wrong_type", "mask",
                  "mask must be a T x S or B x T x S array of booleans or "
@@ -168,31 +168,13 @@ static int read_mask(const json_t *v, api_cross *c, api_error *e)
     w.rank = depth;
     if (!codec_walk_check(&w, v, 0))
         return 0;
-    c->mask = (engine_tensor){NULL, w.rank, {0}};
-    memcpy(c->mask.dim, dim, (size_t)w.rank * sizeof *dim);
-    c->mask_bool = m.kind == LEAF_BOOL;
-    return api_check_tensor_size(&c->mask, "mask", e);
+    *t = (engine_tensor){NULL, w.rank, {0}};
+    memcpy(t->dim, dim, (size_t)w.rank * sizeof *dim);
+    *is_bool = m.kind == LEAF_BOOL;
+    return api_check_tensor_size(t, "mask", e);
 }
 
 /* ==== context and mask ==== */
-
-int api_cross_read(const api_body *b, api_cross *c, api_error *e)
-{
-    memset(c, 0, sizeof *c);
-    const json_t *jctx = json_object_get(b->root, "context");
-    const json_t *jmask = json_object_get(b->root, "mask");
-    if (jctx) {
-        c->has_ctx = 1;
-        if (!api_body_tensor(b, "context", 3, &c->ctx, e))
-            return 0;
-    }
-    if (jmask) {
-        c->has_mask = 1;
-        if (!read_mask(jmask, c, e))
-            return 0;
-    }
-    return 1;
-}
 
 int api_cross_check(const api_cross *c, int64_t B, int64_t T, int64_t C,
                     int64_t *S, api_error *e)
@@ -240,12 +222,6 @@ int api_cross_check(const api_cross *c, int64_t B, int64_t T, int64_t C,
     return 1;
 }
 
-int64_t api_cross_floats(const api_cross *c)
-{
-    return (c->has_ctx ? engine_numel(&c->ctx) : 0) +
-           (c->has_mask ? engine_numel(&c->mask) : 0);
-}
-
 /* Row-major copy of the checked mask value v into out: bool -> 0 / -inf,
  * number -> itself as float32, null -> -inf. */
 static float *fill_mask(float *out, const json_t *v, int is_bool)
@@ -264,27 +240,18 @@ static float *fill_mask(float *out, const json_t *v, int is_bool)
     return out + 1;
 }
 
-void api_cross_fill(const api_body *b, api_cross *c, float *p)
+void api_mask_fill(const json_t *jm, int is_bool, engine_tensor *t)
 {
-    if (c->has_ctx) {
-        c->ctx.data = p;
-        api_body_fill(b, "context", &c->ctx);
-        p += engine_numel(&c->ctx);
-    }
-    if (c->has_mask) {
-        const json_t *jm = json_object_get(b->root, "mask");
-        c->mask.data = p;
-        if (!json_is_object(jm)) {
-            fill_mask(p, jm, c->mask_bool);
-        } else if (json_object_get(jm, "data")) {
-            fill_mask(p, json_object_get(jm, "data"), c->mask_bool);
-        } else {
-            const json_t *b64 = json_object_get(jm, "b64");
-            size_t bad;
-            int64_t nonfinite;
-            codec_b64_floats(json_string_value(b64), json_string_length(b64),
-                             p, engine_numel(&c->mask), 1, &bad, &nonfinite);
-        }
+    if (!json_is_object(jm)) {
+        fill_mask(t->data, jm, is_bool);
+    } else if (json_object_get(jm, "data")) {
+        fill_mask(t->data, json_object_get(jm, "data"), is_bool);
+    } else {
+        const json_t *b64 = json_object_get(jm, "b64");
+        size_t bad;
+        int64_t nonfinite;
+        codec_b64_floats(json_string_value(b64), json_string_length(b64),
+                         t->data, engine_numel(t), 1, &bad, &nonfinite);
     }
 }
 

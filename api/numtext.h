@@ -1,7 +1,8 @@
 /* numtext.h -- number text, both ways, through two well-kept libraries:
- * Google's double-conversion (shortest round-trip float32 text) and
- * fast_float (correctly rounded decimal -> double).  A C face on C++
- * code; see numtext.cc for why these and not snprintf/strtod. */
+ * fast_float (correctly rounded decimal -> double; numtext.cc, in the
+ * server) and Google's double-conversion (shortest round-trip float32
+ * text; numtext_ref.cc, the reference of api/f2s.c, in the test and check
+ * binaries only).  A C face on C++ code. */
 #ifndef ATTND_NUMTEXT_H
 #define ATTND_NUMTEXT_H
 

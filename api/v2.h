@@ -1,7 +1,7 @@
 /* v2.h -- the KServe / Triton v2 inference protocol ("Open Inference
- * Protocol", REST), as a thin adapter over the native handlers: a v2 infer
- * request becomes the native request of the model (/bow, /attention,
- * /multihead), the native answer becomes v2 outputs.  Errors are the
+ * Protocol", REST), a codec of the typed call (api/model.h), as the
+ * native JSON is: a v2 infer request becomes the call of the model (bow,
+ * attention, multihead), its result v2 outputs.  Errors are the
  * protocol's {"error": "<message>"}.  No sockets here; the routes and the
  * health answers (which need the server's readiness) are in server/. */
 #ifndef ATTND_API_V2_H
@@ -34,12 +34,10 @@ void api_v2_model_metadata(const char *model, api_response *res);
 void api_v2_infer(const char *model, const char *body, size_t len,
                   const char *json_length, api_response *res);
 
-/* For tests: the native body api_v2_infer would send the model's handler
- * for this v2 request (malloc'd, *nlen bytes), or NULL with res set to the
- * v2 error. */
-char *api_v2_native_body(const char *model, const char *body, size_t len,
-                         const char *json_length, size_t *nlen,
-                         api_response *res);
+/* GET /v2/models/<name>/config: the model's configuration as Triton
+ * writes one (name, platform, max_batch_size, input, output), from the
+ * model table.  Unknown name: 404. */
+void api_v2_model_config(const char *model, api_response *res);
 
 /* {"error": "<code>: <message>"} with status; res->code = code (for
  * metrics).  Allocation failure gives the static 503. */

@@ -5,9 +5,10 @@
  * Pure C: no JSON, no HTTP, no allocation in the kernels, no exit().  Every
  * kernel writes into buffers its caller owns (outputs first, then const
  * inputs, then sizes/options) and states its shapes in its first comment.
- * OpenMP parallelises over the batch; the caller picks the team size with
- * the `nthreads` argument so that a loaded server does not oversubscribe
- * its cores (see api_threads_for() in api/).
+ * OpenMP parallelises over the batch (engine_attend: over batch x blocks
+ * of queries, so one sequence uses every thread); the caller picks the
+ * team size with the `nthreads` argument so that a loaded server does not
+ * oversubscribe its cores (see api_threads_for() in api/).
  */
 #ifndef ATTND_ENGINE_H
 #define ATTND_ENGINE_H
@@ -67,6 +68,10 @@ typedef struct engine_attention_args {
      * A row with nothing left to attend to gets zero weights and a zero
      * out row, not NaN. */
     const engine_tensor *mask;
+    /* NULL, or polled between blocks of work (at least every ~10 ms):
+     * nonzero = stop; engine_attend then returns 1 and its outputs are
+     * undefined.  Zero-initialised fields keep the meanings above. */
+    const volatile int *cancel;
 } engine_attention_args;
 
 /* Single-head attention, the lecture's Head.forward with explicit weights
@@ -94,8 +99,8 @@ void engine_attention(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                       const engine_attention_args *args, float *scratch,
                       int nthreads);
 
-/* Which build of engine_attention's loops this CPU runs: "avx2+fma" or
- * "baseline" (same sums; FMA contraction differs in the last bits). */
+/* Which build of engine_attention's and engine_attend's loops this CPU
+ * runs: "avx2+fma" or "baseline". */
 const char *engine_attention_kernel(void);
 
 /* Tests: nonzero makes engine_attention use the baseline loops. */
@@ -155,6 +160,77 @@ void engine_multihead_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
                           const engine_tensor *wv, const engine_tensor *wo,
                           const engine_tensor *bo,
                           const engine_attention_args *args);
+
+/* ==== the one attention entry ==== */
+
+/* Attention with any head count: the lecture's MultiHeadAttention, and Head
+ * as its H = 1 case without projection.
+ *   x: (B,T,C); ctx: (B,S,C) or NULL (self-attention, S = T)
+ *   wq, wk, wv: (H,hs,C)   head h's nn.Linear.weight at [h]  (a (hs,C)
+ *                          weight is the same memory viewed as (1,hs,C))
+ *   wo: (C,H*hs), bo: (C,)  proj; both NULL = no projection
+ * Outputs, each NULL when not wanted (except out):
+ *   q: (B,H,T,hs); k, v: (B,H,S,hs); scores, wei: (B,H,T,S)
+ *   heads: (B,T,H*hs)  (only with a projection; without one out IS the
+ *                      heads)
+ *   out: (B,T,C) with projection, (B,T,H*hs) without
+ * For H = 1, (B,1,T,hs) and (B,T,hs) are the same memory, so /attention's
+ * q/k/v/scores/weights/out are views of these.  The mask (args) is the
+ * same for every head.
+ * When scores and wei are both NULL, out is computed without ever holding
+ * a T x S matrix (streaming / online softmax, FlashAttention-2's
+ * recurrence), memory O(S*hs) per head (keys and values packed) plus
+ * per-thread tiles.
+ * How: register-blocked 6x16 micro-kernels for every product (x @ w^T,
+ * q @ k^T, weights @ v, heads @ wo^T) on operands packed into scratch,
+ * causal blocks above the diagonal never touched; OpenMP over (batch,
+ * query block of 48 rows) items, longest first, handed out one at a time
+ * (balanced for the causal triangle; B = 1 uses every thread), each item
+ * running every head then the projection of its rows.  Each product's sum
+ * keeps the order of engine_attend_ref over its shared dimension, fused
+ * multiply-adds in the AVX2 build; the softmax sums 8 lanes at a time
+ * with a vector exp (Cephes expf, within 2 ulp, under FLT_MIN -> 0), and
+ * the streaming path divides out by the sum at the end.  Within the
+ * contract's 1e-5 + 1e-5*|b| of engine_attend_ref (tests/unit).
+ * scratch: engine_attend_scratch(...) floats for the same sizes, the same
+ * `matrices` (scores or wei given) and the same nthreads; caller-owned.
+ * Returns 0, or 1 if args->cancel stopped it. */
+int engine_attend(engine_tensor *q, engine_tensor *k, engine_tensor *v,
+                  engine_tensor *scores, engine_tensor *wei,
+                  engine_tensor *heads, engine_tensor *out,
+                  const engine_tensor *x, const engine_tensor *ctx,
+                  const engine_tensor *wq, const engine_tensor *wk,
+                  const engine_tensor *wv, const engine_tensor *wo,
+                  const engine_tensor *bo, const engine_attention_args *args,
+                  float *scratch, int nthreads);
+
+/* Floats of scratch engine_attend needs for these sizes; `matrices`
+ * nonzero when scores or wei is requested (0: the streaming path).
+ * 3*H*hsp*C + Cp*H*hs + B*H*(Sp*hs + S*hsp) (packed weights, wo, keys,
+ * values; hsp, Sp, Cp: hs, S, C rounded up to 16) plus per thread about
+ * 48*(2*hsp + H*hs + 128) floats, 48*Sp instead of 48*128 with
+ * `matrices`: never O(T*S).  Independent of which outputs are given. */
+int64_t engine_attend_scratch(int64_t B, int64_t T, int64_t S, int64_t C,
+                              int64_t H, int64_t hs, int matrices,
+                              int nthreads);
+
+/* out (B,T,S) = mean over heads of wei (B,H,T,S), summed in head order
+ * then divided by H (nn.MultiheadAttention's average_attn_weights). */
+void engine_mean_heads(engine_tensor *out, const engine_tensor *wei,
+                       int nthreads);
+
+/* The plain reference engine_attend is tested against: the obvious loops,
+ * one thread, no scratch.  A test tool, not a kernel: it allocates what
+ * the caller leaves NULL (scores and wei one row at a time).  Returns 0,
+ * or -1 when that allocation failed. */
+int engine_attend_ref(engine_tensor *q, engine_tensor *k, engine_tensor *v,
+                      engine_tensor *scores, engine_tensor *wei,
+                      engine_tensor *heads, engine_tensor *out,
+                      const engine_tensor *x, const engine_tensor *ctx,
+                      const engine_tensor *wq, const engine_tensor *wk,
+                      const engine_tensor *wv, const engine_tensor *wo,
+                      const engine_tensor *bo,
+                      const engine_attention_args *args);
 
 /* ==== comparisons (the /bow "all" report, and tests) ==== */
 

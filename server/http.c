@@ -241,6 +241,27 @@ static void request_completed(void *cls, struct MHD_Connection *c,
     conn *cn = r->cn;
     const int64_t us = elapsed_us(&r->start);
     const int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    /* A request a worker still holds (its connection closed, or shutdown
+     * answered it without the worker) is freed by that worker; nobody will
+     * read its answer, so it is stopped (the engine polls the flag). */
+    int orphan = 0;
+    if (r->job != JOB_NONE) {   /* JOB_NONE: only this thread writes it */
+        pthread_mutex_lock(&pool_mu);
+        if (r->job == JOB_QUEUED || r->job == JOB_RUNNING) {
+            r->job = JOB_ORPHANED;
+            orphan = 1;
+            if (!r->cancel)
+                r->cancel = CANCEL_CLIENT;
+            if (!r->code && !r->forced)
+                r->code = "client_gone";
+        } else if (!r->code && r->cancel) {
+            /* stopped, its 503 never sent (the connection closed first) */
+            r->code = r->cancel == CANCEL_DEADLINE   ? "compute_timeout"
+                      : r->cancel == CANCEL_SHUTDOWN ? "shutting_down"
+                                                     : "client_gone";
+        }
+        pthread_mutex_unlock(&pool_mu);
+    }
     const int cut = cn ? atomic_load(&cn->cut) : CUT_NONE;
     if (!ok && cut == CUT_BODY && !r->code) {
         r->status = 408;    /* cut mid-body: nothing could be sent */
@@ -298,17 +319,6 @@ static void request_completed(void *cls, struct MHD_Connection *c,
         set_phase(cn, PH_HEAD);     /* the next request's head deadline */
     }
     *req_cls = NULL;
-    /* A request a worker still holds (shutdown answered it without the
-     * worker) is freed by that worker. */
-    int orphan = 0;
-    if (r->job == JOB_QUEUED || r->job == JOB_RUNNING) {
-        pthread_mutex_lock(&pool_mu);
-        if (r->job == JOB_QUEUED || r->job == JOB_RUNNING) {
-            r->job = JOB_ORPHANED;
-            orphan = 1;
-        }
-        pthread_mutex_unlock(&pool_mu);
-    }
     if (!orphan)
         request_free(r);
     atomic_store(&last_activity, coarse_us());
@@ -1101,9 +1111,12 @@ static int stop_workers(void)
  * server, and a bad file leaves what is in use. */
 static void on_sighup(void)
 {
-    server_log_msg("attnd: SIGHUP: reloading%s%s",
-                   server_tls_enabled() ? " the TLS pair" : "",
-                   server_auth_enabled() ? " the API keys" : "");
+    const int tls = server_tls_enabled(), keys = server_auth_enabled();
+    server_log_msg("attnd: SIGHUP: reloading %s%s%s", tls ? "the TLS pair" : "",
+                   tls && keys ? " and " : "",
+                   keys ? "the API keys" : tls ? ""
+                                               : "nothing (no --tls-cert, no "
+                                                 "--api-keys)");
     server_tls_reload();
     server_auth_reload();
 }

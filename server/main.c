@@ -24,10 +24,8 @@ static void usage(FILE *f, const server_config *d)
     fprintf(f,
 "usage: attnd [options]\n"
 "\n"
-"Attention as an HTTP service: POST /bow, POST /attention, POST /multihead,\n"
-"POST /randn, GET /healthz, GET /readyz, GET /metrics, GET /openapi.yaml.\n"
-"Every option can also be set from the environment; a flag wins over its\n"
-"variable.\n"
+"Attention as an HTTP service.  Every option can also be set from the\n"
+"environment; a flag wins over its variable.\n"
 "\n"
 "Network\n"
 "  --host ADDR              address to bind, IPv4/IPv6 literal   ATTND_HOST\n"
@@ -99,6 +97,8 @@ static void usage(FILE *f, const server_config *d)
 "  --max-total-elements N   all floats of one request;         ATTND_MAX_TOTAL_ELEMENTS\n"
 "                           413 request_too_large; default\n"
 "                           %d x --max-elements (%lld)\n"
+"  --max-work N             multiply-adds of one request;      ATTND_MAX_WORK\n"
+"                           413 work_too_large; default %lld\n"
 "  --max-batch N            B; 413 dimension_too_large; %lld    ATTND_MAX_BATCH\n"
 "  --max-seq N              T; 413 dimension_too_large; %lld    ATTND_MAX_SEQ\n"
 "  --max-head-size N        head_size; 413 dimension_too_large; ATTND_MAX_HEAD_SIZE\n"
@@ -131,9 +131,22 @@ static void usage(FILE *f, const server_config *d)
             d->drain_delay,
             (long long)d->limits.max_elements, API_TOTAL_PER_ELEMENTS,
             (long long)d->limits.max_total_elements,
+            (long long)d->limits.max_work,
             (long long)d->limits.max_batch, (long long)d->limits.max_seq,
             (long long)d->limits.max_head_size, d->limits.max_depth,
             (unsigned long long)(d->max_memory >> 20));
+    fprintf(f, "\nEndpoints\n");
+    for (int m = 0; m < api_model_count(); m++)
+        fprintf(f, "  POST /%-20s %s\n", api_model_name(m),
+                api_model_summary(m));
+    fprintf(f,
+"  POST /randn                torch.randn / torch.rand under a seed\n"
+"  GET /healthz, GET /readyz  liveness; readiness (503 while draining)\n"
+"  GET /metrics               Prometheus metrics\n"
+"  GET /openapi.yaml          the contract (GET / is the visualizer)\n"
+"  GET /v2, GET /v2/health/live, GET /v2/health/ready,\n"
+"  GET /v2/models/{model}[/ready], POST /v2/models/{model}/infer\n"
+"                             KServe / Triton v2 (the models above)\n");
 }
 
 /* A non-negative integer with an optional K/M/G (binary) suffix, or -1. */
@@ -294,6 +307,8 @@ int main(int argc, char **argv)
          &l->max_elements},
         {"max-total-elements", "ATTND_MAX_TOTAL_ELEMENTS", 0, 1, big, I64,
          &l->max_total_elements},
+        {"max-work", "ATTND_MAX_WORK", 0, 1, (int64_t)1 << 62, I64,
+         &l->max_work},
         {"max-batch", "ATTND_MAX_BATCH", 0, 1, big, I64, &l->max_batch},
         {"max-seq", "ATTND_MAX_SEQ", 0, 1, big, I64, &l->max_seq},
         {"max-head-size", "ATTND_MAX_HEAD_SIZE", 0, 1, big, I64,

@@ -1,8 +1,10 @@
 /* route.c -- the routing table and the decisions made before a body is
  * read.  No libmicrohttpd here: http.c feeds it from the daemon, the
  * fuzzer feeds it bytes. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -72,62 +74,106 @@ static void v2_server_metadata(api_response *res)
     res->is_static = 1;
 }
 
-/* Each model's three routes, bound to its name. */
-#define V2_MODEL(m)                                                        \
-    static void v2_##m##_metadata(api_response *res)                      \
-    {                                                                     \
-        api_v2_model_metadata(#m, res);                                   \
-    }                                                                     \
-    static void v2_##m##_infer(const char *body, size_t len,              \
-                               const char *json_length, api_response *res) \
-    {                                                                     \
-        api_v2_infer(#m, body, len, json_length, res);                    \
-    }
-V2_MODEL(bow)
-V2_MODEL(attention)
-V2_MODEL(multihead)
+/* The route table: the models' native routes first, then the fixed
+ * ones, then each model's v2 routes, the models coming from api/'s table
+ * (so a new model gets its routes, metrics labels and --help line from
+ * there).  Built once, by server_routes_init before any thread, or on
+ * first use.  A model's routes carry its index; their handlers here are
+ * markers that say the kind (server_dispatch calls the model's). */
+static void model_post(const char *body, size_t len, api_response *res)
+{
+    (void)body;
+    (void)len;
+    (void)res;
+}
 
-#define V2_ROUTES(m)                                                      \
-    {"/v2/models/" #m, "GET, HEAD, OPTIONS", NULL, v2_##m##_metadata, 0,  \
-     NULL},                                                               \
-    {"/v2/models/" #m "/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0,  \
-     NULL},                                                               \
-    {"/v2/models/" #m "/infer", "POST, OPTIONS", NULL, NULL, 0,           \
-     v2_##m##_infer}
+static void model_metadata(api_response *res)
+{
+    (void)res;
+}
 
-static const server_route routes[] = {
-    {"/bow", "POST, OPTIONS", api_bow, NULL, 0, NULL},
-    {"/attention", "POST, OPTIONS", api_attention, NULL, 0, NULL},
-    {"/multihead", "POST, OPTIONS", api_multihead, NULL, 0, NULL},
-    {"/randn", "POST, OPTIONS", api_randn, NULL, 0, NULL},
-    {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz, 0, NULL},
-    {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi, 1, NULL},
-    {"/", "GET, HEAD, OPTIONS", NULL, serve_index, 1, NULL},
-    {"/readyz", "GET, HEAD, OPTIONS", NULL, server_readyz, 0, NULL},
-    {"/metrics", "GET, HEAD, OPTIONS", NULL, server_metrics_get, 0, NULL},
-    {"/v2", "GET, HEAD, OPTIONS", NULL, v2_server_metadata, 0, NULL},
-    {"/v2/health/live", "GET, HEAD, OPTIONS", NULL, v2_live, 0, NULL},
-    {"/v2/health/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0, NULL},
-    V2_ROUTES(bow),
-    V2_ROUTES(attention),
-    V2_ROUTES(multihead),
+static void model_infer(const char *body, size_t len, const char *json_length,
+                        api_response *res)
+{
+    (void)body;
+    (void)len;
+    (void)json_length;
+    (void)res;
+}
+
+static const server_route fixed[] = {
+    {"/randn", "POST, OPTIONS", api_randn, NULL, 0, NULL, -1},
+    {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz, 0, NULL, -1},
+    {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi, 1, NULL, -1},
+    {"/", "GET, HEAD, OPTIONS", NULL, serve_index, 1, NULL, -1},
+    {"/readyz", "GET, HEAD, OPTIONS", NULL, server_readyz, 0, NULL, -1},
+    {"/metrics", "GET, HEAD, OPTIONS", NULL, server_metrics_get, 0, NULL, -1},
+    {"/v2", "GET, HEAD, OPTIONS", NULL, v2_server_metadata, 0, NULL, -1},
+    {"/v2/health/live", "GET, HEAD, OPTIONS", NULL, v2_live, 0, NULL, -1},
+    {"/v2/health/ready", "GET, HEAD, OPTIONS", NULL, v2_ready, 0, NULL, -1},
 };
-#define NROUTES (sizeof routes / sizeof routes[0])
-_Static_assert(NROUTES <= SERVER_MAX_ROUTES, "raise SERVER_MAX_ROUTES");
+#define NFIXED (sizeof fixed / sizeof fixed[0])
+
+static server_route routes[SERVER_MAX_ROUTES];
+static char route_paths[SERVER_MAX_ROUTES][64];
+static size_t nroutes;
+static pthread_once_t routes_once = PTHREAD_ONCE_INIT;
+
+static void add_route(const server_route *rt, const char *fmt,
+                      const char *name)
+{
+    if (nroutes == SERVER_MAX_ROUTES)
+        abort();                /* a build-time mistake: raise the limit */
+    routes[nroutes] = *rt;
+    if (fmt) {
+        snprintf(route_paths[nroutes], sizeof route_paths[nroutes], fmt,
+                 name);
+        routes[nroutes].path = route_paths[nroutes];
+    }
+    nroutes++;
+}
+
+static void build_routes(void)
+{
+    const int n = api_model_count();
+    for (int m = 0; m < n; m++) {
+        const server_route native = {NULL, "POST, OPTIONS", model_post, NULL,
+                                     0, NULL, m};
+        add_route(&native, "/%s", api_model_name(m));
+    }
+    for (size_t i = 0; i < NFIXED; i++)
+        add_route(&fixed[i], NULL, NULL);
+    for (int m = 0; m < n; m++) {
+        const server_route v2[3] = {
+            {NULL, "GET, HEAD, OPTIONS", NULL, model_metadata, 0, NULL, m},
+            {NULL, "GET, HEAD, OPTIONS", NULL, v2_ready, 0, NULL, -1},
+            {NULL, "POST, OPTIONS", NULL, NULL, 0, model_infer, m}};
+        add_route(&v2[0], "/v2/models/%s", api_model_name(m));
+        add_route(&v2[1], "/v2/models/%s/ready", api_model_name(m));
+        add_route(&v2[2], "/v2/models/%s/infer", api_model_name(m));
+    }
+}
+
+static void routes_ready(void)
+{
+    pthread_once(&routes_once, build_routes);
+}
 
 size_t server_route_count(void)
 {
-    return NROUTES;
+    routes_ready();
+    return nroutes;
 }
 
 const server_route *server_route_at(size_t i)
 {
-    return i < NROUTES ? &routes[i] : NULL;
+    routes_ready();
+    return i < nroutes ? &routes[i] : NULL;
 }
 
 /* ETags of the cacheable routes, filled on first use (and before threads
  * start: server_run asks for each once). */
-static char etags[NROUTES][24];
+static char etags[SERVER_MAX_ROUTES][24];
 
 const char *server_route_etag(const server_route *rt)
 {
@@ -150,13 +196,15 @@ const char *server_route_etag(const server_route *rt)
 
 void server_routes_init(void)
 {
-    for (size_t i = 0; i < NROUTES; i++)
+    routes_ready();
+    for (size_t i = 0; i < nroutes; i++)
         server_route_etag(&routes[i]);
 }
 
 static const server_route *exact_route(const char *path)
 {
-    for (size_t i = 0; i < NROUTES; i++)
+    routes_ready();
+    for (size_t i = 0; i < nroutes; i++)
         if (strcmp(path, routes[i].path) == 0)
             return &routes[i];
     return NULL;
@@ -287,11 +335,15 @@ void server_decide_early(const server_route *rt, const char *method,
             v2_not_found(method, path, early);
             return;
         }
-        snprintf(msg, sizeof msg, "no route %s %.100s; routes: POST /bow, "
-                 "POST /attention, POST /multihead, POST /randn, "
+        char models[128] = "";
+        size_t n = 0;
+        for (int m = 0; m < api_model_count() && n < sizeof models; m++)
+            n += (size_t)snprintf(models + n, sizeof models - n,
+                                  "POST /%s, ", api_model_name(m));
+        snprintf(msg, sizeof msg, "no route %s %.100s; routes: %sPOST /randn, "
                  "GET /healthz, GET /readyz, GET /metrics, GET /openapi.yaml, "
                  "GET / (the visualizer), and the KServe v2 routes under "
-                 "/v2", method, path);
+                 "/v2", method, path, models);
         fail(early, 404, "not_found", msg);
         return;
     }
@@ -335,6 +387,16 @@ void server_body_too_large(const char *path, uint64_t max_body,
 void server_dispatch(const server_route *rt, const char *body, size_t len,
                      const char *json_length, api_response *res)
 {
+    if (rt->model >= 0) {
+        const char *name = api_model_name(rt->model);
+        if (rt->infer)
+            api_v2_infer(name, body ? body : "", len, json_length, res);
+        else if (rt->post)
+            api_model_post(rt->model, body ? body : "", len, res);
+        else
+            api_v2_model_metadata(name, res);
+        return;
+    }
     if (rt->infer)
         rt->infer(body ? body : "", len, json_length, res);
     else if (rt->post)

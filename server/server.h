@@ -57,6 +57,10 @@ typedef struct server_route {
      * header's value (NULL if absent) */
     void (*infer)(const char *body, size_t len, const char *json_length,
                   api_response *res);
+    /* A model's route (api_model_name(model)): its native POST, or its v2
+     * metadata or infer, as the function above that is not NULL says;
+     * -1 for the others.  The handlers take the model from here. */
+    int model;
 } server_route;
 
 /* The strong ETag of a cacheable route's body (a quoted hash of the bytes,

@@ -59,7 +59,7 @@ def test_dockerfile():
     code = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#"))
     runtime = code.split("\nFROM ")[-1]
     pkgs = re.search(r"apt-get install[^\n]*\n\s*(.*?)\s*\\?\n", runtime).group(1).split()
-    assert pkgs == ["libgnutls30", "libjansson4", "libsodium23", "libdouble-conversion3", "libgomp1",
+    assert pkgs == ["libgnutls30", "libjansson4", "libgomp1",
                     "libstdc++6"], pkgs
     assert not re.search(r"-dev\b|\bgcc\b|\bcurl\b", runtime), "the runtime stage installs more than libraries"
     assert re.search(r"^USER 10001:10001$", runtime, re.M)
@@ -68,6 +68,11 @@ def test_dockerfile():
     # every directory assets.S embeds is copied into the build stage
     for inc in re.findall(r'\.incbin "([^"/]+)/', (REPO / "server" / "assets.S").read_text()):
         assert re.search(r"^COPY %s %s$" % (inc, inc), text, re.M), "Dockerfile does not COPY %s" % inc
+    # and every directory of the files the Makefile includes (mk/): make reads them all
+    for line in re.findall(r"^include\s+([^#\n]*)", (REPO / "Makefile").read_text(), re.M):
+        for inc in line.split():
+            d = inc.split("/")[0]
+            assert re.search(r"^COPY %s %s$" % (d, d), text, re.M), "Dockerfile does not COPY %s" % d
 
 
 def test_env_vars_are_attnds():

@@ -72,7 +72,8 @@ def do_request(conn, method, path, body=None, headers=None, content_type="applic
 class AttndServer:
     """A running attnd process on 127.0.0.1 with stderr captured to a file."""
 
-    def __init__(self, workdir, extra_args=(), env_extra=None, port_via_env=False, name="attnd"):
+    def __init__(self, workdir, extra_args=(), env_extra=None, port_via_env=False, name="attnd",
+                 preexec=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -91,7 +92,7 @@ class AttndServer:
         self._err = open(self.stderr_path, "wb")
         self._out = open(self.stdout_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=self._err,
-                                     stdin=subprocess.DEVNULL, env=env)
+                                     stdin=subprocess.DEVNULL, env=env, preexec_fn=preexec)
         self._wait_ready(10.0)
 
     def stderr_text(self):

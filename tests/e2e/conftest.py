@@ -47,7 +47,11 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_server(tmp_path_factory):
-    """A second instance with tiny limits: --max-body 1000 --max-elements 100."""
-    srv = _serve(tmp_path_factory, "small", ["--max-body", "1000", "--max-elements", "100"])
+    """A second instance with tiny limits: --max-body 1000 --max-elements 100, and
+    --max-total-elements 40000: the engine's attention scratch (packed weights
+    and keys, per-thread tiles of ~8000 floats) is counted in the total, so the
+    default 4 x --max-elements (400) would refuse every attention request."""
+    srv = _serve(tmp_path_factory, "small", ["--max-body", "1000", "--max-elements", "100",
+                                             "--max-total-elements", "40000"])
     yield srv
     _shutdown(srv)

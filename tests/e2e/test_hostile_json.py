@@ -37,7 +37,7 @@ N_ACCEPTED_BY_JANSSON = {}
 
 # y_* files (valid JSON) that attnd refuses as invalid_json by design.
 Y_REFUSED_AS_INVALID_JSON = {
-    # Duplicate keys are refused (JSON_REJECT_DUPLICATES; README "Errors").
+    # Duplicate keys are refused (JSON_REJECT_DUPLICATES; docs/errors.md).
     "y_object_duplicated_key.json": "duplicate keys are refused",
     "y_object_duplicated_key_and_value.json": "duplicate keys are refused",
     # Jansson refuses \u0000 unless JSON_ALLOW_NUL, which attnd does not set.

@@ -241,8 +241,7 @@ def test_too_large_attention_scores(small_server):
 def test_too_large_bow_weights(small_server):
     r = small_server.post("/bow", {"x": [[[1]] * 11], "method": "all"})  # weights 11*11 = 121 > 100
     assert_json_error(r, 413, "too_large")
-    # 10*10 = 100, not more; one method, as "all" would need 4*(10+100)
-    # floats in all, over the total cap that follows --max-elements (400)
+    # 10*10 = 100, not more
     r = small_server.post("/bow", {"x": [[[1]] * 10], "method": "matmul"})
     assert r.status == 200, r
 

@@ -3,7 +3,7 @@
 - "slow": --timeout 2 --request-timeout 3.  A client dribbling a body is cut after
   --request-timeout: libmicrohttpd 0.9.75 cannot send a response while a body is
   still arriving, so the connection is closed without one and the access log shows
-  "POST /bow 408 ... aborted" (README, "Limits and robustness"); an idle connection
+  "POST /bow 408 ... aborted" (docs/operations.md, "Limits and robustness"); an idle connection
   is closed after --timeout; meanwhile other clients are served within 1 s.
 - "limits": --max-per-ip 4 --max-connections 8 --timeout 10.  The 5th connection
   from one address is refused (libmicrohttpd closes it); at 8 in all, a new

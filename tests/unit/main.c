@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../api/b64.h"
 #include "../../engine/engine.h"
 #include "unit.h"
 
@@ -90,12 +91,14 @@ int main(void)
 {
     printf("engine: attention loops on this CPU: %s\n",
            engine_attention_kernel());
+    printf("b64: base64 on this CPU: %s\n", b64_impl());
     SRunner *sr = srunner_create(engine_suite());
     srunner_add_suite(sr, jsonw_suite());
     srunner_add_suite(sr, api_suite());
     srunner_add_suite(sr, oom_suite());
     srunner_add_suite(sr, rng_suite());
     srunner_add_suite(sr, v2_suite());
+    srunner_add_suite(sr, b64_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

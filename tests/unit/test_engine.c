@@ -208,7 +208,7 @@ START_TEST(attention_matches_reference)
                   tq = {q, 3, {B, T, hs}}, tk = {k, 3, {B, T, hs}},
                   tv = {v, 3, {B, T, hs}}, ts = {sc, 3, {B, T, T}},
                   tw = {wei, 3, {B, T, T}}, to = {out, 3, {B, T, hs}};
-    engine_attention_args args = {causal, scale, NULL};
+    engine_attention_args args = {causal, scale, NULL, NULL};
 
     float *scratch = malloc(engine_attention_scratch(&tx, NULL, hs) * 4);
     engine_attention(&tq, &tk, &tv, &ts, &tw, &to, &tx, NULL, &twq, &twk,
@@ -268,7 +268,7 @@ START_TEST(attention_scale_multiplies_scores)
                   tv = {v, 3, {B, T, hs}}, ts1 = {s1, 3, {B, T, T}},
                   ts2 = {s2, 3, {B, T, T}}, twei = {wei, 3, {B, T, T}},
                   to = {o, 3, {B, T, hs}};
-    engine_attention_args a1 = {0, 1.0f, NULL}, a2 = {0, -0.5f, NULL};
+    engine_attention_args a1 = {0, 1.0f, NULL, NULL}, a2 = {0, -0.5f, NULL, NULL};
     float scratch[3 * 12 + 30];
     ck_assert_int_eq(engine_attention_scratch(&tx, NULL, hs), 3 * 12 + 30);
     engine_attention(&tq, &tk, &tv, &ts1, &twei, &to, &tx, NULL, &tw, &tw,
@@ -380,7 +380,7 @@ START_TEST(multihead_matches_reference)
         t[r][5] = (engine_tensor){buf[r][5], 3, {B, T, D}};
         t[r][6] = (engine_tensor){buf[r][6], 3, {B, T, C}};
     }
-    engine_attention_args args = {causal, scale, NULL};
+    engine_attention_args args = {causal, scale, NULL, NULL};
     float *scratch = malloc(engine_multihead_scratch(&tx, NULL, H, hs) * 4);
     engine_multihead(&t[0][0], &t[0][1], &t[0][2], &t[0][3], &t[0][4],
                      &t[0][5], &t[0][6], &tx, NULL, &twq, &twk, &twv, &two,
@@ -552,7 +552,7 @@ START_TEST(cross_attention_matches_reference)
             t[r][j] = (engine_tensor){buf[r][j], 3,
                                       {B, j == 1 || j == 2 ? S : T, last}};
         }
-    engine_attention_args args = {causal, scale, m ? &tm : NULL};
+    engine_attention_args args = {causal, scale, m ? &tm : NULL, NULL};
     float *scratch = malloc(engine_attention_scratch(&tx, &tc, hs) * 4);
     ck_assert_int_eq(engine_attention_scratch(&tx, &tc, hs),
                      3 * nw + B * hs * S);
@@ -641,7 +641,7 @@ START_TEST(cross_multihead_matches_reference)
         t[r][5] = (engine_tensor){buf[r][5], 3, {B, T, D}};
         t[r][6] = (engine_tensor){buf[r][6], 3, {B, T, C}};
     }
-    engine_attention_args args = {causal, scale, m ? &tm : NULL};
+    engine_attention_args args = {causal, scale, m ? &tm : NULL, NULL};
     float *scratch = malloc(engine_multihead_scratch(&tx, &tc, H, hs) * 4);
     engine_multihead(&t[0][0], &t[0][1], &t[0][2], &t[0][3], &t[0][4],
                      &t[0][5], &t[0][6], &tx, &tc, &twq, &twk, &twv, &two,
@@ -693,6 +693,212 @@ START_TEST(cross_multihead_matches_reference)
 }
 END_TEST
 
+/* ==== engine_attend: the one entry ==== */
+
+/* B, T, S (0: self-attention), C, H, hs */
+static const int64_t attend_shapes[][6] = {
+    {1, 1, 0, 1, 1, 1},    {2, 3, 0, 5, 1, 3},     {1, 7, 0, 8, 2, 7},
+    {2, 33, 0, 12, 3, 4},  {1, 65, 0, 16, 1, 16},  {2, 5, 9, 6, 2, 3},
+    {1, 33, 7, 10, 1, 8},  {2, 17, 33, 8, 3, 5},   {1, 65, 65, 24, 2, 33},
+    {1, 100, 0, 64, 1, 64},  {1, 1000, 0, 16, 1, 7},  {1, 1025, 0, 32, 2, 64},
+    {1, 200, 1100, 20, 1, 17}, {3, 1, 0, 4, 1, 2}};
+#define NATTEND (int)(sizeof attend_shapes / sizeof attend_shapes[0])
+
+/* The tensors of one engine_attend call: inputs, every output (buf[0..6]
+ * = q, k, v, scores, wei, heads, out) and a mask. */
+typedef struct attend_case {
+    int64_t B, T, S, C, H, hs, D;
+    int self, proj, causal, variant;
+    float *x, *ctx, *w, *bo, *m, *buf[7];
+    engine_tensor tx, tc, twq, twk, twv, two, tbo, tm, t[7];
+    engine_attention_args args;
+} attend_case;
+
+static void attend_case_new(attend_case *c, int shape, int variant,
+                            int proj, uint64_t seed)
+{
+    const int64_t *sh = attend_shapes[shape];
+    memset(c, 0, sizeof *c);
+    c->B = sh[0], c->T = sh[1], c->S = sh[2] ? sh[2] : sh[1], c->C = sh[3];
+    c->H = sh[4], c->hs = sh[5], c->D = c->H * c->hs;
+    c->self = sh[2] == 0, c->proj = proj, c->variant = variant;
+    c->causal = variant == 0 || variant == 3;
+    const int64_t B = c->B, T = c->T, S = c->S, C = c->C, H = c->H,
+                  hs = c->hs, D = c->D, nw = D * C;
+    c->x = malloc(B * T * C * 4);
+    c->ctx = malloc(B * S * C * 4);
+    c->w = malloc(4 * nw * 4);
+    c->bo = malloc(C * 4);
+    unit_fill_random(c->x, B * T * C, seed);
+    unit_fill_random(c->ctx, B * S * C, seed + 1);
+    unit_fill_random(c->w, 4 * nw, seed + 2);
+    unit_fill_random(c->bo, C, seed + 3);
+    c->m = make_mask(variant, B, T, S, &c->tm, seed + 4);
+    c->tx = (engine_tensor){c->x, 3, {B, T, C}};
+    c->tc = (engine_tensor){c->ctx, 3, {B, S, C}};
+    c->twq = (engine_tensor){c->w, 3, {H, hs, C}};
+    c->twk = (engine_tensor){c->w + nw, 3, {H, hs, C}};
+    c->twv = (engine_tensor){c->w + 2 * nw, 3, {H, hs, C}};
+    c->two = (engine_tensor){c->w + 3 * nw, 2, {C, D}};
+    c->tbo = (engine_tensor){c->bo, 1, {C}};
+    const int64_t dims[7][4] = {{B, H, T, hs}, {B, H, S, hs}, {B, H, S, hs},
+                                {B, H, T, S},  {B, H, T, S},  {B, T, D, 0},
+                                {B, T, proj ? C : D, 0}};
+    for (int j = 0; j < 7; j++) {
+        const int rank = j >= 5 ? 3 : 4;
+        c->t[j] = (engine_tensor){NULL, rank, {dims[j][0], dims[j][1],
+                                               dims[j][2], dims[j][3]}};
+        c->buf[j] = malloc(engine_numel(&c->t[j]) * 4);
+        for (int64_t i = 0; i < engine_numel(&c->t[j]); i++)
+            c->buf[j][i] = NAN;     /* whatever is not written shows */
+        c->t[j].data = c->buf[j];
+    }
+    c->args = (engine_attention_args){c->causal,
+                                      (float)pow((double)hs, -0.5),
+                                      c->m ? &c->tm : NULL, NULL};
+}
+
+static void attend_case_free(attend_case *c)
+{
+    for (int j = 0; j < 7; j++)
+        free(c->buf[j]);
+    free(c->x), free(c->ctx), free(c->w), free(c->bo), free(c->m);
+}
+
+/* engine_attend on c with the outputs whose bit is set in `want` (bit j =
+ * c->t[j]; out is always given); returns engine_attend's answer. */
+static int attend_call(attend_case *c, unsigned want, int nthreads,
+                       const volatile int *cancel)
+{
+    engine_tensor *o[7];
+    for (int j = 0; j < 7; j++)
+        o[j] = j == 6 || (want >> j & 1) ? &c->t[j] : NULL;
+    if (!c->proj)
+        o[5] = NULL;
+    const int64_t n = engine_attend_scratch(c->B, c->T, c->S, c->C, c->H,
+                                            c->hs, o[3] || o[4], nthreads);
+    float *scratch = malloc(n * 4);
+    engine_attention_args args = c->args;
+    args.cancel = cancel;
+    const int r = engine_attend(o[0], o[1], o[2], o[3], o[4], o[5], o[6],
+                                &c->tx, c->self ? NULL : &c->tc, &c->twq,
+                                &c->twk, &c->twv, c->proj ? &c->two : NULL,
+                                c->proj ? &c->tbo : NULL, &args, scratch,
+                                nthreads);
+    free(scratch);
+    return r;
+}
+
+/* engine_attend against its plain reference within the contract's
+ * tolerance, on every shape, mask and output choice; the reference
+ * itself against engine_multihead_ref's loops, exactly. */
+START_TEST(attend_matches_reference)
+{
+    const int shape = _i / 8, variant = _i % 4, proj = (_i / 4) % 2;
+    engine_attention_force_baseline(shape % 2);    /* both builds */
+    attend_case c, r;
+    attend_case_new(&c, shape, variant, proj, 200 + _i);
+    attend_case_new(&r, shape, variant, proj, 200 + _i);
+    ck_assert_int_eq(engine_attend_ref(&r.t[0], &r.t[1], &r.t[2], &r.t[3],
+                                       &r.t[4], proj ? &r.t[5] : NULL,
+                                       &r.t[6], &r.tx, r.self ? NULL : &r.tc,
+                                       &r.twq, &r.twk, &r.twv,
+                                       proj ? &r.two : NULL,
+                                       proj ? &r.tbo : NULL, &r.args), 0);
+    /* every output subset on small shapes; none and all on long ones */
+    const unsigned step = c.T * c.S > 100000 ? 127 : 9;
+    for (unsigned want = 0; want < 128; want += step) {
+        ck_assert_int_eq(attend_call(&c, want, 2, NULL), 0);
+        for (int j = 0; j < 7; j++) {
+            if (j < 6 && !(want >> j & 1))
+                continue;
+            if (j == 5 && !proj)
+                continue;
+            const int64_t n = engine_numel(&c.t[j]);
+            for (int64_t i = 0; i < n; i++) {
+                const float a = c.buf[j][i], b = r.buf[j][i];
+                /* The projection's sum over D terms cancels: the two
+                 * float32 orders may differ by a few ulp of the terms'
+                 * absolute sum, far more than of the result. */
+                double terms = 0.0;
+                if (j == 6 && proj)
+                    for (int64_t d = 0; d < c.D; d++)
+                        terms += fabs((double)r.buf[5][i / c.C * c.D + d] *
+                                      c.w[3 * c.D * c.C + i % c.C * c.D + d]);
+                /* hidden scores: -inf in both, exactly */
+                const int ok = j == 3 && (a == -INFINITY || b == -INFINITY)
+                                   ? a == b
+                                   : engine_allclose(&a, &b, 1, 1e-5,
+                                                     1e-5 + 1e-6 * terms);
+                if (!ok)    /* one assertion per tensor: Check's cost */
+                    ck_abort_msg("shape %d out %d [%lld]: %.9g vs %.9g",
+                                 shape, j, (long long)i, a, b);
+            }
+        }
+    }
+    if (step == 127)    /* the checks of the reference: small shapes */
+        goto done;
+    /* the reference with NULL outputs gives the same out */
+    float *o2 = malloc(engine_numel(&r.t[6]) * 4);
+    engine_tensor to2 = r.t[6];
+    to2.data = o2;
+    ck_assert_int_eq(engine_attend_ref(NULL, NULL, NULL, NULL, NULL, NULL,
+                                       &to2, &r.tx, r.self ? NULL : &r.tc,
+                                       &r.twq, &r.twk, &r.twv,
+                                       proj ? &r.two : NULL,
+                                       proj ? &r.tbo : NULL, &r.args), 0);
+    ck_assert(memcmp(o2, r.buf[6], engine_numel(&to2) * 4) == 0);
+    if (proj) {     /* and engine_multihead_ref's loops, exactly */
+        attend_case m;
+        attend_case_new(&m, shape, variant, 1, 200 + _i);
+        engine_multihead_ref(&m.t[0], &m.t[1], &m.t[2], &m.t[3], &m.t[4],
+                             &m.t[5], &m.t[6], &m.tx, m.self ? NULL : &m.tc,
+                             &m.twq, &m.twk, &m.twv, &m.two, &m.tbo, &m.args);
+        for (int j = 0; j < 7; j++)
+            ck_assert(memcmp(m.buf[j], r.buf[j],
+                             engine_numel(&m.t[j]) * 4) == 0);
+        attend_case_free(&m);
+    }
+    free(o2);
+done:
+    engine_attention_force_baseline(0);
+    attend_case_free(&c);
+    attend_case_free(&r);
+}
+END_TEST
+
+START_TEST(attend_cancel_stops)
+{
+    attend_case c;
+    attend_case_new(&c, 3, 0, 1, 300);
+    volatile int stop = 0;
+    ck_assert_int_eq(attend_call(&c, 0, 2, &stop), 0);
+    stop = 1;
+    ck_assert_int_eq(attend_call(&c, 0, 2, &stop), 1);
+    ck_assert_int_eq(attend_call(&c, 0, 1, &stop), 1);
+    ck_assert_int_eq(attend_call(&c, 24, 1, &stop), 1);
+    attend_case_free(&c);
+}
+END_TEST
+
+START_TEST(mean_heads_is_sum_over_h)
+{
+    const int64_t B = 2, H = 3, T = 5, S = 7, n = B * H * T * S;
+    float *w = malloc(n * 4), *a = malloc(B * T * S * 4);
+    unit_fill_random(w, n, 400);
+    engine_tensor tw = {w, 4, {B, H, T, S}}, ta = {a, 3, {B, T, S}};
+    engine_mean_heads(&ta, &tw, _i + 1);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < T * S; i++) {
+            float sum = 0.0f;
+            for (int64_t h = 0; h < H; h++)
+                sum += w[(b * H + h) * T * S + i];
+            ck_assert(a[b * T * S + i] == sum / (float)H);
+        }
+    free(w), free(a);
+}
+END_TEST
+
 START_TEST(allclose_is_torch_semantics)
 {
     const float a[2] = {1.0f, 0.0f}, b[2] = {1.0f + 5e-6f, 1e-9f};
@@ -728,6 +934,12 @@ Suite *engine_suite(void)
     const int ncross = (int)(sizeof cross_shapes / sizeof cross_shapes[0]);
     tcase_add_loop_test(tc, cross_attention_matches_reference, 0, 8 * ncross);
     tcase_add_loop_test(tc, cross_multihead_matches_reference, 0, 8 * ncross);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("attend");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, attend_matches_reference, 0, 8 * NATTEND);
+    tcase_add_test(tc, attend_cancel_stops);
+    tcase_add_loop_test(tc, mean_heads_is_sum_over_h, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,33 +1,16 @@
 /* test_v2.c -- the KServe / Triton v2 adapter (api/v2.c) and its routes
- * (server/route.c): the native body a v2 request becomes, the v2 answer
- * next to the native one, errors mapped back to the v2 request, versioned
- * URLs. */
+ * (server/route.c): a v2 request's call is the native request's (the
+ * answers side by side), binary data exact both ways, errors told at the
+ * place in the v2 request, versioned URLs. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../api/numtext.h"
 #include "../../api/v2.h"
 #include "../../server/server.h"
 #include "unit.h"
-
-/* The native body of a v2 request, as a string the test frees. */
-static char *native_of(const char *model, const char *v2)
-{
-    api_response res = {0};
-    size_t n = 0;
-    char *text = api_v2_native_body(model, v2, strlen(v2), NULL, &n, &res);
-    ck_assert_msg(text != NULL, "no native body: %.*s", (int)res.len,
-                  res.body ? res.body : "");
-    api_response_free(&res);
-    char *s = malloc(n + 1);            /* the body is not a C string */
-    memcpy(s, text, n);
-    s[n] = '\0';
-    free(text);
-    return s;
-}
 
 /* The v2 error text of a request (asserts the status and the form). */
 static void error_of(const char *model, const char *v2, int status,
@@ -45,83 +28,6 @@ static void error_of(const char *model, const char *v2, int status,
     json_decref(j);
     api_response_free(&res);
 }
-
-START_TEST(native_body_flat_and_nested)
-{
-    /* flat and nested data, parameters in order, outputs as "return";
-     * numbers as the doubles Jansson read (0.1 keeps all 17 digits). */
-    char *a = native_of("attention",
-        "{\"id\":\"r\",\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],"
-        "\"datatype\":\"FP32\",\"data\":[1,0.1,-2.5e-3,4]},"
-        "{\"name\":\"wq\",\"shape\":[1,2],\"datatype\":\"FP32\","
-        "\"data\":[[1,2]]}],\"parameters\":{\"causal\":false,\"scale\":0.5,"
-        "\"seed\":\"7\",\"shape\":[1,2,2],\"binary_data_output\":true},"
-        "\"outputs\":[{\"name\":\"scores\"},{\"name\":\"out\"}]}");
-    ck_assert_str_eq(a,
-        "{\"x\":[[[1,0.1],[-0.0025,4]]],"
-        "\"wq\":[[1,2]],\"causal\":false,\"scale\":0.5,\"seed\":\"7\","
-        "\"shape\":[1,2,2],\"return\":[\"scores\",\"out\"]}");
-    free(a);
-    /* a real stays a real in parameters (a native integer field refuses
-     * 1.0); an element past float32 goes as it came, for the native
-     * endpoint to refuse */
-    a = native_of("attention",
-        "{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":"
-        "\"FP32\",\"data\":[1e39,-0.0]}],\"parameters\":{\"head_size\":"
-        "2.0,\"scale\":0.1}}");
-    ck_assert_str_eq(a, "{\"x\":[9.9999999999999994e+38,-0],\"head_size\":"
-                        "2.0,\"scale\":0.10000000000000001}");
-    free(a);
-}
-END_TEST
-
-START_TEST(native_body_passes_context_and_mask)
-{
-    /* context and mask go to the native endpoints as they are (BOOL as
-     * true/false, FP32 masks as numbers), whatever those then say. */
-    char *a = native_of("multihead",
-        "{\"inputs\":[{\"name\":\"mask\",\"shape\":[2,2],\"datatype\":"
-        "\"BOOL\",\"data\":[true,false,true,true]},{\"name\":\"context\","
-        "\"shape\":[1,1,2],\"datatype\":\"FP32\",\"data\":[[[3,-1]]]}]}");
-    ck_assert_str_eq(a, "{\"mask\":[[true,false],[true,true]],"
-                        "\"context\":[[[3,-1]]]}");
-    free(a);
-    a = native_of("attention",
-        "{\"inputs\":[{\"name\":\"mask\",\"shape\":[1,2],\"datatype\":"
-        "\"FP32\",\"data\":[0,-1e30]}]}");
-    ck_assert_str_eq(a, "{\"mask\":[[0,-1e+30]]}");
-    free(a);
-    /* binary tensor data: float32 as their exact doubles, BOOL bytes */
-    {
-        static const char head[] =
-            "{\"inputs\":[{\"name\":\"mask\",\"shape\":[1,2],\"datatype\":"
-            "\"BOOL\",\"parameters\":{\"binary_data_size\":2}},{\"name\":"
-            "\"x\",\"shape\":[1,1,2],\"datatype\":\"FP32\",\"parameters\":"
-            "{\"binary_data_size\":8}}]}";
-        const float x[2] = {0.1f, -3.0f};
-        char body[sizeof head - 1 + 2 + sizeof x];
-        memcpy(body, head, sizeof head - 1);
-        body[sizeof head - 1] = 1;
-        body[sizeof head] = 0;
-        memcpy(body + sizeof head + 1, x, sizeof x);
-        api_response res = {0};
-        size_t n = 0;
-        char *t = api_v2_native_body("attention", body, sizeof body, NULL, &n,
-                                     &res);
-        ck_assert_ptr_nonnull(t);
-        static const char want[] = "{\"mask\":[[true,false]],\"x\":[[["
-                                   "0.1,-3]]]}";
-        ck_assert_uint_eq(n, sizeof want - 1);
-        ck_assert(memcmp(t, want, n) == 0);
-        free(t);
-    }
-    /* bow has no "return": outputs only filter the answer */
-    a = native_of("bow", "{\"inputs\":[],\"parameters\":{\"seed\":1,"
-                         "\"shape\":[1,1,1]},\"outputs\":[{\"name\":\"x\"}]}");
-    ck_assert_str_eq(a, "{\"seed\":1,\"shape\":[1,1,1]}");
-    free(a);
-}
-END_TEST
 
 /* The numbers of the array value after `key` in text, as "a,b,c". */
 static void tokens_after(const char *text, const char *key, char *out,
@@ -169,6 +75,92 @@ static void one_head(const char *v2_rest, api_response *n, api_response *r)
     ck_assert_int_eq(n->status, 200);
     ck_assert_int_eq(r->status, 200);
 }
+
+/* The numbers of output `name` in a v2 JSON answer and of field `name`
+ * in a native answer are the same text. */
+static void same_numbers(const api_response *n, const api_response *r,
+                         const char *name, const char *shape)
+{
+    char key[96], a[1024], b[1024];
+    snprintf(key, sizeof key, "\"%s\":", name);
+    tokens_after(n->body, key, a, sizeof a);
+    snprintf(key, sizeof key, "\"name\":\"%s\",\"shape\":%s,"
+             "\"datatype\":\"FP32\",\"data\":", name, shape);
+    tokens_after(r->body, key, b, sizeof b);
+    ck_assert_str_eq(a, b);
+}
+
+/* Flat and nested data, parameters as the native fields, outputs as
+ * "return": the call is the native request's (numbers as the float32
+ * each rounds to). */
+START_TEST(inputs_flat_and_nested)
+{
+    static const char v2[] =
+        "{\"id\":\"r\",\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,2],"
+        "\"datatype\":\"FP32\",\"data\":[1,0.1,-2.5e-3,4]},"
+        "{\"name\":\"wq\",\"shape\":[1,2],\"datatype\":\"FP32\","
+        "\"data\":[[1,2]]}],\"parameters\":{\"causal\":false,\"scale\":0.5,"
+        "\"seed\":\"7\",\"shape\":[1,2,2],\"head_size\":1},"
+        "\"outputs\":[{\"name\":\"scores\"},{\"name\":\"out\"},"
+        "{\"name\":\"x\"},{\"name\":\"wk\"}]}";
+    static const char native[] =
+        "{\"x\":[[[1,0.1],[-2.5e-3,4]]],\"wq\":[[1,2]],\"causal\":false,"
+        "\"scale\":0.5,\"seed\":\"7\",\"shape\":[1,2,2],\"head_size\":1,"
+        "\"return\":[\"scores\",\"out\",\"x\",\"wk\"]}";
+    api_response n = {0}, r = {0};
+    api_attention(native, strlen(native), &n);
+    api_v2_infer("attention", v2, strlen(v2), NULL, &r);
+    ck_assert_int_eq(n.status, 200);
+    ck_assert_int_eq(r.status, 200);
+    same_numbers(&n, &r, "scores", "[1,2,2]");
+    same_numbers(&n, &r, "out", "[1,2,1]");
+    same_numbers(&n, &r, "x", "[1,2,2]");
+    same_numbers(&n, &r, "wk", "[1,2]");
+    api_response_free(&n);
+    api_response_free(&r);
+    /* a real stays a real in parameters (head_size 2.0 is refused as
+     * natively); an element past float32 is refused where it stands */
+    char msg[400];
+    error_of("attention", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,2],"
+             "\"datatype\":\"FP32\",\"data\":[1e39,-0.0]}],\"parameters\":"
+             "{\"seed\":1,\"head_size\":2.0}}", 400, msg, sizeof msg);
+    ck_assert_str_eq(msg, "wrong_type at parameters.head_size: head_size "
+                     "must be an integer, not number");
+    error_of("attention", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,2],"
+             "\"datatype\":\"FP32\",\"data\":[1,1e39]}],\"parameters\":"
+             "{\"seed\":1,\"head_size\":2}}", 400, msg, sizeof msg);
+    ck_assert_str_eq(msg, "out_of_range at inputs[0].data[1] (x[0][0][1]): "
+                     "x[0][0][1] = 1e+39 does not fit in float32 (largest "
+                     "magnitude 3.4028235e38)");
+}
+END_TEST
+
+/* context and a BOOL mask (true = may attend) give the native answer. */
+START_TEST(inputs_context_and_mask)
+{
+    static const char v2[] =
+        "{\"inputs\":[{\"name\":\"mask\",\"shape\":[2,3],\"datatype\":"
+        "\"BOOL\",\"data\":[true,false,true,true,true,false]},"
+        "{\"name\":\"context\",\"shape\":[1,3,2],\"datatype\":\"FP32\","
+        "\"data\":[[[3,-1],[0.5,2],[1,1]]]},{\"name\":\"x\",\"shape\":"
+        "[1,2,2],\"datatype\":\"FP32\",\"data\":[0.3,1,2,3]}],"
+        "\"parameters\":{\"seed\":3,\"head_size\":2},\"outputs\":"
+        "[{\"name\":\"weights\"},{\"name\":\"out\"}]}";
+    static const char native[] =
+        "{\"mask\":[[true,false,true],[true,true,false]],\"context\":"
+        "[[[3,-1],[0.5,2],[1,1]]],\"x\":[[[0.3,1],[2,3]]],\"seed\":3,"
+        "\"head_size\":2}";
+    api_response n = {0}, r = {0};
+    api_attention(native, strlen(native), &n);
+    api_v2_infer("attention", v2, strlen(v2), NULL, &r);
+    ck_assert_int_eq(n.status, 200);
+    ck_assert_int_eq(r.status, 200);
+    same_numbers(&n, &r, "weights", "[1,2,3]");
+    same_numbers(&n, &r, "out", "[1,2,2]");
+    api_response_free(&n);
+    api_response_free(&r);
+}
+END_TEST
 
 /* The v2 answer carries exactly the native answer's number text. */
 START_TEST(answer_is_the_native_text)
@@ -352,16 +344,18 @@ START_TEST(errors_name_the_v2_place)
 }
 END_TEST
 
-/* Every float32 an input carries reaches the native parser as text that
- * it (a correctly rounded double, then the float) reads back as exactly
- * that float, sign of zero included: 2^18 random bit patterns plus the
- * edges, through binary tensor data. */
+/* Every float32 an input carries as binary tensor data is the call's
+ * float, sign of zero included, and comes back as binary output bit for
+ * bit: 2^18 random bit patterns plus the edges (bow returns the x it was
+ * sent when a seed is given). */
 START_TEST(input_floats_are_exact)
 {
     enum { N = 1 << 18 };
     static const char head[] =
-        "{\"inputs\":[{\"name\":\"x\",\"shape\":[262144],\"datatype\":"
-        "\"FP32\",\"parameters\":{\"binary_data_size\":1048576}}]}";
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1,262144],\"datatype\":"
+        "\"FP32\",\"parameters\":{\"binary_data_size\":1048576}}],"
+        "\"parameters\":{\"seed\":1},\"outputs\":[{\"name\":\"x\","
+        "\"parameters\":{\"binary_data\":true}}]}";
     const size_t hl = sizeof head - 1;
     char *body = malloc(hl + 4 * (size_t)N);
     float *f = malloc(4 * (size_t)N);
@@ -382,21 +376,11 @@ START_TEST(input_floats_are_exact)
     }
     memcpy(body + hl, f, 4 * (size_t)N);
     api_response res = {0};
-    size_t n = 0;
-    char *t = api_v2_native_body("bow", body, hl + 4 * (size_t)N, NULL, &n, &res);
-    ck_assert_ptr_nonnull(t);
-    const char *p = t + strlen("{\"x\":["), *end = t + n;
-    for (int i = 0; i < N; i++) {
-        double d;
-        const char *q = numtext_parse_double(p, end, &d);
-        ck_assert_ptr_nonnull(q);
-        const float g = (float)d;
-        ck_assert_msg(memcmp(&g, &f[i], 4) == 0, "element %d: %.*s is not "
-                      "%a", i, (int)(q - p), p, (double)f[i]);
-        p = q + 1;              /* the comma (or the closing bracket) */
-    }
-    ck_assert_int_eq(p[-1], ']');
-    free(t);
+    api_v2_infer("bow", body, hl + 4 * (size_t)N, NULL, &res);
+    ck_assert_int_eq(res.status, 200);
+    ck_assert_uint_eq(res.len - res.json_len, 4 * (size_t)N);
+    ck_assert(memcmp(res.body + res.json_len, f, 4 * (size_t)N) == 0);
+    api_response_free(&res);
     free(f);
     free(body);
 }
@@ -492,8 +476,8 @@ Suite *v2_suite(void)
 {
     Suite *s = suite_create("v2");
     TCase *tc = tcase_create("adapter");
-    tcase_add_test(tc, native_body_flat_and_nested);
-    tcase_add_test(tc, native_body_passes_context_and_mask);
+    tcase_add_test(tc, inputs_flat_and_nested);
+    tcase_add_test(tc, inputs_context_and_mask);
     tcase_add_test(tc, answer_is_the_native_text);
     tcase_add_test(tc, binary_outputs);
     tcase_add_test(tc, errors_name_the_v2_place);

@@ -1,0 +1,26 @@
+# mk/fuzz.mk -- make fuzz: libFuzzer over route + body -> response
+# (tests/fuzz/README.md), FUZZ_SECONDS long; not part of make test.
+
+.PHONY: fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_PKGS := clang-14 libfuzzer-14-dev libclang-rt-14-dev
+FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+build/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
+		api/numtext.cc server/route.c server/metrics.c server/budget.c server/assets.S openapi.yaml \
+		web/index.html | deps
+	$(call apt_need,$(FUZZ_PKGS))
+	@mkdir -p $(dir $@)
+	clang++-14 -g -O1 -std=c++17 -fno-exceptions $(FUZZ_SAN) \
+		-c api/numtext.cc -o build/fuzz/numtext.o
+	clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -I. -Wno-unknown-pragmas \
+		$(FUZZ_SAN) tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
+		server/route.c server/metrics.c server/budget.c server/assets.S \
+		build/fuzz/numtext.o \
+		-ljansson -ldouble-conversion -lstdc++ -lm -o $@
+
+fuzz: build/fuzz/fuzz_request
+	rm -rf build/fuzz/seeds && tests/fuzz/make_corpus.sh build/fuzz/seeds
+	@mkdir -p build/fuzz/corpus
+	./build/fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+		-timeout=10 -rss_limit_mb=4096 -artifact_prefix=build/fuzz/ \
+		-print_final_stats=1 build/fuzz/corpus build/fuzz/seeds
