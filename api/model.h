@@ -161,6 +161,9 @@ void api_result_free(api_result *r);
  * NULL. */
 const volatile int *api_cancel_flag(void);
 
+/* Whether a planned cost is over this thread's api_defer_above bound. */
+int api_deferred(const api_cost *k);
+
 /* ==== codecs ==== */
 
 /* Native JSON: the handler of model m. */

@@ -133,6 +133,17 @@ static atomic_int suspended;         /* requests suspended for a worker */
  * writing its body would otherwise see the connection reset before it
  * reads the answer, and a keep-alive connection survives a 404. */
 
+/* A native model request this small runs on the HTTP thread itself: its
+ * body is parsed and its cost planned there (api_defer_above), and only
+ * if the plan is over these bounds is it handed to a compute worker.  The
+ * hand-off (suspend, queue, wake a worker, resume) costs ~14 us of CPU,
+ * more than such a request's maths; these bounds keep what an HTTP thread
+ * may spend on one to well under a millisecond (16 KiB of body is ~2k
+ * numbers to parse; 16k floats written as text, about as much). */
+#define INLINE_MAX_BODY (16 * 1024)
+#define INLINE_MAX_MADDS 65536.0
+#define INLINE_MAX_FLOATS 16384
+
 /* What a handler may make of its body, reserved in the memory budget
  * until the api estimates each request's cost: parsing's peak (issue 15
  * bounds it by 3x the body) and the answer. */
@@ -819,6 +830,16 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
                server_auth_enabled() && r->auth == SERVER_AUTH_OK) {
         server_metrics_render(&res, 1);     /* under the key: versions too */
     } else if (r->route && (r->route->post || r->route->infer)) {
+        if (r->route->model >= 0 && r->route->post && r->len <= INLINE_MAX_BODY) {
+            /* maybe tiny enough for this thread (see INLINE_MAX_BODY) */
+            set_phase(r->cn, PH_WORK);
+            api_defer_above(INLINE_MAX_MADDS, INLINE_MAX_FLOATS);
+            server_dispatch(r->route, r->body, r->len, NULL, &res);
+            api_defer_above(0, 0);
+            if (!res.deferred)
+                return send_response(c, r, &res);
+            memset(&res, 0, sizeof res);
+        }
         /* A computation: reserved in the budget, then off this thread. */
         const uint64_t more = (uint64_t)r->len * RESERVE_FACTOR + RESERVE_BASE;
         if (!server_budget_reserve(more)) {
