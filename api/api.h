@@ -65,7 +65,7 @@ void api_response_free(api_response *res);
 typedef struct api_error {
     int status;                 /* 0 = no error */
     const char *code;           /* stable machine code, e.g. "ragged_array" */
-    char message[320];
+    char message[448];
     char path[160];             /* "" = whole body; see has_path */
     int has_path;
     int line, column, position; /* invalid_json only (has_position) */
@@ -81,6 +81,20 @@ void api_fail(api_error *e, int status, const char *code, const char *path,
 int api_model_count(void);
 const char *api_model_name(int i);
 const char *api_model_summary(int i);
+
+/* Whether model i is built in (bow .. gpt: it has a native route
+ * POST /<name>); the others are --models models, v2 models only. */
+int api_model_builtin(int i);
+
+/* Loads the model repository dir (--models: dir/<name>/config.json +
+ * model.safetensors, api/gpt_model.h) into the model table, before any
+ * thread serves.  Returns the number of models, or -1 with err set (the
+ * file, the tensor, the expected shape); nothing stays loaded then.  A
+ * missing dir is an error only if required. */
+int api_models_load(const char *dir, int required, char *err, size_t cap);
+
+/* GET /models: the loaded models and their config.json. */
+void api_models_list(api_response *res);
 
 /* POST /<name>: the native handler of model i. */
 void api_model_post(int i, const char *body, size_t len, api_response *res);

@@ -10,6 +10,10 @@
 #include "../engine/engine.h"
 #include "../engine/rng.h"
 
+/* The most dimensions a tensor sent in a request may have (/randn's
+ * shape too); results may have up to ENGINE_MAX_RANK. */
+#define API_MAX_IN_RANK 4
+
 /* The body as a JSON object, or NULL with e set (400 invalid_json with
  * line/column, 422 wrong_type, 503). */
 json_t *api_parse_body(const char *body, size_t len, api_error *e);

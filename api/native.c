@@ -23,6 +23,8 @@ static int body_shape(void *ctx, const api_call *c, int role,
     const char *name = input_name(c->m, role);
     if (role == IN_MASK)
         return api_mask_shape(json_object_get(b->root, name), t, is_bool, e);
+    if (role == IN_IDX)
+        return api_idx_shape(c, json_object_get(b->root, name), t, e);
     const int i = api_model_input(c->m, name);
     return api_body_tensor(b, name, c->m->inputs[i].min_rank, t, e);
 }
@@ -34,6 +36,8 @@ static void body_fill(void *ctx, const api_call *c, int role,
     const char *name = input_name(c->m, role);
     if (role == IN_MASK)
         api_mask_fill(json_object_get(b->root, name), c->mask_bool, t);
+    else if (role == IN_IDX)
+        api_idx_fill(json_object_get(b->root, name), t);
     else
         api_body_fill(b, name, t);
 }
@@ -91,7 +95,8 @@ void api_native_handle(const api_model *m, const char *body, size_t len,
     const char *tensors[API_MAX_IN + 1], *names[API_MAX_OUT];
     int nt = 0;
     for (int i = 0; i < m->ninputs; i++)
-        if (!m->inputs[i].may_bool)     /* a mask goes through Jansson */
+        /* a mask and idx go through Jansson */
+        if (!m->inputs[i].may_bool && m->inputs[i].dtype == API_FP32)
             tensors[nt++] = m->inputs[i].name;
     tensors[nt] = NULL;
     api_error e = {0};
@@ -122,6 +127,8 @@ void api_native_handle(const api_model *m, const char *body, size_t len,
         goto fail;
     if (m->family == API_BOW) {
         respond_bow(res, &c, &r);
+    } else if (m->family == API_BLOCK || m->family == API_GPT) {
+        api_lecture_respond(res, &c, &r);
     } else {
         for (int i = 0; i < m->noutputs; i++)
             names[i] = m->outputs[i].name;

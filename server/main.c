@@ -88,6 +88,14 @@ static void usage(FILE *f, const server_config *d)
 "                           (scheme://host[:port]) call the    (comma-separated)\n"
 "                           API; repeatable; default * (any)\n"
 "\n"
+"Models\n"
+"  --models DIR             model repository: DIR/<name>/      ATTND_MODELS\n"
+"                           config.json + model.safetensors,\n"
+"                           each loaded at start-up (any error\n"
+"                           stops attnd) and served as /gpt's\n"
+"                           \"model\" and /v2/models/<name>;\n"
+"                           default ./models if it exists\n"
+"\n"
 "Request limits (each refused before any allocation, with its own error)\n"
 "  --max-body BYTES         request body; 413 body_too_large;  ATTND_MAX_BODY\n"
 "                           K, M, G suffixes; default 64M\n"
@@ -141,12 +149,14 @@ static void usage(FILE *f, const server_config *d)
                 api_model_summary(m));
     fprintf(f,
 "  POST /randn                torch.randn / torch.rand under a seed\n"
+"  GET /models                the --models models and their config\n"
 "  GET /healthz, GET /readyz  liveness; readiness (503 while draining)\n"
 "  GET /metrics               Prometheus metrics\n"
 "  GET /openapi.yaml          the contract (GET / is the visualizer)\n"
 "  GET /v2, GET /v2/health/live, GET /v2/health/ready,\n"
 "  GET /v2/models/{model}[/ready], POST /v2/models/{model}/infer\n"
-"                             KServe / Triton v2 (the models above)\n");
+"                             KServe / Triton v2 (the models above and\n"
+"                             each --models model)\n");
 }
 
 /* A non-negative integer with an optional K/M/G (binary) suffix, or -1. */
@@ -318,7 +328,7 @@ int main(int argc, char **argv)
     enum { NSPECS = sizeof specs / sizeof specs[0] };
     const server_config defaults = cfg;
 
-    struct option opts[NSPECS + 12];
+    struct option opts[NSPECS + 13];
     for (int i = 0; i < NSPECS; i++)
         opts[i] = (struct option){specs[i].flag, required_argument, NULL, i};
     opts[NSPECS] = (struct option){"host", required_argument, NULL, 'H'};
@@ -341,11 +351,13 @@ int main(int argc, char **argv)
                                        'V'};
     opts[NSPECS + 10] = (struct option){"healthcheck", no_argument, NULL,
                                         'Z'};
-    opts[NSPECS + 11] = (struct option){NULL, 0, NULL, 0};
+    opts[NSPECS + 11] = (struct option){"models", required_argument, NULL,
+                                        'D'};
+    opts[NSPECS + 12] = (struct option){NULL, 0, NULL, 0};
 
     const char *given[NSPECS] = {NULL};
     int total_follows = 0;
-    const char *host = NULL, *log_format = NULL;
+    const char *host = NULL, *log_format = NULL, *models = NULL;
     const char *tls_cert = NULL, *tls_key = NULL, *tls_prio = NULL;
     const char *api_keys = NULL;
     int metrics_public = -1, metrics_versions = -1;
@@ -380,6 +392,8 @@ int main(int argc, char **argv)
             metrics_versions = 1;
         } else if (c == 'Z') {
             return server_healthcheck();
+        } else if (c == 'D') {
+            models = optarg;
         } else if (c == 'h') {
             usage(stdout, &defaults);
             return 0;
@@ -420,5 +434,22 @@ int main(int argc, char **argv)
         return 2;
     cfg.cors_origins = origins;
     cfg.n_cors_origins = norigins;
+    /* The model repository: given (flag or variable), it must load; the
+     * default ./models is served when it is there (make run, the image). */
+    const char *mflag = models ? "--models" : "ATTND_MODELS";
+    if (!models)
+        models = getenv("ATTND_MODELS");
+    const int required = models != NULL;
+    if (!models)
+        models = "models";
+    char err[512];
+    const int n = api_models_load(models, required, err, sizeof err);
+    if (n < 0) {
+        fprintf(stderr, "attnd: %s %s: %s\n", required ? mflag : "models",
+                models, err);
+        return 1;
+    }
+    cfg.models_dir = models;
+    cfg.nmodels = n;
     return server_run(&cfg);
 }
