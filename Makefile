@@ -6,7 +6,9 @@
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
-LDLIBS  += -lmicrohttpd -ljansson -lz -lstdc++ -lm -lpthread
+# libmicrohttpd: build/mhd/lib/libmicrohttpd.a (mk/mhd.mk), a prerequisite
+# of the links; GnuTLS for its HTTPS; zlib for Content-Encoding.
+LDLIBS  += -lgnutls -ljansson -lz -lstdc++ -lm -lpthread
 PYTHON  ?= /usr/bin/python3
 PORT    ?= 8080
 
@@ -36,7 +38,8 @@ API    := api/api.c api/codec.c api/jsonw.c api/model.c api/native.c \
 	api/mask.c api/v2.c api/v2_request.c api/v2_ext.c api/stats.c \
 	api/b64.c api/safetensors.c api/gpt_model.c api/lecture.c api/repo.c
 SERVER := server/http.c server/route.c server/log.c server/metrics.c \
-	server/ident.c server/encoding.c
+	server/ident.c server/encoding.c server/budget.c server/tls.c \
+	server/auth.c server/headers.c server/probe.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -46,9 +49,11 @@ all: $(B)/attnd
 
 # apt_need, deps, test-deps: the packages of the build and of the tests.
 include mk/deps.mk
+# libmicrohttpd 1.0.1 from Debian's source into build/mhd, linked statically.
+include mk/mhd.mk
 
 # Objects depend on the Makefile too: a change of flags rebuilds them.
-$(B)/obj/%.o: %.c Makefile | deps
+$(B)/obj/%.o: %.c Makefile | deps $(MHD_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -64,7 +69,7 @@ $(B)/obj/%.o: %.cc Makefile | deps
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 # Test sources include check.h: they wait for the test packages.
-$(B)/obj/tests/%.o: tests/%.c Makefile | test-deps
+$(B)/obj/tests/%.o: tests/%.c Makefile | test-deps $(MHD_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -87,14 +92,14 @@ $(B)/obj/server/assets.o: server/assets.S openapi.yaml web/index.html | deps
 	@mkdir -p $(dir $@)
 	$(CC) -I. -c $< -o $@
 
-$(B)/attnd: $(LIB_OBJ) $(B)/obj/server/main.o
+$(B)/attnd: $(LIB_OBJ) $(B)/obj/server/main.o $(MHD_LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # Check's flags are read when the recipe runs, after test-deps installed it.
 CHECK_LIBS = $(shell pkg-config --libs check)
 # numtext_ref.o (double-conversion): f2s's reference, in tests only.
 $(B)/test_unit: $(LIB_OBJ) $(patsubst %.c,$(B)/obj/%.o,$(UNIT_SRC)) \
-		$(B)/obj/api/numtext_ref.o | test-deps
+		$(B)/obj/api/numtext_ref.o $(MHD_LIB) | test-deps
 	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) -lsodium -ldouble-conversion \
 		$(LDLIBS) -o $@ \
 		-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free

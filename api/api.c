@@ -1,6 +1,7 @@
 /* api.c -- what every endpoint shares: errors, body parsing, config. */
 #include "api.h"
 #include "internal.h"
+#include "model.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -471,6 +472,21 @@ void api_cancel_watch(const volatile int *flag)
 const volatile int *api_cancel_flag(void)
 {
     return cancel_flag;
+}
+
+static _Thread_local double defer_madds;
+static _Thread_local int64_t defer_floats;
+
+void api_defer_above(double madds, int64_t floats)
+{
+    defer_madds = madds;
+    defer_floats = floats;
+}
+
+int api_deferred(const api_cost *k)
+{
+    return (defer_madds > 0 || defer_floats > 0) &&
+           (k->madds > defer_madds || api_cost_floats(k) > defer_floats);
 }
 
 int api_threads_for_text(int64_t numbers)

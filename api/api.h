@@ -53,6 +53,8 @@ typedef struct api_response {
                                    bytes of JSON, then raw tensor data (the
                                    Inference-Header-Content-Length); 0 = the
                                    body is all of one type */
+    int deferred;               /* not run: over api_defer_above's bound
+                                   (status 0, no body) */
 } api_response;
 
 /* Frees what a handler put in res (safe on a zeroed res). */
@@ -113,6 +115,15 @@ void api_simple_error(api_response *res, int status, const char *code,
  * points it at a flag it may set (nonzero: stop computing, the answer
  * will not be sent); NULL (the default) never cancels.  Per thread. */
 void api_cancel_watch(const volatile int *flag);
+
+/* A bound on what the next handlers on this thread may run: a native model
+ * request (/bow, /attention, /multihead) whose cost, planned from its
+ * shapes, is over `madds` multiply-adds or `floats` floats stops right
+ * after planning, allocates nothing and answers res->deferred = 1 (to be
+ * run again elsewhere).  Errors found before are answered as usual.  0, 0
+ * (the default) defers nothing.  Per thread.  The server runs tiny
+ * requests this way on its HTTP thread instead of a compute worker. */
+void api_defer_above(double madds, int64_t floats);
 
 /* Team size for a kernel doing `work` multiply-adds: 1 for small work or
  * while another request is computing, so that the HTTP thread pool and

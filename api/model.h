@@ -212,6 +212,9 @@ void api_result_free(api_result *r);
  * NULL. */
 const volatile int *api_cancel_flag(void);
 
+/* Whether a planned cost is over this thread's api_defer_above bound. */
+int api_deferred(const api_cost *k);
+
 /* ==== the lecture's Block and GPT (lecture.c), behind the same calls ==== */
 
 int api_lecture_read(api_call *c, const json_t *o, api_error *e);

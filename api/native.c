@@ -111,6 +111,12 @@ void api_native_handle(const api_model *m, const char *body, size_t len,
     const api_source src = {&b, b.root, 0, body_shape, body_fill};
     if (!api_call_read(&c, m, &src, &e) || !api_call_plan(&c, &e))
         goto fail;
+    if (api_deferred(&c.cost)) {   /* too big for this thread: run elsewhere */
+        api_body_free(&b);
+        memset(res, 0, sizeof *res);
+        res->deferred = 1;
+        return;
+    }
     if (!api_call_fill(&c, &r)) {
         api_body_free(&b);
         api_oom(res);

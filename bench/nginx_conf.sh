@@ -1,13 +1,19 @@
 # bench/nginx_conf.sh -- sourced by run.sh and ab.sh: the HTTP ceiling.
 #
-# nginx_conf DIR PORT BODY writes DIR/nginx.conf (and DIR/tmp): an nginx in
-# the foreground with its own pid, logs and temp folders under DIR, two
-# workers, answering /bow on 127.0.0.1:PORT with `return 200 'BODY'`.
+# nginx_conf DIR PORT BODY [CERT KEY] writes DIR/nginx.conf (and DIR/tmp):
+# an nginx in the foreground with its own pid, logs and temp folders under
+# DIR, two workers, answering /bow on 127.0.0.1:PORT with `return 200
+# 'BODY'`; over HTTPS (TLS 1.2 and 1.3, as attnd's default) with CERT and
+# KEY.
 # BODY is attnd's own response to the small request, so both servers send
 # the same bytes.  Fails if BODY holds a character nginx would interpret.
 
 nginx_conf() {
-    local dir=$1 port=$2 body=$3
+    local dir=$1 port=$2 body=$3 cert=${4:-} key=${5:-} ssl='' tls=''
+    if [ -n "$cert" ]; then
+        ssl=' ssl'
+        tls="ssl_certificate $cert; ssl_certificate_key $key; ssl_protocols TLSv1.2 TLSv1.3;"
+    fi
     # shellcheck disable=SC1003  # the pattern is a backslash, on purpose
     case $body in *"'"*|*'\'*|*'$'*)
         echo "bench: the small response has characters nginx would interpret" >&2
@@ -31,7 +37,8 @@ http {
     keepalive_requests 1000000;
     keepalive_timeout 60s;
     server {
-        listen 127.0.0.1:$port;
+        listen 127.0.0.1:$port$ssl;
+        $tls
         default_type application/json;
         location = /bow { return 200 '$body'; }
     }

@@ -144,7 +144,7 @@ run_wrk() {
     fi
     log "wrk $key: -t$thr -c$conns -d${secs}s POST $path $(basename "$body")"
     run_client env WRK_BODY="$body" wrk -t"$thr" -c"$conns" -d"${secs}s" --timeout "$tmo" \
-        --latency -s "$HERE/post.lua" "http://127.0.0.1:$port$path" \
+        --latency -s "$HERE/post.lua" "${WRK_SCHEME:-http}://127.0.0.1:$port$path" \
         >"$file" 2>&1 || { log "wrk failed:"; cat "$file" >&2; exit 1; }
     if [ -n "$pid" ]; then
         kill -0 "$pid" 2>/dev/null || { log "attnd died during $key"; exit 1; }
@@ -264,6 +264,40 @@ for i in $(seq "$SMALL_ROUNDS"); do
 done
 merge_rounds small_attnd
 merge_rounds small_nginx
+
+# Small over TLS (keep-alive: one handshake per connection): attnd with
+# --tls-cert/--tls-key and nginx with the same certificate and TLS
+# versions, taking turns as above.
+TLSD=$OUT/tls
+mkdir -p "$TLSD"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=localhost -keyout "$TLSD/key.pem" -out "$TLSD/cert.pem" 2>/dev/null
+AT_PORT=$(free_port)
+start attnd_tls "$OUT/attnd-tls.log" env OMP_WAIT_POLICY=PASSIVE "$ATTND_BIN" \
+    --host 127.0.0.1 --port "$AT_PORT" --tls-cert "$TLSD/cert.pem" \
+    --tls-key "$TLSD/key.pem" ${ATTND_THREADS:+--threads "$ATTND_THREADS"}
+AT_PID=$PID
+NGXT=$OUT/nginx-tls
+NT_PORT=$(free_port)
+nginx_conf "$NGXT" "$NT_PORT" "$(cat "$OUT/resp-small-attnd.json")" \
+    "$TLSD/cert.pem" "$TLSD/key.pem" || exit 1
+start nginx_tls "$NGXT/stderr.log" nginx -p "$NGXT/" -e "$NGXT/error.log" \
+    -c "$NGXT/nginx.conf"
+NT_PID=$PID
+sleep 1
+kill -0 "$AT_PID" && kill -0 "$NT_PID" || { log "a TLS server did not start"; exit 1; }
+WRK_SCHEME=https
+SMALL_TLS_RATIOS=()
+for i in $(seq "$SMALL_ROUNDS"); do
+    run_wrk "small_attnd_tls_$i" "$AT_PORT" /bow "$SMALL" 2 32 "$SECS" 10s "$AT_PID"
+    run_wrk "small_nginx_tls_$i" "$NT_PORT" /bow "$SMALL" 2 32 "$SECS" 10s
+    SMALL_TLS_RATIOS+=("$(calc '%.4f' "${R[small_attnd_tls_${i}_rps]}/${R[small_nginx_tls_${i}_rps]}")")
+done
+WRK_SCHEME=http
+merge_rounds small_attnd_tls
+merge_rounds small_nginx_tls
+stop "$AT_PID"
+stop "$NT_PID"
 run_wrk small_peer "$P_PORT" /bow "$SMALL" 2 32 "$SECS" 10s
 run_wrk medium_attnd "$A_PORT" /attention "$MEDIUM" 2 32 "$SECS" 10s "$A_PID"
 run_wrk medium_peer "$P_PORT" /attention "$MEDIUM" 2 32 "$SECS" 10s
@@ -397,6 +431,8 @@ r_rss=$(calc '%.2f' "(${R[large_attnd_hwm]}-${R[large_attnd_idle]})*1024/${R[lar
     http_row "1 small /bow B4 T8 C2" attnd small_attnd attnd
     http_row "1 small /bow B4 T8 C2" "nginx (fixed body)" small_nginx
     http_row "1 small /bow B4 T8 C2" "peer (FastAPI+torch)" small_peer
+    http_row "1 small /bow over TLS" "attnd --tls-cert" small_attnd_tls attnd
+    http_row "1 small /bow over TLS" "nginx (fixed body, same cert)" small_nginx_tls
     http_row "2 medium /attention B4 T8 C32 hs16" attnd medium_attnd attnd
     http_row "2 medium /attention B4 T8 C32 hs16" "peer (FastAPI+torch)" medium_peer
     http_row "3 large /attention B8 T256 C64 hs64" attnd large_attnd attnd
@@ -427,7 +463,7 @@ r_rss=$(calc '%.2f' "(${R[large_attnd_hwm]}-${R[large_attnd_idle]})*1024/${R[lar
     echo "| engine (b): attnd speed-up 1 → 2 threads (torch: ${r_tscale}x; a pure ALU loop between the same calls: ${R[eng_cores_b_2]}x) | ${r_scale}x | ≥ 1.8x | $(verdict "$r_scale" '>=' 1.8)$(scaling_note) |"
     echo "| large: attnd peak RSS above idle / request body | ${r_rss}x | ≤ 8x | $(verdict "$r_rss" '<=' 8) |"
     echo
-    echo "For reference: small attnd / peer req/s ${r_small_peer}x; medium attnd / peer req/s ${r_medium_peer}x."
+    echo "For reference: small attnd / peer req/s ${r_small_peer}x; medium attnd / peer req/s ${r_medium_peer}x; small over TLS (keep-alive, same certificate, TLS 1.2+): attnd / nginx req/s $(calc '%.2f' "$(median "${SMALL_TLS_RATIOS[@]}")")x (rounds: $(printf '%.2f, ' "${SMALL_TLS_RATIOS[@]}" | sed 's/, $//')), attnd over TLS / attnd plain $(calc '%.2f' "${R[small_attnd_tls_rps]}/${R[small_attnd_rps]}")x."
 } >"$OUT/results.md"
 
 echo

@@ -1,7 +1,7 @@
 # mk/bench.mk -- make bench: the yardstick (bench/README.md), not part of make
 # test
 
-BENCH_PKGS := wrk nginx-light python3-torch python3-numpy python3-fastapi uvicorn \
+BENCH_PKGS := wrk nginx-light openssl python3-torch python3-numpy python3-fastapi uvicorn \
 	libopenblas0-pthread
 PEERS_DIR  ?= $(CURDIR)/../shared/peers
 

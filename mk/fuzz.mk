@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_PKGS := clang-14 libfuzzer-14-dev libclang-rt-14-dev
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 build/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
-		api/numtext.cc server/route.c server/metrics.c server/assets.S openapi.yaml \
+		api/numtext.cc server/route.c server/metrics.c server/budget.c server/assets.S openapi.yaml \
 		web/index.html | deps
 	$(call apt_need,$(FUZZ_PKGS))
 	@mkdir -p $(dir $@)
@@ -14,7 +14,8 @@ build/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
 		-c api/numtext.cc -o build/fuzz/numtext.o
 	clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -I. -Wno-unknown-pragmas \
 		$(FUZZ_SAN) tests/fuzz/fuzz_request.c $(ENGINE) $(API) \
-		server/route.c server/metrics.c server/assets.S build/fuzz/numtext.o \
+		server/route.c server/metrics.c server/budget.c server/assets.S \
+		build/fuzz/numtext.o \
 		-ljansson -ldouble-conversion -lstdc++ -lm -o $@
 
 fuzz: build/fuzz/fuzz_request

@@ -15,4 +15,5 @@ test-ui: $(B)/attnd | ui-deps
 	cd tests/ui && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
 	@mkdir -p $(UI_OUT)
 	ATTND_BIN=$(CURDIR)/$(B)/attnd CHROMIUM=/usr/bin/chromium UI_OUT=$(UI_OUT) \
-		node --test --test-concurrency=1 tests/ui/visualizer.test.mjs
+		node --test --test-concurrency=1 tests/ui/visualizer.test.mjs \
+		tests/ui/apikey.test.mjs

@@ -31,7 +31,7 @@ static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE",
 /* Every status attnd answers with, 0 for "no response was sent" (the
  * client went away, or the request was cut mid-body and logged as 408 or
  * 503 with nothing sent), and "other" as a catch-all. */
-static const int statuses[] = {0,   200, 204, 304, 400, 404, 405,
+static const int statuses[] = {0,   200, 204, 304, 400, 401, 404, 405,
                                408, 413, 415, 422, 500, 503};
 #define NSTATUSES (sizeof statuses / sizeof statuses[0])
 #define OTHER_STATUS NSTATUSES
@@ -61,6 +61,18 @@ static const char *const reasons[] = {
                              total limit, in a race libmicrohttpd reports
                              the same way) */
     "out_of_memory",      /* 503 */
+    "bad_request",        /* 400: framing refused by attnd (a %00 path,
+                             conflicting lengths, ...) or libmicrohttpd's
+                             own (not counted: no request exists) */
+    "header_timeout",     /* connection cut: no complete head in time
+                             (--header-timeout; keep-alive: --timeout) */
+    "send_timeout",       /* a client that stopped reading (--send-timeout) */
+    "compute_timeout",    /* 503: --compute-timeout */
+    "client_gone",        /* a computation stopped: its client left */
+    "shutting_down",      /* 503: cut by shutdown after --grace */
+    "memory_budget",      /* 503: --max-memory spent */
+    "idle_closed",        /* an idle keep-alive connection closed for a new
+                             client at --max-connections */
 };
 #define NREASONS (sizeof reasons / sizeof reasons[0])
 
@@ -73,6 +85,7 @@ static struct {
 } m;
 
 static _Atomic int in_flight;
+static _Atomic int connections, computing;
 static atomic_int draining;
 static char mhd_version[32] = "unknown";
 static int threads;
@@ -144,6 +157,16 @@ void server_metrics_end(const server_route *rt, const char *method,
     atomic_fetch_sub_explicit(&in_flight, 1, memory_order_relaxed);
 }
 
+void server_metrics_connections(int delta)
+{
+    atomic_fetch_add_explicit(&connections, delta, memory_order_relaxed);
+}
+
+void server_metrics_computing(int delta)
+{
+    atomic_fetch_add_explicit(&computing, delta, memory_order_relaxed);
+}
+
 void server_set_draining(void)
 {
     atomic_store(&draining, 1);
@@ -178,27 +201,34 @@ static void write_route_counter(FILE *f, const char *name, const char *help,
                     (unsigned long long)GET(per_route[s]));
 }
 
-static void render(FILE *f)
+static void render(FILE *f, int versions)
 {
     fprintf(f,
             "# HELP attnd_up 1 while the server is running.\n"
             "# TYPE attnd_up gauge\n"
-            "attnd_up 1\n"
+            "attnd_up 1\n");
+    /* Versions tell an attacker which advisories apply: only when asked
+     * for (--metrics-versions) or to a request with an API key. */
+    if (versions)
+        fprintf(f,
             "# HELP attnd_build_info The attnd and libmicrohttpd versions.\n"
             "# TYPE attnd_build_info gauge\n"
-            "attnd_build_info{version=\"%s\",libmicrohttpd=\"%s\"} 1\n"
+            "attnd_build_info{version=\"%s\",libmicrohttpd=\"%s\"} 1\n",
+            ATTND_VERSION, mhd_version);
+    fprintf(f,
             "# HELP attnd_start_time_seconds When the server started, in "
             "seconds since the epoch.\n"
             "# TYPE attnd_start_time_seconds gauge\n"
             "attnd_start_time_seconds %lld\n"
-            "# HELP attnd_threads libmicrohttpd worker threads (--threads).\n"
+            "# HELP attnd_threads HTTP threads, and compute workers "
+            "(--threads).\n"
             "# TYPE attnd_threads gauge\n"
             "attnd_threads %d\n"
             "# HELP attnd_ready 1 while serving, 0 once SIGTERM/SIGINT "
             "arrived (GET /readyz answers 503).\n"
             "# TYPE attnd_ready gauge\n"
             "attnd_ready %d\n",
-            ATTND_VERSION, mhd_version, (long long)start_time, threads,
+            (long long)start_time, threads,
             !server_draining());
 
     fprintf(f, "# HELP attnd_requests_in_flight Requests begun and not yet "
@@ -206,6 +236,25 @@ static void render(FILE *f)
                "# TYPE attnd_requests_in_flight gauge\n"
                "attnd_requests_in_flight %d\n",
             atomic_load_explicit(&in_flight, memory_order_relaxed));
+    fprintf(f, "# HELP attnd_connections_open Open client connections.\n"
+               "# TYPE attnd_connections_open gauge\n"
+               "attnd_connections_open %d\n"
+               "# HELP attnd_requests_computing Handlers running on the "
+               "compute workers.\n"
+               "# TYPE attnd_requests_computing gauge\n"
+               "attnd_requests_computing %d\n"
+               "# HELP attnd_memory_reserved_bytes Bytes reserved in the "
+               "memory budget by requests in progress.\n"
+               "# TYPE attnd_memory_reserved_bytes gauge\n"
+               "attnd_memory_reserved_bytes %llu\n"
+               "# HELP attnd_memory_budget_bytes The memory budget "
+               "(--max-memory).\n"
+               "# TYPE attnd_memory_budget_bytes gauge\n"
+               "attnd_memory_budget_bytes %llu\n",
+            atomic_load_explicit(&connections, memory_order_relaxed),
+            atomic_load_explicit(&computing, memory_order_relaxed),
+            (unsigned long long)server_budget_reserved(),
+            (unsigned long long)server_budget_limit());
 
     fprintf(f, "# HELP attnd_requests_total Completed requests by route, "
                "method and status (status 0: no response was sent).\n"
@@ -266,7 +315,19 @@ static void render(FILE *f)
                 (unsigned long long)GET(m.rejected[i]));
 }
 
+static atomic_int show_versions;
+
+void server_metrics_show_versions(int on)
+{
+    atomic_store(&show_versions, on);
+}
+
 void server_metrics_get(api_response *res)
+{
+    server_metrics_render(res, atomic_load(&show_versions));
+}
+
+void server_metrics_render(api_response *res, int versions)
 {
     char *text = NULL;
     size_t len = 0;
@@ -277,7 +338,7 @@ void server_metrics_get(api_response *res)
                          "request; retry later");
         return;
     }
-    render(f);
+    render(f, versions);
     if (fclose(f) != 0 || !text) {
         free(text);
         api_simple_error(res, 503, "out_of_memory",

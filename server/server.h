@@ -24,6 +24,19 @@ typedef struct server_config {
     int drain_delay;        /* seconds /readyz says 503 before the daemon
                                stops accepting, after SIGINT/SIGTERM */
     int log_json;           /* access log as JSON lines (--log-format json) */
+    int header_timeout;     /* seconds for a request's line and headers */
+    int send_timeout;       /* seconds an answer may make no progress */
+    int compute_timeout;    /* seconds a handler may run; 0 = no limit */
+    uint64_t max_memory;    /* bytes (--max-memory); see budget.c */
+    /* issue 19: TLS, API keys, CORS, what /metrics tells */
+    const char *tls_cert, *tls_key;     /* PEM files; both or neither */
+    const char *tls_priorities;         /* GnuTLS priority string, NULL =
+                                           TLS 1.2+ default */
+    const char *api_keys;               /* key file, NULL = no keys */
+    const char *const *cors_origins;    /* allow-list; none or "*" = any */
+    int n_cors_origins;
+    int metrics_public;     /* /metrics answers without a key */
+    int metrics_versions;   /* /metrics names versions to anyone */
     api_config limits;      /* passed to api_init */
     const char *models_dir; /* the repository loaded (--models), said in */
     int nmodels;            /* the log with how many models it held */
@@ -94,6 +107,73 @@ void server_body_too_large(const char *path, uint64_t max_body,
 void server_dispatch(const server_route *rt, const char *body, size_t len,
                      const char *json_length, api_response *res);
 
+/* ==== the memory budget (budget.c) ==== */
+
+/* Sets the budget in bytes (0 = unlimited) and clears the reservations. */
+void server_budget_init(uint64_t max_bytes);
+/* Reserves n bytes: 1, or 0 (nothing reserved) when they do not fit. */
+int server_budget_reserve(uint64_t n);
+void server_budget_release(uint64_t n);
+uint64_t server_budget_reserved(void);
+uint64_t server_budget_limit(void);
+/* --max-memory's default: 3/4 of the machine's memory or, if smaller, of
+ * the cgroup's (container's) limit. */
+uint64_t server_budget_default(void);
+/* ==== HTTPS (tls.c): libmicrohttpd's TLS with a pair re-read on SIGHUP ==== */
+
+/* Loads and checks the pair (both paths NULL: plain HTTP, returns 1);
+ * returns 0 after logging why it cannot be served. */
+int server_tls_init(const char *cert_path, const char *key_path,
+                    const char *priorities);
+int server_tls_enabled(void);
+/* SIGHUP: re-reads the pair; the next handshakes use it, connections
+ * already open keep theirs.  A bad pair is logged and the old one kept
+ * (returns 0). */
+int server_tls_reload(void);
+/* The daemon's TLS options (MHD_OPTION_ARRAY), empty without TLS. */
+struct MHD_OptionItem;
+const struct MHD_OptionItem *server_tls_options(void);
+void server_tls_free(void);
+
+/* attnd --healthcheck (probe.c): GET /healthz on ATTND_PORT, over HTTPS
+ * when ATTND_TLS_CERT is set; 0 on a 200, else 1 (and why on stderr). */
+int server_healthcheck(void);
+
+/* ==== API keys (auth.c) ==== */
+
+typedef enum {
+    SERVER_AUTH_OK,
+    SERVER_AUTH_MISSING,    /* no Authorization: Bearer header */
+    SERVER_AUTH_WRONG,      /* a token that is no key */
+} server_auth_result;
+
+/* Reads the key file (NULL: no keys, returns 1); 0 after logging why. */
+int server_auth_init(const char *path);
+int server_auth_enabled(void);
+/* SIGHUP: re-reads the file; a bad one is logged and the keys in use
+ * kept (returns 0). */
+int server_auth_reload(void);
+/* The Authorization header's value (NULL if absent) against the keys, in
+ * time independent of how much of a key matches. */
+server_auth_result server_auth_check(const char *authorization);
+void server_auth_free(void);
+
+/* ==== response headers (headers.c): CORS allow-list, the page's CSP ==== */
+
+/* "*" or scheme://host[:port]. */
+int server_cors_valid_origin(const char *origin);
+/* The allow-list (borrowed, must outlive the server); none or a "*" in
+ * it = any origin. */
+void server_cors_init(const char *const *origins, int n);
+int server_cors_any(void);
+/* The Access-Control-Allow-Origin for a request's Origin (NULL if
+ * absent): "*" without a list, the origin itself if listed, else NULL. */
+const char *server_cors_allow(const char *origin);
+/* Builds the page's Content-Security-Policy from the page itself: the
+ * SHA-256 of each inline <script> and <style>; 0 if out of memory. */
+int server_csp_init(const char *page, size_t len);
+const char *server_csp(void);
+
 /* ==== metrics and readiness (metrics.c): relaxed atomics only ==== */
 
 /* Called once before serving. */
@@ -107,13 +187,22 @@ void server_metrics_begin(void);
 void server_metrics_end(const server_route *rt, const char *method,
                         int status, const char *code, uint64_t bytes_in,
                         uint64_t bytes_out, int64_t duration_us);
-/* Counts a rejection no request carries ("connection_limit"). */
+/* Counts a rejection no request carries ("connection_limit",
+ * "header_timeout", "idle_closed"). */
 void server_metrics_reject(const char *reason);
+/* Open connections and requests waiting for or holding a compute worker,
+ * as /metrics gauges. */
+void server_metrics_connections(int delta);
+void server_metrics_computing(int delta);
 /* After SIGINT/SIGTERM: /readyz answers 503 {"status":"draining"}. */
 void server_set_draining(void);
 int server_draining(void);
 /* GET /metrics (Prometheus text 0.0.4) and GET /readyz. */
 void server_metrics_get(api_response *res);
+/* /metrics with attnd_build_info's versions shown or not; server_metrics_get
+ * shows them when server_metrics_show_versions(1) was called. */
+void server_metrics_render(api_response *res, int versions);
+void server_metrics_show_versions(int on);
 void server_readyz(api_response *res);
 
 /* ==== the access log (log.c) ==== */

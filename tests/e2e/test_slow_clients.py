@@ -6,8 +6,10 @@
   "POST /bow 408 ... aborted" (docs/operations.md, "Limits and robustness"); an idle connection
   is closed after --timeout; meanwhile other clients are served within 1 s.
 - "limits": --max-per-ip 4 --max-connections 8 --timeout 10.  The 5th connection
-  from one address and the 9th in all get no answer while the others are held;
-  once those close the server serves again.
+  from one address is refused (libmicrohttpd closes it); at 8 in all, a new
+  client is served after the keep-alive connection idle longest is closed for
+  it, or, when none is idle, answered 503 connection_limit (JSON, Retry-After)
+  within 1 s -- never left without an answer.
 
 Other source addresses are 127.0.0.2 and up (all of 127/8 is loopback on Linux).
 Every test here is bounded to well under 15 s.
@@ -308,49 +310,74 @@ def test_per_ip_limit(limits_server):
     assert limits_server.alive()
 
 
-def test_total_connection_limit(limits_server):
-    """8 connections from 127.0.0.2-5 (2 each, under the per-IP limit); a 9th from
-    127.0.0.6 gets no answer; after the 8 close, the server serves again."""
+def _busy(port, source, n):
+    """n connections from `source` that are each in the middle of a request (headers
+    sent, body not), so none of them is idle."""
+    socks = []
+    for _ in range(n):
+        s = raw_connect(port, source)
+        s.sendall(b"POST /bow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100\r\n\r\n{")
+        socks.append(s)
+    time.sleep(0.3)
+    return socks
+
+
+def test_total_connection_limit_closes_idle_first(limits_server):
+    """8 idle keep-alive connections (2 each from 127.0.0.2-5); a 9th client from
+    127.0.0.6 is served at once, and the connection idle longest was closed for it."""
     held = []
     try:
         for i in range(MAX_CONN // 2):
             held += _held(limits_server.port, "127.0.0.%d" % (2 + i), 2)
+        t0 = time.monotonic()
         ninth = _probe(limits_server.port, "127.0.0.6", 1.0)
+        took = time.monotonic() - t0
+        print("total: 9th with 8 idle held -> %r after %.3f s" % (ninth, took))
+        assert ninth[0] == 200, "the 9th client was not served: %r" % (ninth,)
+        # one held connection (the one idle longest) was closed by the server
+        closed = []
+        for i, h in enumerate(held):
+            status, _, _, how = read_http_response(h, time.monotonic() + 0.2)
+            if status is None and how in ("eof", "reset"):
+                closed.append(i)
+        print("closed for it: held %r" % closed)
+        assert len(closed) == 1, closed
     finally:
         for s in held:
             s.close()
-    print("total: 9th -> %r" % (ninth,))
-    assert ninth[0] is None, "the %dth connection was served: %r" % (MAX_CONN + 1, ninth)
-    again = _served_again(limits_server.port, "127.0.0.6")
-    assert again and again[0] == 200, "not served after the held connections closed: %r" % (again,)
     fx = load_fixture(BOW_FIXTURE)
+    again = _served_again(limits_server.port, "127.0.0.6")
+    assert again and again[0] == 200, again
     for what, took, problems in timed_checks(limits_server, fx):
         assert not problems and took < PROMPT, (what, took, problems)
     assert limits_server.alive()
 
 
-def test_queued_connection_served_when_a_slot_frees(limits_server):
-    """Over --max-connections the server does not accept (the client sits in the
-    kernel's listen backlog); closing one held connection lets it through."""
+def test_total_connection_limit_answers_503(limits_server):
+    """8 connections each mid-request (none idle): a 9th client gets 503
+    connection_limit (JSON, Retry-After, Connection: close) within 1 s, not silence;
+    once the 8 close, the server serves again."""
     held = []
     try:
         for i in range(MAX_CONN // 2):
-            held += _held(limits_server.port, "127.0.0.%d" % (2 + i), 2)
+            held += _busy(limits_server.port, "127.0.0.%d" % (2 + i), 2)
+        t0 = time.monotonic()
         s = raw_connect(limits_server.port, "127.0.0.7")
         try:
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            status, _, _, how = read_http_response(s, time.monotonic() + 0.8)
-            assert status is None, "answered over the limit: %s %s" % (status, how)
-            if how == "timeout":              # queued, not refused: free a slot
-                held.pop().close()
-                status, _, _, how = read_http_response(s, time.monotonic() + 3)
-                print("queued 9th after a slot freed: %s %s" % (status, how))
-                assert status == 200 and how == "ok", (status, how)
-            else:
-                print("9th refused outright: %s" % how)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, head, body, how = read_http_response(s, t0 + 1.0)
         finally:
             s.close()
+        took = time.monotonic() - t0
+        print("total: 9th with 8 busy held -> %s %s after %.3f s" % (status, how, took))
+        assert status == 503, (status, how, body)
+        assert json.loads(body)["error"]["code"] == "connection_limit"
+        assert "retry-after: 1" in head.lower() and "connection: close" in head.lower(), head
+        assert "x-content-type-options: nosniff" in head.lower(), head
     finally:
         for h in held:
             h.close()
+    again = _served_again(limits_server.port, "127.0.0.7")
+    assert again and again[0] == 200, "not served after the held connections closed: %r" % (again,)
     assert limits_server.alive()
