@@ -33,7 +33,7 @@ LDFLAGS += $(OMPFLAGS)
 ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c
 API    := api/api.c api/codec.c api/jsonw.c api/model.c api/native.c \
 	api/randn.c api/seed.c api/body.c api/f2s.c api/options.c \
-	api/mask.c api/v2.c api/v2_request.c api/b64.c
+	api/mask.c api/v2.c api/v2_request.c api/b64.c api/parse.c
 SERVER := server/http.c server/route.c server/log.c server/metrics.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o

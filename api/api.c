@@ -269,9 +269,8 @@ json_t *api_json_loadb(const char *text, size_t len)
     return j;
 }
 
-json_t *api_parse_body(const char *body, size_t len, api_error *e)
+int api_parse_prescan(const char *body, size_t len, api_error *e)
 {
-    json_error_t jerr;
     size_t at;
     const int bad = prescan(body, len, config.max_depth, &at);
     if (bad) {
@@ -292,7 +291,7 @@ json_t *api_parse_body(const char *body, size_t len, api_error *e)
                  "malformed JSON at line %d, column %d: a NUL byte",
                  e->line, e->column);
         e->has_position = 1;
-        return NULL;
+        return 0;
     }
     if (bad == 1) {
         api_fail(e, 400, "too_deep", NULL,
@@ -300,8 +299,21 @@ json_t *api_parse_body(const char *body, size_t len, api_error *e)
                  "column %d); attnd's requests need at most 4",
                  config.max_depth, e->line, e->column);
         e->has_position = 1;
-        return NULL;
+        return 0;
     }
+    return 1;
+}
+
+json_t *api_parse_body(const char *body, size_t len, api_error *e)
+{
+    return api_parse_bounded(body, len, NULL, e);
+}
+
+json_t *api_parse_jansson(const char *body, size_t len, api_error *e)
+{
+    json_error_t jerr;
+    if (!api_parse_prescan(body, len, e))
+        return NULL;
     /* DECODE_ANY: a body like `3` is valid JSON of the wrong type (422),
      * not unparseable (400).  Duplicate keys are refused: which one would
      * win is undefined elsewhere. */

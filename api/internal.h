@@ -14,6 +14,60 @@
  * line/column, 422 wrong_type, 503). */
 json_t *api_parse_body(const char *body, size_t len, api_error *e);
 
+/* ==== bounded parsing (parse.c) ==== */
+
+/* Bodies from this size on are parsed in memory bounded by their size;
+ * smaller ones go to Jansson whole. */
+#define API_PARSE_SMALL (64 * 1024)
+/* The tree Jansson may build, in bytes per byte of body. */
+#define API_PARSE_TREE_PER_BYTE 2
+/* ... or this many bytes, whichever is more. */
+#define API_PARSE_TREE_FLOOR (256 * 1024)
+#define API_MAX_DEFERRED 8
+
+/* A field's value left out of the tree (it holds 0 there): its text. */
+typedef struct api_deferred {
+    const char *name;               /* one of api_parse_spec.defer */
+    const char *from, *to;
+} api_deferred;
+
+typedef struct api_deferred_list {
+    int n;
+    api_deferred d[API_MAX_DEFERRED];
+} api_deferred_list;
+
+/* What the caller reads of the body. */
+typedef struct api_parse_spec {
+    const char *const *known;   /* its top-level fields (NULL-terminated):
+                                 * parsing stops at the first other one,
+                                 * which the caller refuses first of all;
+                                 * NULL: every field is kept */
+    const char *const *defer;   /* fields whose array value the caller
+                                 * reads from the text (NULL: none) */
+    api_deferred_list *out;     /* filled with them */
+    int bounded;                /* refuse a tree past the bound with 413
+                                 * body_too_complex (else build it) */
+} api_parse_spec;
+
+/* api_parse_body with the same errors, in bounded memory: see parse.c.
+ * May also fail with 413 body_too_complex.  spec may be NULL. */
+json_t *api_parse_bounded(const char *body, size_t len,
+                          const api_parse_spec *spec, api_error *e);
+/* api_parse_body with Jansson over the whole text: the old way. */
+json_t *api_parse_jansson(const char *body, size_t len, api_error *e);
+/* 0 with e set when the body nests past --max-depth or holds a NUL. */
+int api_parse_prescan(const char *body, size_t len, api_error *e);
+/* Tests: the size from which bodies are parsed the bounded way. */
+void api_parse_set_small(size_t bytes);
+/* Whether the valid JSON key at key ('"') decodes to word. */
+int api_json_key_is(const char *key, const char *word);
+/* The JSON number in [p, e): its end (NULL if none), whether it is an
+ * integer, and its value, correctly rounded (body.c). */
+const char *api_read_number(const char *p, const char *e, int *integer,
+                            double *d);
+/* After a large request: give free memory back to the system. */
+void api_release_memory(size_t body_len);
+
 /* json_loadb of a text attnd wrote itself, or NULL if any allocation
  * failed (Jansson may then return a tree with a value missing). */
 json_t *api_json_loadb(const char *text, size_t len);
@@ -52,6 +106,8 @@ typedef struct api_body {
                                      * text appear in it as 0 */
     int npre;
     api_pre pre[API_MAX_PRE];
+    api_deferred_list deferred;     /* large arrays left in the text */
+    size_t len;                     /* the body's */
 } api_body;
 
 /* Parses a request body; the fields named in `tensors` (NULL-terminated)
@@ -60,6 +116,11 @@ typedef struct api_body {
  * empty). */
 int api_body_parse(api_body *b, const char *body, size_t len,
                    const char *const *tensors, api_error *e);
+/* The same, with the endpoint's top-level fields: parsing keeps nothing
+ * past the first unknown one (see parse.c). */
+int api_body_parse_known(api_body *b, const char *body, size_t len,
+                         const char *const *tensors,
+                         const char *const *known, api_error *e);
 void api_body_free(api_body *b);
 
 /* api_read_tensor / codec_tensor_fill for a field of b, wherever it was

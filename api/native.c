@@ -98,7 +98,7 @@ void api_native_handle(const api_model *m, const char *body, size_t len,
     api_call c = {0};
     api_result r = {0};
     api_body b;
-    if (!api_body_parse(&b, body, len, tensors, &e))
+    if (!api_body_parse_known(&b, body, len, tensors, m->fields, &e))
         goto fail;
     for (int i = 0; i < m->ninputs; i++)
         c.sent[m->inputs[i].role] =
