@@ -2,6 +2,7 @@
 #include "api.h"
 #include "internal.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -61,6 +62,11 @@ __attribute__((constructor)) static void config_init(void)
 void api_init(const api_config *cfg)
 {
     config = *cfg;
+    /* A fixed mmap threshold: glibc's default one rises to the largest
+     * block freed (up to 32 MiB), after which request bodies and answers
+     * come from the arenas and stay resident after the request
+     * (docs/operations.md, "Memory"). */
+    mallopt(M_MMAP_THRESHOLD, API_MMAP_THRESHOLD);
     if (config.omp_threads < 1)
         config.omp_threads = 1;
     /* Jansson seeds its hash function lazily; do it before threads race. */

@@ -24,6 +24,8 @@ json_t *api_parse_body(const char *body, size_t len, api_error *e);
 /* ... or this many bytes, whichever is more. */
 #define API_PARSE_TREE_FLOOR (256 * 1024)
 #define API_MAX_DEFERRED 8
+/* Blocks from this size on are mmapped, and unmapped when freed. */
+#define API_MMAP_THRESHOLD (256 * 1024)
 
 /* A field's value left out of the tree (it holds 0 there): its text. */
 typedef struct api_deferred {
@@ -47,6 +49,7 @@ typedef struct api_parse_spec {
     api_deferred_list *out;     /* filled with them */
     int bounded;                /* refuse a tree past the bound with 413
                                  * body_too_complex (else build it) */
+    const char *const *drop;    /* fields already read: 0 in the tree */
 } api_parse_spec;
 
 /* api_parse_body with the same errors, in bounded memory: see parse.c.
@@ -59,6 +62,7 @@ json_t *api_parse_jansson(const char *body, size_t len, api_error *e);
 int api_parse_prescan(const char *body, size_t len, api_error *e);
 /* Tests: the size from which bodies are parsed the bounded way. */
 void api_parse_set_small(size_t bytes);
+size_t api_parse_small_size(void);
 /* Whether the valid JSON key at key ('"') decodes to word. */
 int api_json_key_is(const char *key, const char *word);
 /* The JSON number in [p, e): its end (NULL if none), whether it is an
@@ -116,10 +120,12 @@ typedef struct api_body {
  * empty). */
 int api_body_parse(api_body *b, const char *body, size_t len,
                    const char *const *tensors, api_error *e);
-/* The same, with the endpoint's top-level fields: parsing keeps nothing
- * past the first unknown one (see parse.c). */
+/* The same, with the endpoint's top-level fields (parsing keeps nothing
+ * past the first unknown one) and the fields (tensors and masks) whose
+ * arrays may be left in the text and read there (see parse.c). */
 int api_body_parse_known(api_body *b, const char *body, size_t len,
                          const char *const *tensors,
+                         const char *const *defer,
                          const char *const *known, api_error *e);
 void api_body_free(api_body *b);
 
@@ -128,6 +134,12 @@ void api_body_free(api_body *b);
 int api_body_tensor(const api_body *b, const char *name, int rank,
                     engine_tensor *t, api_error *e);
 void api_body_fill(const api_body *b, const char *name, engine_tensor *t);
+
+/* api_mask_shape / api_mask_fill for a field of b. */
+int api_body_mask_shape(const api_body *b, const char *name,
+                        engine_tensor *t, int *is_bool, api_error *e);
+void api_body_mask_fill(const api_body *b, const char *name, int is_bool,
+                        engine_tensor *t);
 
 /* Tests: 0 sends every body through Jansson alone. */
 void api_body_set_fast(int on);

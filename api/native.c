@@ -22,7 +22,7 @@ static int body_shape(void *ctx, const api_call *c, int role,
     const api_body *b = ctx;
     const char *name = input_name(c->m, role);
     if (role == IN_MASK)
-        return api_mask_shape(json_object_get(b->root, name), t, is_bool, e);
+        return api_body_mask_shape(b, name, t, is_bool, e);
     const int i = api_model_input(c->m, name);
     return api_body_tensor(b, name, c->m->inputs[i].min_rank, t, e);
 }
@@ -33,7 +33,7 @@ static void body_fill(void *ctx, const api_call *c, int role,
     const api_body *b = ctx;
     const char *name = input_name(c->m, role);
     if (role == IN_MASK)
-        api_mask_fill(json_object_get(b->root, name), c->mask_bool, t);
+        api_body_mask_fill(b, name, c->mask_bool, t);
     else
         api_body_fill(b, name, t);
 }
@@ -88,17 +88,22 @@ static void respond_bow(api_response *res, const api_call *c,
 void api_native_handle(const api_model *m, const char *body, size_t len,
                        api_response *res)
 {
-    const char *tensors[API_MAX_IN + 1], *names[API_MAX_OUT];
+    const char *tensors[API_MAX_IN + 1], *defer[API_MAX_IN + 1];
+    const char *names[API_MAX_OUT];
     int nt = 0;
-    for (int i = 0; i < m->ninputs; i++)
+    for (int i = 0; i < m->ninputs; i++) {
         if (!m->inputs[i].may_bool)     /* a mask goes through Jansson */
-            tensors[nt++] = m->inputs[i].name;
+            tensors[nt] = m->inputs[i].name;
+        defer[i] = m->inputs[i].name;   /* (or its text, when large) */
+        nt += !m->inputs[i].may_bool;
+    }
     tensors[nt] = NULL;
+    defer[m->ninputs] = NULL;
     api_error e = {0};
     api_call c = {0};
     api_result r = {0};
     api_body b;
-    if (!api_body_parse_known(&b, body, len, tensors, m->fields, &e))
+    if (!api_body_parse_known(&b, body, len, tensors, defer, m->fields, &e))
         goto fail;
     for (int i = 0; i < m->ninputs; i++)
         c.sent[m->inputs[i].role] =

@@ -509,6 +509,24 @@ static void put_run(skel *s, const jv *v, const char *key, int comma)
     put_lit(s, comma ? "0," : "0");
 }
 
+/* A complete value [p, q) that the error follows, then the rest of the
+ * body: a placeholder of the same kind, so that nothing after it lexes
+ * differently ("0" then "e" would be one token), and a number or literal
+ * as it is (Jansson may still be reading it when it meets the error:
+ * "near '-92233'"). */
+static void put_last(skel *s, const char *p, const char *q, const char *end)
+{
+    if (*p == '[')
+        put_lit(s, "[]");
+    else if (*p == '{')
+        put_lit(s, "{}");
+    else if (*p == '"')
+        put_lit(s, "\"\"");
+    else
+        put_body(s, p, q);
+    put_body(s, q, end);
+}
+
 /* The skeleton of a container that holds the error: appended to s. */
 static void emit_failing(jv *v, skel *s, const char *p, int depth)
 {
@@ -558,8 +576,12 @@ static void emit_failing(jv *v, skel *s, const char *p, int depth)
             return;
         }
         /* complete, and what follows it is wrong */
-        put_run(s, v, object ? runkey : NULL, 0);
-        put_body(s, ve, v->end);
+        if (run && object && runkey != key)
+            put_run(s, v, runkey, 1);
+        else if (run && !object)
+            put_run(s, v, NULL, 1);
+        put_body(s, c, val);
+        put_last(s, val, ve, v->end);
         return;
     tail:
         if (run)
@@ -576,6 +598,11 @@ static size_t parse_small = API_PARSE_SMALL;
 void api_parse_set_small(size_t bytes)
 {
     parse_small = bytes;
+}
+
+size_t api_parse_small_size(void)
+{
+    return parse_small;
 }
 
 /* Line and column of byte `at`, as Jansson's stream counts them. */
@@ -669,14 +696,22 @@ static void key_text(const char *key, char *out, size_t cap)
 
 /* Freed trees of millions of small chunks stay resident between the
  * chunks still in use (4.75 GB after one request, issue 15); malloc_trim
- * gives back every free page of every arena.  It walks the arenas, so
- * only after bodies this big (measured: docs/operations.md). */
-#define RELEASE_FROM (1024 * 1024)
+ * gives back every free page of every arena.  It costs the next request
+ * its page faults, so only after a parse that built a large tree (a
+ * Jansson-only body from TRIM_FROM bytes, or a skeleton of that many
+ * bytes of tree); the tensors read from the text are single blocks,
+ * mmapped (API_MMAP_THRESHOLD) and unmapped when freed. */
+#define TRIM_FROM (16 * 1024)
+#define TRIM_TREE_FROM (1024 * 1024)
+
+static _Thread_local int tree_big;
 
 void api_release_memory(size_t body_len)
 {
-    if (body_len >= RELEASE_FROM)
+    (void)body_len;
+    if (tree_big)
         malloc_trim(0);
+    tree_big = 0;
 }
 
 json_t *api_parse_bounded(const char *body, size_t len,
@@ -684,8 +719,10 @@ json_t *api_parse_bounded(const char *body, size_t len,
 {
     if (spec && spec->out)
         spec->out->n = 0;
-    if (len < parse_small || len == 0 || len > UINT32_MAX)
+    if (len < parse_small || len == 0 || len > UINT32_MAX) {
+        tree_big |= len >= TRIM_FROM;
         return api_parse_jansson(body, len, e);
+    }
     if (!api_parse_prescan(body, len, e))
         return NULL;
     jv v = {.body = body, .end = body + len};
@@ -707,10 +744,8 @@ json_t *api_parse_bounded(const char *body, size_t len,
         jv w = {.body = body, .end = v.end};
         size_t c2 = 0;
         const char *we = v_value(&w, p, 1, &c2);
-        if (we) {                   /* complete, then trailing text */
-            put_lit(&s, "0");
-            put_body(&s, we, v.end);
-        } else if (p < v.end && (*p == '[' || *p == '{')) {
+        if (we)                     /* complete, then trailing text */
+            put_last(&s, p, we, v.end); else if (p < v.end && (*p == '[' || *p == '{')) {
             emit_failing(&v, &s, p, 1);
         } else {
             put_body(&s, p, v.end);
@@ -753,12 +788,14 @@ json_t *api_parse_bounded(const char *body, size_t len,
         any = 1;
         put_body(&s, key, k);
         put_lit(&s, ":");
-        if (spec && spec->known && !known(key, spec->known)) {
+        if (spec && spec->drop && known(key, spec->drop)) {
+            put_lit(&s, "0");
+        } else if (spec && spec->known && !known(key, spec->known)) {
             put_lit(&s, "0");
             break;                  /* the endpoint stops there */
-        }
-        if (spec && spec->out && *val == '[' && known(key, spec->defer) &&
-            spec->out->n < API_MAX_DEFERRED) {
+        } else if (spec && spec->out && *val == '[' &&
+                   known(key, spec->defer) &&
+                   spec->out->n < API_MAX_DEFERRED) {
             api_deferred *d = &spec->out->d[spec->out->n++];
             for (const char *const *t = spec->defer; *t; t++)
                 if (api_json_key_is(key, *t))
@@ -779,8 +816,10 @@ json_t *api_parse_bounded(const char *body, size_t len,
         q = ws(next + 1, v.end);
     }
     put_lit(&s, "}");
-    if (s.over)
+    if (s.over) {
+        tree_big = 1;
         return api_parse_jansson(body, len, e);
+    }
     if (spec && spec->bounded && kept > API_PARSE_TREE_PER_BYTE * len &&
         kept > API_PARSE_TREE_FLOOR) {
         char name[64];
@@ -793,9 +832,12 @@ json_t *api_parse_bounded(const char *body, size_t len,
                  (kept >> 20) + 1, API_PARSE_TREE_PER_BYTE);
         return NULL;
     }
+    tree_big |= kept >= TRIM_TREE_FROM;
     int retry = 0;
     json_t *root = parse_skel(&s, body, &retry, e);
-    if (!root && retry)
+    if (!root && retry) {
+        tree_big = 1;
         return api_parse_jansson(body, len, e);
+    }
     return root;
 }

@@ -13,6 +13,7 @@ Suite *oom_suite(void);
 Suite *rng_suite(void);
 Suite *v2_suite(void);
 Suite *b64_suite(void);
+Suite *parse_suite(void);
 
 /* Deterministic uniform floats in [-1, 1) (a test's own xorshift). */
 void unit_fill_random(float *p, int64_t n, uint64_t seed);
