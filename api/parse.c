@@ -825,11 +825,12 @@ json_t *api_parse_bounded(const char *body, size_t len,
         char name[64];
         key_text(worst_key, name, sizeof name);
         api_fail(e, 413, "body_too_complex", name,
-                 "parsing %s would take about %zu MiB (JSON values cost "
-                 "30-250 bytes each in memory), over this server's bound of "
-                 "%d bytes per byte of body; send large tensors as arrays "
-                 "of numbers only, or base64 / binary data", name,
-                 (kept >> 20) + 1, API_PARSE_TREE_PER_BYTE);
+                 "parsing %s would take about %zu MiB of memory (each JSON "
+                 "value costs 30-250 bytes), over this server's bound of %d "
+                 "bytes per byte of body; send large tensors as nested "
+                 "arrays of numbers or base64, and no large values the "
+                 "endpoint does not need", name, (kept >> 20) + 1,
+                 API_PARSE_TREE_PER_BYTE);
         return NULL;
     }
     tree_big |= kept >= TRIM_TREE_FROM;

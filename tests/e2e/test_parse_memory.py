@@ -57,6 +57,9 @@ def shapes(n):
         # a random /randn with an unknown field of arrays
         "randn_unknown": ("/randn", '{"seed":1,"shape":[2],"junk":[%s]}' % rows("[0]", n // 4),
                           422, "unknown_field", "junk"),
+        # a field the endpoint reads whose tree would pass 2 bytes a byte
+        "return_list": ("/attention", '{"seed":1,"shape":[1,2,2],"head_size":2,"return":[%s]}'
+                        % rows('"out"', n // 6), 413, "body_too_complex", "return"),
         # valid: a large boolean mask (read from the text, not refused)
         "bool_mask": ("/attention", '{"seed":1,"shape":[1,%d,2],"head_size":2,"return":["out"],'
                       '"mask":[%s]}' % (t, rows("[%s]" % rows("true", t), t)), 200, None, None),
