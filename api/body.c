@@ -627,11 +627,16 @@ int api_body_parse_known(api_body *b, const char *body, size_t len,
         if (len >= api_parse_small_size()) {
             /* The tensors read are 0 in the tree, masks stay in the
              * text: parse.c. */
-            const char *drop[API_MAX_PRE + 1];
-            for (int i = 0; i < b->npre; i++)
+            const char *drop[API_MAX_PRE + 1], *valid[2 * API_MAX_PRE];
+            for (int i = 0; i < b->npre; i++) {
                 drop[i] = b->pre[i].name;
+                /* the scanner takes only valid JSON: not read again */
+                valid[2 * i] = body + spans[i].from;
+                valid[2 * i + 1] = body + spans[i].to;
+            }
             drop[b->npre] = NULL;
-            const api_parse_spec spec = {known, defer, &b->deferred, 1, drop};
+            const api_parse_spec spec = {known, defer, &b->deferred, 1, drop,
+                                         valid, b->npre};
             api_error quiet = {0};
             b->root = api_parse_bounded(body, len, &spec, &quiet);
             if (b->root)
@@ -672,7 +677,8 @@ int api_body_parse_known(api_body *b, const char *body, size_t len,
         b->root = api_parse_jansson(body, len, e);
         return b->root != NULL;
     }
-    const api_parse_spec spec = {known, defer, &b->deferred, 1, NULL};
+    const api_parse_spec spec = {known, defer, &b->deferred, 1, NULL,
+                                 NULL, 0};
     b->root = api_parse_bounded(body, len, &spec, e);
     return b->root != NULL;
 }

@@ -50,6 +50,9 @@ typedef struct api_parse_spec {
     int bounded;                /* refuse a tree past the bound with 413
                                  * body_too_complex (else build it) */
     const char *const *drop;    /* fields already read: 0 in the tree */
+    const char *const *valid;   /* nvalid [from, to) pairs: top-level
+                                 * values known to be valid JSON */
+    int nvalid;
 } api_parse_spec;
 
 /* api_parse_body with the same errors, in bounded memory: see parse.c.

@@ -40,6 +40,8 @@
 
 typedef struct jv {
     const char *body, *end;
+    const char *const *skip;        /* values known valid: from, to, ... */
+    int nskip;
     const char *fail;               /* where the first error was met */
     const char *dup_first;          /* a duplicate key: its first use */
     int dup;                        /* the error is a duplicate key */
@@ -176,9 +178,12 @@ static const char *v_number(jv *v, const char *p)
         while (q < end && *q >= '0' && *q <= '9')
             q++;
     }
+    /* strtod overflows only with an exponent or 309+ digits */
     int integer;
     double d;
-    if (api_read_number(p, q, &integer, &d) != q || !(d - d == 0))
+    if ((memchr(p, 'e', (size_t)(q - p)) || memchr(p, 'E', (size_t)(q - p)) ||
+         q - p > 300) &&
+        (api_read_number(p, q, &integer, &d) != q || !(d - d == 0)))
         goto bad;                   /* "real number overflow" */
     return q;
 bad:
@@ -409,6 +414,9 @@ static const char *v_value(jv *v, const char *p, int depth, size_t *cost)
         v->fail = p;
         return NULL;
     }
+    for (int i = 0; depth == 2 && i < v->nskip; i++)
+        if (p == v->skip[2 * i])
+            return v->skip[2 * i + 1];      /* read by the fast scanner */
     const char c = *p;
     if (c == '[' || c == '{')
         return v_container(v, p, depth, cost);
@@ -726,6 +734,10 @@ json_t *api_parse_bounded(const char *body, size_t len,
     if (!api_parse_prescan(body, len, e))
         return NULL;
     jv v = {.body = body, .end = body + len};
+    if (spec && spec->valid) {
+        v.skip = spec->valid;
+        v.nskip = spec->nvalid;
+    }
     size_t cost = 0;
     const char *p = ws(body, v.end);
     const char *ve = v_value(&v, p, 1, &cost);

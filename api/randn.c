@@ -17,7 +17,7 @@ void api_randn(const char *body, size_t len, api_response *res)
     int rand = 0;
     jw_format format;
 
-    const api_parse_spec spec = {fields, NULL, NULL, 1, NULL};
+    const api_parse_spec spec = {fields, NULL, NULL, 1, NULL, NULL, 0};
     json_t *root = api_parse_bounded(body, len, &spec, &e);
     if (!root)
         goto fail;

@@ -599,7 +599,7 @@ int v2_read_body(v2_request *rq, const char *body, size_t len,
     /* v2_read_request refuses an unknown key before anything else */
     static const char *const keys[] = {"id", "inputs", "outputs",
                                        "parameters", NULL};
-    const api_parse_spec spec = {keys, NULL, NULL, 0, NULL};
+    const api_parse_spec spec = {keys, NULL, NULL, 0, NULL, NULL, 0};
     *root = api_parse_bounded(body, jlen, &spec, &pe);
     if (!*root) {
         if (pe.status == 503)

@@ -175,7 +175,7 @@ START_TEST(bounded_parse_matches_jansson)
         invalid += !t2;
         /* with the fields an endpoint knows: its first check agrees */
         api_error e3 = {0}, e4 = {0};
-        const api_parse_spec spec = {known, NULL, NULL, 0, NULL};
+        const api_parse_spec spec = {known, NULL, NULL, 0, NULL, NULL, 0};
         json_t *t3 = api_parse_bounded(b.p ? b.p : "", b.n, &spec, &e3);
         ck_assert(!t3 == !t2);
         if (t3) {
