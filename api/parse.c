@@ -342,8 +342,8 @@ static int keyset_add(jv *v, keyset *s, const char *key, const char **first)
 /* Jansson's tree for a value, roughly (glibc chunks, tables at their
  * usual fill): what API_PARSE_TREE_PER_BYTE is measured against. */
 #define COST_OBJECT 224
-#define COST_MEMBER 80
-#define COST_ARRAY 96
+#define COST_MEMBER 112
+#define COST_ARRAY 128
 #define COST_ELEMENT 12
 #define COST_STRING 48
 #define COST_NUMBER 32
