@@ -30,10 +30,11 @@ endif
 CFLAGS  += $(OMPFLAGS)
 LDFLAGS += $(OMPFLAGS)
 
-ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c
+ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c engine/gpt.c
 API    := api/api.c api/codec.c api/jsonw.c api/model.c api/native.c \
 	api/randn.c api/seed.c api/body.c api/f2s.c api/options.c \
-	api/mask.c api/v2.c api/v2_request.c api/b64.c api/parse.c
+	api/mask.c api/v2.c api/v2_request.c api/b64.c api/safetensors.c \
+	api/gpt_model.c api/lecture.c api/repo.c api/parse.c
 SERVER := server/http.c server/route.c server/log.c server/metrics.c
 LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ENGINE) $(API) $(SERVER)) \
 	$(B)/obj/api/numtext.o $(B)/obj/server/assets.o
@@ -79,6 +80,7 @@ $(B)/obj/engine/rng_avx2.o: CFLAGS += $(AVX2FLAGS)
 # -Wno-psabi: the baseline copy of engine/attend_fast.inc passes 32-byte
 # vectors only between always_inline functions, so no ABI is crossed.
 $(B)/obj/engine/engine.o: CFLAGS += -O3 -Wno-psabi
+$(B)/obj/engine/gpt.o: CFLAGS += -O3
 
 $(B)/obj/server/assets.o: server/assets.S openapi.yaml web/index.html | deps
 	@mkdir -p $(dir $@)

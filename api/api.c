@@ -23,6 +23,7 @@ void api_config_defaults(api_config *cfg)
         API_TOTAL_PER_ELEMENTS * API_DEFAULT_MAX_ELEMENTS;
     cfg->max_batch = 4096;
     cfg->max_seq = 65536;
+    cfg->max_work = API_DEFAULT_MAX_WORK;
     cfg->max_head_size = 8192;
     cfg->max_depth = 32;
     cfg->omp_threads = 1;
@@ -461,6 +462,18 @@ int api_check_total(int64_t n, api_error *e)
              "and results), over this server's limit of %lld "
              "(--max-total-elements)", (long long)n,
              (long long)config.max_total_elements);
+    return 0;
+}
+
+int api_check_work(double madds, api_error *e)
+{
+    if (madds <= (double)config.max_work)
+        return 1;
+    api_fail(e, 413, "work_too_large", NULL,
+             "this request needs %.4g multiply-adds, over this server's "
+             "limit of %.4g (--max-work, about a second of one core); send a "
+             "smaller batch, sequence, C or head_size", madds,
+             (double)config.max_work);
     return 0;
 }
 

@@ -20,11 +20,16 @@ typedef struct api_config {
     int64_t max_batch;          /* B */
     int64_t max_seq;            /* T */
     int64_t max_head_size;      /* head_size */
+    int64_t max_work;           /* multiply-adds of one request */
     int max_depth;              /* JSON nesting of the body */
     int omp_threads;            /* largest OpenMP team a request may use */
 } api_config;
 
 #define API_DEFAULT_MAX_ELEMENTS ((int64_t)1 << 25)
+
+/* The default of max_work: about a second of one core of this engine
+ * (10-17 G multiply-adds/s measured on a Zen 3 core in make bench). */
+#define API_DEFAULT_MAX_WORK ((int64_t)10000000000)
 
 /* The default of max_total_elements is this many times max_elements
  * (whatever --max-elements says). */
@@ -58,7 +63,7 @@ void api_response_free(api_response *res);
 typedef struct api_error {
     int status;                 /* 0 = no error */
     const char *code;           /* stable machine code, e.g. "ragged_array" */
-    char message[320];
+    char message[448];
     char path[160];             /* "" = whole body; see has_path */
     int has_path;
     int line, column, position; /* invalid_json only (has_position) */
@@ -74,6 +79,20 @@ void api_fail(api_error *e, int status, const char *code, const char *path,
 int api_model_count(void);
 const char *api_model_name(int i);
 const char *api_model_summary(int i);
+
+/* Whether model i is built in (bow .. gpt: it has a native route
+ * POST /<name>); the others are --models models, v2 models only. */
+int api_model_builtin(int i);
+
+/* Loads the model repository dir (--models: dir/<name>/config.json +
+ * model.safetensors, api/gpt_model.h) into the model table, before any
+ * thread serves.  Returns the number of models, or -1 with err set (the
+ * file, the tensor, the expected shape); nothing stays loaded then.  A
+ * missing dir is an error only if required. */
+int api_models_load(const char *dir, int required, char *err, size_t cap);
+
+/* GET /models: the loaded models and their config.json. */
+void api_models_list(api_response *res);
 
 /* POST /<name>: the native handler of model i. */
 void api_model_post(int i, const char *body, size_t len, api_response *res);

@@ -187,7 +187,7 @@ static int scan_array(scan *s, int depth)
 {
     /* The body object is level 1, this array level depth + 2: past
      * --max-depth the full path gives too_deep. */
-    if (depth >= ENGINE_MAX_RANK || depth + 2 > s->max_depth)
+    if (depth >= API_MAX_IN_RANK || depth + 2 > s->max_depth)
         return 0;
     s->p++;                         /* '[' */
     int64_t count = 0;
@@ -263,7 +263,7 @@ static int scan_plain_string(scan *s, const char **from, const char **to)
     return 1;
 }
 
-/* A shape: '[' positive integers ']', 1 to ENGINE_MAX_RANK of them. */
+/* A shape: '[' positive integers ']', 1 to API_MAX_IN_RANK of them. */
 static int scan_shape(scan *s, int *rank, int64_t *dim)
 {
     s->p++;                         /* '[' */
@@ -275,7 +275,7 @@ static int scan_shape(scan *s, int *rank, int64_t *dim)
             q++;
         /* no sign, no leading zero (0 is refused anyway), no fraction */
         if (q == s->p || *s->p == '0' || q - s->p > 18 ||
-            *rank == ENGINE_MAX_RANK)
+            *rank == API_MAX_IN_RANK)
             return 0;
         int64_t v = 0;
         for (const char *c = s->p; c < q; c++)

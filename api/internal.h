@@ -10,6 +10,10 @@
 #include "../engine/engine.h"
 #include "../engine/rng.h"
 
+/* The most dimensions a tensor sent in a request may have (/randn's
+ * shape too); results may have up to ENGINE_MAX_RANK. */
+#define API_MAX_IN_RANK 4
+
 /* The body as a JSON object, or NULL with e set (400 invalid_json with
  * line/column, 422 wrong_type, 503). */
 json_t *api_parse_body(const char *body, size_t len, api_error *e);
@@ -186,6 +190,9 @@ int api_check_seq(int64_t S, const char *what, const char *path,
 /* 413 dimension_too_large when num_heads passes --max-head-size (which
  * bounds both sizes of a head grid); path names where H came from. */
 int api_check_heads(int64_t H, const char *path, api_error *e);
+
+/* 413 work_too_large when a request's multiply-adds pass --max-work. */
+int api_check_work(double madds, api_error *e);
 
 /* 413 request_too_large when all the floats of a request pass the cap. */
 int api_check_total(int64_t n, api_error *e);

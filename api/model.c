@@ -2,6 +2,8 @@
  * fields in the contract's order, the shape relations and limits, the
  * cost, one allocation, the engine.  Every codec goes through here. */
 #include "model.h"
+#include "gpt_model.h"
+#include "v2.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -11,86 +13,195 @@
 /* ==== the table ==== */
 
 static const api_input_spec bow_in[] = {
-    {"x", IN_X, 3, 3, 0, 1},
+    {"x", IN_X, 3, 3, 0, 1, 0},
 };
 static const api_output_spec bow_out[] = {
-    {"out", OUT_OUT, 3, NULL, NULL, 0},
-    {"weights", OUT_WEIGHTS, 2, NULL, NULL, 0},
-    {"x", OUT_X, 3, NULL, NULL, 0},
-    {"max_abs_diff", OUT_MAX_ABS_DIFF, 1, "[3]", NULL, 0},
-    {"allclose", OUT_ALLCLOSE, 1, "[1]", NULL, 1},
+    {"out", OUT_OUT, 3, NULL, NULL, 0, 0},
+    {"weights", OUT_WEIGHTS, 2, NULL, NULL, 0, 0},
+    {"x", OUT_X, 3, NULL, NULL, 0, 0},
+    {"max_abs_diff", OUT_MAX_ABS_DIFF, 1, "[3]", NULL, 0, 0},
+    {"allclose", OUT_ALLCLOSE, 1, "[1]", NULL, 1, 0},
 };
 static const char *const bow_fields[] = {"x", "method", "seed", "shape",
                                          "format", NULL};
 
 static const api_input_spec attn_in[] = {
-    {"x", IN_X, 3, 3, 0, 1},
-    {"wq", IN_WQ, 2, 2, 0, 1},
-    {"wk", IN_WK, 2, 2, 0, 1},
-    {"wv", IN_WV, 2, 2, 0, 1},
-    {"context", IN_CTX, 3, 3, 0, 0},
-    {"mask", IN_MASK, 2, 3, 1, 0},
+    {"x", IN_X, 3, 3, 0, 1, 0},
+    {"wq", IN_WQ, 2, 2, 0, 1, 0},
+    {"wk", IN_WK, 2, 2, 0, 1, 0},
+    {"wv", IN_WV, 2, 2, 0, 1, 0},
+    {"context", IN_CTX, 3, 3, 0, 0, 0},
+    {"mask", IN_MASK, 2, 3, 1, 0, 0},
 };
 static const api_output_spec attn_out[] = {
-    {"weights", OUT_WEIGHTS, 3, NULL, NULL, 0},
-    {"out", OUT_OUT, 3, NULL, NULL, 0},
-    {"q", OUT_Q, 3, NULL, NULL, 0},
-    {"k", OUT_K, 3, NULL, NULL, 0},
-    {"v", OUT_V, 3, NULL, NULL, 0},
-    {"scores", OUT_SCORES, 3, NULL, NULL, 0},
-    {"x", OUT_X, 3, NULL, NULL, 0},
-    {"wq", OUT_WQ, 2, NULL, NULL, 0},
-    {"wk", OUT_WK, 2, NULL, NULL, 0},
-    {"wv", OUT_WV, 2, NULL, NULL, 0},
+    {"weights", OUT_WEIGHTS, 3, NULL, NULL, 0, 0},
+    {"out", OUT_OUT, 3, NULL, NULL, 0, 0},
+    {"q", OUT_Q, 3, NULL, NULL, 0, 0},
+    {"k", OUT_K, 3, NULL, NULL, 0, 0},
+    {"v", OUT_V, 3, NULL, NULL, 0, 0},
+    {"scores", OUT_SCORES, 3, NULL, NULL, 0, 0},
+    {"x", OUT_X, 3, NULL, NULL, 0, 0},
+    {"wq", OUT_WQ, 2, NULL, NULL, 0, 0},
+    {"wk", OUT_WK, 2, NULL, NULL, 0, 0},
+    {"wv", OUT_WV, 2, NULL, NULL, 0, 0},
 };
 static const char *const attn_fields[] = {
     "x", "wq", "wk", "wv", "context", "mask", "causal", "scale", "return",
     "seed", "shape", "head_size", "format", NULL};
 
 static const api_input_spec mh_in[] = {
-    {"x", IN_X, 3, 3, 0, 1},
-    {"wq", IN_WQ, 3, 3, 0, 1},
-    {"wk", IN_WK, 3, 3, 0, 1},
-    {"wv", IN_WV, 3, 3, 0, 1},
-    {"wo", IN_WO, 2, 2, 0, 1},
-    {"bo", IN_BO, 1, 1, 0, 1},
-    {"context", IN_CTX, 3, 3, 0, 0},
-    {"mask", IN_MASK, 2, 3, 1, 0},
+    {"x", IN_X, 3, 3, 0, 1, 0},
+    {"wq", IN_WQ, 3, 3, 0, 1, 0},
+    {"wk", IN_WK, 3, 3, 0, 1, 0},
+    {"wv", IN_WV, 3, 3, 0, 1, 0},
+    {"wo", IN_WO, 2, 2, 0, 1, 0},
+    {"bo", IN_BO, 1, 1, 0, 1, 0},
+    {"context", IN_CTX, 3, 3, 0, 0, 0},
+    {"mask", IN_MASK, 2, 3, 1, 0, 0},
 };
 static const api_output_spec mh_out[] = {
-    {"out", OUT_OUT, 3, NULL, NULL, 0},
-    {"weights", OUT_WEIGHTS, 4, NULL, "3,4", 0},
-    {"heads", OUT_HEADS, 3, NULL, NULL, 0},
-    {"q", OUT_Q, 4, NULL, NULL, 0},
-    {"k", OUT_K, 4, NULL, NULL, 0},
-    {"v", OUT_V, 4, NULL, NULL, 0},
-    {"scores", OUT_SCORES, 4, NULL, NULL, 0},
-    {"x", OUT_X, 3, NULL, NULL, 0},
-    {"wq", OUT_WQ, 3, NULL, NULL, 0},
-    {"wk", OUT_WK, 3, NULL, NULL, 0},
-    {"wv", OUT_WV, 3, NULL, NULL, 0},
-    {"wo", OUT_WO, 2, NULL, NULL, 0},
-    {"bo", OUT_BO, 1, NULL, NULL, 0},
+    {"out", OUT_OUT, 3, NULL, NULL, 0, 0},
+    {"weights", OUT_WEIGHTS, 4, NULL, "3,4", 0, 0},
+    {"heads", OUT_HEADS, 3, NULL, NULL, 0, 0},
+    {"q", OUT_Q, 4, NULL, NULL, 0, 0},
+    {"k", OUT_K, 4, NULL, NULL, 0, 0},
+    {"v", OUT_V, 4, NULL, NULL, 0, 0},
+    {"scores", OUT_SCORES, 4, NULL, NULL, 0, 0},
+    {"x", OUT_X, 3, NULL, NULL, 0, 0},
+    {"wq", OUT_WQ, 3, NULL, NULL, 0, 0},
+    {"wk", OUT_WK, 3, NULL, NULL, 0, 0},
+    {"wv", OUT_WV, 3, NULL, NULL, 0, 0},
+    {"wo", OUT_WO, 2, NULL, NULL, 0, 0},
+    {"bo", OUT_BO, 1, NULL, NULL, 0, 0},
 };
 static const char *const mh_fields[] = {
     "x", "wq", "wk", "wv", "wo", "bo", "context", "mask", "causal",
     "scale", "return", "average_weights", "seed", "shape", "num_heads",
     "head_size", "format", NULL};
 
+/* The lecture's Block: multihead's names for the attention, then the
+ * FeedForward's two Linears and the two LayerNorms. */
+static const api_input_spec block_in[] = {
+    {"x", IN_X, 3, 3, 0, 1, 0},
+    {"wq", IN_WQ, 3, 3, 0, 1, 0},
+    {"wk", IN_WK, 3, 3, 0, 1, 0},
+    {"wv", IN_WV, 3, 3, 0, 1, 0},
+    {"wo", IN_WO, 2, 2, 0, 1, 0},
+    {"bo", IN_BO, 1, 1, 0, 1, 0},
+    {"fc1_w", IN_FC1_W, 2, 2, 0, 1, 0},
+    {"fc1_b", IN_FC1_B, 1, 1, 0, 1, 0},
+    {"fc2_w", IN_FC2_W, 2, 2, 0, 1, 0},
+    {"fc2_b", IN_FC2_B, 1, 1, 0, 1, 0},
+    {"ln1_w", IN_LN1_W, 1, 1, 0, 1, 0},
+    {"ln1_b", IN_LN1_B, 1, 1, 0, 1, 0},
+    {"ln2_w", IN_LN2_W, 1, 1, 0, 1, 0},
+    {"ln2_b", IN_LN2_B, 1, 1, 0, 1, 0},
+};
+static const api_output_spec block_out[] = {
+    {"out", OUT_OUT, 3, NULL, NULL, 0, 0},
+    {"ln1", OUT_LN1, 3, NULL, NULL, 0, 0},
+    {"q", OUT_Q, 4, NULL, NULL, 0, 0},
+    {"k", OUT_K, 4, NULL, NULL, 0, 0},
+    {"v", OUT_V, 4, NULL, NULL, 0, 0},
+    {"scores", OUT_SCORES, 4, NULL, NULL, 0, 0},
+    {"weights", OUT_WEIGHTS, 4, NULL, NULL, 0, 0},
+    {"heads", OUT_HEADS, 3, NULL, NULL, 0, 0},
+    {"attn", OUT_ATTN, 3, NULL, NULL, 0, 0},
+    {"resid", OUT_RESID, 3, NULL, NULL, 0, 0},
+    {"ln2", OUT_LN2, 3, NULL, NULL, 0, 0},
+    {"hidden", OUT_HIDDEN, 3, NULL, NULL, 0, 0},
+};
+static const char *const block_fields[] = {
+    "x", "wq", "wk", "wv", "wo", "bo", "fc1_w", "fc1_b", "fc2_w", "fc2_b",
+    "ln1_w", "ln1_b", "ln2_w", "ln2_b", "seed", "n_embd", "n_head",
+    "return", "format", NULL};
+
+/* GPTLanguageModel: token ids in (or text, an option: characters through
+ * the model's vocabulary). */
+static const api_input_spec gpt_in[] = {
+    {"idx", IN_IDX, 1, 2, 0, 0, API_INT64},
+};
+static const api_output_spec gpt_out[] = {
+    {"logits", OUT_LOGITS, 3, NULL, NULL, 0, 0},
+    {"last_logits", OUT_LAST_LOGITS, 2, NULL, NULL, 0, 0},
+    {"probs", OUT_PROBS, 2, NULL, NULL, 0, 0},
+    {"weights", OUT_WEIGHTS, 5, NULL, NULL, 0, 0},
+    {"hidden", OUT_HIDDEN, 4, NULL, NULL, 0, 0},
+    {"tokens", OUT_TOKENS, 2, NULL, NULL, 0, API_INT64},
+    {"text", OUT_TEXT, 1, NULL, NULL, 0, API_BYTES},
+};
+static const char *const gpt_fields[] = {
+    "idx", "text", "model", "seed", "vocab_size", "block_size", "n_embd",
+    "n_head", "n_layer", "return", "max_new_tokens", "sample_seed", "format",
+    NULL};
+/* a repository's model: the model is the URL's */
+static const char *const loaded_fields[] = {
+    "idx", "text", "return", "max_new_tokens", "sample_seed", NULL};
+
 #define N(a) (int)(sizeof a / sizeof a[0])
-const api_model api_models[] = {
+api_model api_models[API_MAX_MODELS] = {
     {"bow", API_BOW, 0, bow_in, N(bow_in), bow_out, N(bow_out), bow_fields,
      NULL, {NULL, NULL},
-     "the bag-of-words average, three ways"},
+     "the bag-of-words average, three ways", NULL},
     {"attention", API_ATTEND, 0, attn_in, N(attn_in), attn_out, N(attn_out),
      attn_fields, "q, k, v, scores, weights, out, x, wq, wk, wv",
-     {"weights", "out"}, "one head: self or cross, causal or masked"},
+     {"weights", "out"}, "one head: self or cross, causal or masked",
+     NULL},
     {"multihead", API_ATTEND, 1, mh_in, N(mh_in), mh_out, N(mh_out),
      mh_fields, "out, weights, heads, q, k, v, scores, x, wq, wk, wv, wo, bo",
      {"out", "weights"}, "MultiHeadAttention: heads concatenated, then "
-     "proj"},
+     "proj", NULL},
+    {"block", API_BLOCK, 1, block_in, N(block_in), block_out, N(block_out),
+     block_fields, "out, ln1, q, k, v, scores, weights, heads, attn, resid, "
+     "ln2, hidden", {"out", NULL}, "the lecture's Block: LayerNorm, "
+     "attention, FeedForward, residuals", NULL},
+    {"gpt", API_GPT, 1, gpt_in, N(gpt_in), gpt_out, N(gpt_out), gpt_fields,
+     "logits, last_logits, probs, weights, hidden, tokens, text",
+     {"last_logits", "probs"}, "GPTLanguageModel: a --models model or a "
+     "seeded one; generate", NULL},
 };
-const int api_nmodels = N(api_models);
+const int api_nbuiltin = 5;
+int api_nmodels = 5;
+
+/* The names for messages: the built-in ones, then each model added. */
+static char model_names[API_MAX_MODELS * (API_GPT_MAX_NAME + 2)] =
+    "bow, attention, multihead, block, gpt";
+
+const char *api_v2_models(void)
+{
+    return model_names;
+}
+
+void api_models_reset(void)
+{
+    api_nmodels = api_nbuiltin;
+    model_names[strlen("bow, attention, multihead, block, gpt")] = '\0';
+}
+
+int api_models_add_gpt(const struct api_gpt_model *g, char *err, size_t cap)
+{
+    const char *name = g->name;
+    for (int i = 0; i < api_nmodels; i++)
+        if (strcmp(api_models[i].name, name) == 0) {
+            snprintf(err, cap, "model %s: the name is taken by %s", name,
+                     i < api_nbuiltin ? "a built-in model" : "another model");
+            return -1;
+        }
+    if (api_nmodels == API_MAX_MODELS) {
+        snprintf(err, cap, "model %s: attnd serves at most %d models", name,
+                 API_MAX_MODELS - api_nbuiltin);
+        return -1;
+    }
+    const size_t k = strlen(model_names);
+    snprintf(model_names + k, sizeof model_names - k, ", %s", name);
+    api_model *m = &api_models[api_nmodels++];
+    *m = *api_model_find("gpt");
+    m->name = name;
+    m->fields = loaded_fields;
+    m->summary = "a --models model (GPTLanguageModel)";
+    m->gpt = g;
+    return 0;
+}
 
 const api_model *api_model_find(const char *name)
 {
@@ -160,8 +271,7 @@ static int missing(const char *name, api_error *e)
     return 0;
 }
 
-/* The sent inputs' shapes, in table order. */
-static int read_tensors(api_call *c, api_error *e)
+int api_call_read_tensors(api_call *c, api_error *e)
 {
     for (int i = 0; i < c->m->ninputs; i++) {
         const int r = c->m->inputs[i].role;
@@ -209,7 +319,7 @@ static int read_bow(api_call *c, const json_t *o, api_error *e)
     }
     if (!read_method(o, &c->method, e) || !api_read_format(o, &c->format, e))
         return 0;
-    if (!read_tensors(c, e))
+    if (!api_call_read_tensors(c, e))
         return 0;
     c->has_shape = jshape != NULL;
     if (jshape && (!api_read_shape(jshape, "shape", 3, 3, 1, c->shape,
@@ -295,7 +405,7 @@ static int read_attend(api_call *c, const json_t *o, api_error *e)
         (jhs && !api_read_count(jhs, "head_size", &c->hs, e)) ||
         (jnh && !api_check_heads(c->H, "num_heads", e)))
         return 0;
-    return read_tensors(c, e);
+    return api_call_read_tensors(c, e);
 }
 
 int api_call_read(api_call *c, const api_model *m, const api_source *src,
@@ -317,6 +427,8 @@ int api_call_read(api_call *c, const api_model *m, const api_source *src,
     if (!codec_known_fields(src->opts, m->fields, e) ||
         !api_read_seed(src->opts, &c->seed, e))
         return 0;
+    if (m->family == API_BLOCK || m->family == API_GPT)
+        return api_lecture_read(c, src->opts, e);
     return m->family == API_BOW ? read_bow(c, src->opts, e)
                                 : read_attend(c, src->opts, e);
 }
@@ -564,6 +676,8 @@ static int attend_wants(const api_call *c, int role)
 api_cost api_call_cost(const api_call *c)
 {
     api_cost k = {0};
+    if (c->m->family == API_BLOCK || c->m->family == API_GPT)
+        return api_lecture_cost(c);
     const int64_t B = c->B, T = c->T, S = c->S, C = c->C, H = c->H;
     const int64_t nx = B * T * C;
     if (c->m->family == API_BOW) {
@@ -571,7 +685,12 @@ api_cost api_call_cost(const api_call *c)
         k.inputs = nx;
         k.outputs = runs * (T * T + nx);
         k.scratch = T * T;          /* the loop method's identity */
-        k.madds = (double)runs * B * T * T * C;
+        /* per method: its T x T weights, then the loop's running sums
+         * (B*T*C) or the (T,T) @ (B,T,C) product (B*T*T*C) */
+        const double mm = (double)B * T * T * C, loop = (double)B * T * C;
+        k.madds = (double)runs * T * T +
+                  (c->method == M_LOOP ? loop :
+                   c->method == M_ALL ? loop + 2 * mm : mm);
         return k;
     }
     const int64_t D = H * c->hs, nw = D * C;
@@ -601,11 +720,15 @@ api_cost api_call_cost(const api_call *c)
 
 int api_call_plan(api_call *c, api_error *e)
 {
-    if (!(c->m->family == API_BOW ? plan_bow(c, e) : plan_attend(c, e)))
+    const api_family f = c->m->family;
+    if (!(f == API_BOW      ? plan_bow(c, e)
+          : f == API_ATTEND ? plan_attend(c, e)
+                            : api_lecture_plan(c, e)))
         return 0;
     /* Each count is under max_elements, so the sum cannot overflow. */
     c->cost = api_call_cost(c);
-    return api_check_total(api_cost_floats(&c->cost), e);
+    return api_check_total(api_cost_floats(&c->cost), e) &&
+           api_check_work(c->cost.madds, e);
 }
 
 /* ==== one allocation, the inputs filled ==== */
@@ -712,6 +835,8 @@ int api_call_fill(api_call *c, api_result *r)
     r->block = malloc((size_t)total * sizeof *r->block);
     if (!r->block)
         return 0;
+    if (c->m->family == API_BLOCK || c->m->family == API_GPT)
+        return api_lecture_fill(c, r, r->block);
     float *p = lay_inputs(c, r->block);
     if (c->seed.present)
         draw(c);
@@ -730,6 +855,10 @@ int api_call_fill(api_call *c, api_result *r)
 void api_result_free(api_result *r)
 {
     free(r->block);
+    free(r->ids);
+    free(r->tokens);
+    free(r->text);
+    free(r->aux);
     memset(r, 0, sizeof *r);
 }
 
@@ -900,6 +1029,8 @@ static int compute_attend(api_call *c, api_result *r, api_error *e)
 
 int api_call_compute(api_call *c, api_result *r, api_error *e)
 {
+    if (c->m->family == API_BLOCK || c->m->family == API_GPT)
+        return api_lecture_compute(c, r, e);
     return c->m->family == API_BOW ? compute_bow(c, r, e)
                                    : compute_attend(c, r, e);
 }

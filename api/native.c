@@ -23,6 +23,8 @@ static int body_shape(void *ctx, const api_call *c, int role,
     const char *name = input_name(c->m, role);
     if (role == IN_MASK)
         return api_body_mask_shape(b, name, t, is_bool, e);
+    if (role == IN_IDX)
+        return api_idx_shape(c, json_object_get(b->root, name), t, e);
     const int i = api_model_input(c->m, name);
     return api_body_tensor(b, name, c->m->inputs[i].min_rank, t, e);
 }
@@ -34,6 +36,8 @@ static void body_fill(void *ctx, const api_call *c, int role,
     const char *name = input_name(c->m, role);
     if (role == IN_MASK)
         api_body_mask_fill(b, name, c->mask_bool, t);
+    else if (role == IN_IDX)
+        api_idx_fill(json_object_get(b->root, name), t);
     else
         api_body_fill(b, name, t);
 }
@@ -90,15 +94,19 @@ void api_native_handle(const api_model *m, const char *body, size_t len,
 {
     const char *tensors[API_MAX_IN + 1], *defer[API_MAX_IN + 1];
     const char *names[API_MAX_OUT];
-    int nt = 0;
+    int nt = 0, nd = 0;
     for (int i = 0; i < m->ninputs; i++) {
-        if (!m->inputs[i].may_bool)     /* a mask goes through Jansson */
-            tensors[nt] = m->inputs[i].name;
-        defer[i] = m->inputs[i].name;   /* (or its text, when large) */
-        nt += !m->inputs[i].may_bool;
+        const int mask = m->inputs[i].may_bool;
+        /* a mask and idx go through Jansson */
+        if (!mask && m->inputs[i].dtype == API_FP32)
+            tensors[nt++] = m->inputs[i].name;
+        /* ... or, tensors and masks of a large body, are read from the
+         * text (parse.c); idx is read from the tree */
+        if (mask || m->inputs[i].dtype == API_FP32)
+            defer[nd++] = m->inputs[i].name;
     }
     tensors[nt] = NULL;
-    defer[m->ninputs] = NULL;
+    defer[nd] = NULL;
     api_error e = {0};
     api_call c = {0};
     api_result r = {0};
@@ -121,6 +129,8 @@ void api_native_handle(const api_model *m, const char *body, size_t len,
         goto fail;
     if (m->family == API_BOW) {
         respond_bow(res, &c, &r);
+    } else if (m->family == API_BLOCK || m->family == API_GPT) {
+        api_lecture_respond(res, &c, &r);
     } else {
         for (int i = 0; i < m->noutputs; i++)
             names[i] = m->outputs[i].name;

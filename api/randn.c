@@ -26,7 +26,7 @@ void api_randn(const char *body, size_t len, api_response *res)
         !codec_required(root, "seed", &e) ||
         !(jshape = codec_required(root, "shape", &e)) ||
         !api_read_seed(root, &seed, &e) ||
-        !api_read_shape(jshape, "shape", 0, ENGINE_MAX_RANK, 0, t.dim,
+        !api_read_shape(jshape, "shape", 0, API_MAX_IN_RANK, 0, t.dim,
                         &t.rank, &e))
         goto fail;
     if ((jdist = json_object_get(root, "dist"))) {

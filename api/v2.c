@@ -160,14 +160,22 @@ static void respond(api_response *res, jsonw *w, const char *type,
  * a mask is BOOL (true = may attend) or FP32 (added to the scores), B x T
  * x S or T x S (every batch); /multihead's weights B x H x T x S, or B x T
  * x S with average_weights. */
-static void metadata_tensor(jsonw *w, const char *name, int is_bool,
+/* The protocol's datatype of a tensor of the table. */
+static const char *datatype(int is_bool, int dtype)
+{
+    return is_bool ? "BOOL" : dtype == API_INT64 ? "INT64"
+           : dtype == API_BYTES ? "BYTES" : "FP32";
+}
+
+static void metadata_tensor(jsonw *w, const char *name, const char *dt,
                             int rank, const char *fixed, int may_bool,
                             const char *ranks)
 {
     jw_lit(w, "{\"name\":\"");
     jw_lit(w, name);
-    jw_lit(w, is_bool ? "\",\"datatype\":\"BOOL\",\"shape\":"
-                      : "\",\"datatype\":\"FP32\",\"shape\":");
+    jw_lit(w, "\",\"datatype\":\"");
+    jw_lit(w, dt);
+    jw_lit(w, "\",\"shape\":");
     if (fixed)
         jw_lit(w, fixed);
     else
@@ -188,8 +196,8 @@ void api_v2_model_metadata(const char *model, api_response *res)
     const api_model *m = api_model_find(model);
     if (!m) {
         char msg[160];
-        snprintf(msg, sizeof msg, "unknown model \"%.60s\"; models: "
-                 API_V2_MODELS, model);
+        snprintf(msg, sizeof msg, "unknown model \"%.60s\"; models: %s",
+                 model, api_v2_models());
         api_v2_error(res, 404, "not_found", msg);
         return;
     }
@@ -205,16 +213,18 @@ void api_v2_model_metadata(const char *model, api_response *res)
         snprintf(ranks, sizeof ranks, "%d,%d", in->min_rank, in->max_rank);
         if (i)
             jw_lit(&w, ",");
-        metadata_tensor(&w, in->name, in->may_bool, in->max_rank, NULL,
-                        in->may_bool, in->may_bool ? ranks : NULL);
+        metadata_tensor(&w, in->name, datatype(in->may_bool, in->dtype),
+                        in->max_rank, NULL, in->may_bool,
+                        in->may_bool || in->min_rank != in->max_rank ? ranks
+                                                                     : NULL);
     }
     jw_lit(&w, "],\"outputs\":[");
     for (int i = 0; i < m->noutputs; i++) {
         const api_output_spec *o = &m->outputs[i];
         if (i)
             jw_lit(&w, ",");
-        metadata_tensor(&w, o->name, o->is_bool, o->rank, o->fixed_shape, 0,
-                        o->ranks);
+        metadata_tensor(&w, o->name, datatype(o->is_bool, o->dtype), o->rank,
+                        o->fixed_shape, 0, o->ranks);
     }
     jw_lit(&w, "]}");
     respond(res, &w, "application/json", 0);
@@ -240,8 +250,9 @@ void api_v2_model_config(const char *model, api_response *res)
         const api_input_spec *in = &m->inputs[i];
         jw_lit(&w, i ? ",{\"name\":\"" : "{\"name\":\"");
         jw_lit(&w, in->name);
-        jw_lit(&w, in->may_bool ? "\",\"data_type\":\"TYPE_BOOL\",\"dims\":"
-                                : "\",\"data_type\":\"TYPE_FP32\",\"dims\":");
+        jw_lit(&w, "\",\"data_type\":\"TYPE_");
+        jw_lit(&w, datatype(in->may_bool, in->dtype));
+        jw_lit(&w, "\",\"dims\":");
         dims_json(&w, in->max_rank);
         jw_lit(&w, ",\"optional\":true}");
     }
@@ -250,8 +261,10 @@ void api_v2_model_config(const char *model, api_response *res)
         const api_output_spec *o = &m->outputs[i];
         jw_lit(&w, i ? ",{\"name\":\"" : "{\"name\":\"");
         jw_lit(&w, o->name);
-        jw_lit(&w, o->is_bool ? "\",\"data_type\":\"TYPE_BOOL\",\"dims\":"
-                              : "\",\"data_type\":\"TYPE_FP32\",\"dims\":");
+        jw_lit(&w, "\",\"data_type\":\"TYPE_");
+        jw_lit(&w, o->dtype == API_BYTES ? "STRING"
+                                         : datatype(o->is_bool, o->dtype));
+        jw_lit(&w, "\",\"dims\":");
         if (o->fixed_shape)
             jw_lit(&w, o->fixed_shape);
         else
@@ -287,6 +300,16 @@ static double leaf(const v2_input *t, int64_t k, const char **type)
     if (t->is_bool) {
         *type = t->raw[k] ? "true" : "false";
         return t->raw[k] ? 0.0 : -INFINITY;
+    }
+    if (t->int_bytes) {             /* little-endian INT64 / INT32 */
+        int64_t v = 0;
+        const unsigned char *p = t->raw + (size_t)t->int_bytes * k;
+        for (int i = t->int_bytes - 1; i >= 0; i--)
+            v = (int64_t)((uint64_t)v << 8 | p[i]);
+        if (t->int_bytes == 4)
+            v = (int32_t)v;
+        *type = "integer";
+        return (double)v;
     }
     float f;
     char s[40];
@@ -342,9 +365,9 @@ static int v2_shape(void *ctx, const api_call *c, int role, engine_tensor *t,
                      "%d-D", name, R, codec_rank_shape(name, R), in->rank);
         return 0;
     }
-    for (int64_t k = 0; in->leaves && k < in->n; k++) {
+    for (int64_t k = 0; (in->leaves || in->int_bytes) && k < in->n; k++) {
         const double d = leaf(in, k, &type);
-        if (fabs(d) < FLOAT32_LIMIT || d == -INFINITY)
+        if (!in->int_bytes && (fabs(d) < FLOAT32_LIMIT || d == -INFINITY))
             continue;
         n = snprintf(path, sizeof path, "%s", name);
         for (int i = 0; i < in->rank; i++) {
@@ -353,6 +376,11 @@ static int v2_shape(void *ctx, const api_call *c, int role, engine_tensor *t,
                 stride *= in->dim[j];
             n += snprintf(path + n, sizeof path - (size_t)n, "[%lld]",
                           (long long)(k / stride % in->dim[i]));
+        }
+        if (in->int_bytes) {            /* token ids */
+            if (api_idx_check(c, d, path, e))
+                continue;
+            return 0;
         }
         api_fail(e, 422, "out_of_range", path, "%s = %g does not fit in "
                  "float32 (largest magnitude 3.4028235e38%s)", path, d,
@@ -369,7 +397,7 @@ static void v2_fill(void *ctx, const api_call *c, int role, engine_tensor *t)
 {
     const v2_input *in = input_of(ctx, role);
     const char *type;
-    if (!in->leaves && !in->is_bool) {
+    if (!in->leaves && !in->is_bool && !in->int_bytes) {
         memcpy(t->data, in->raw, (size_t)in->n * sizeof *t->data);
         return;
     }
@@ -433,6 +461,48 @@ static int check_produced(const v2_request *rq, const api_call *c,
     return 1;
 }
 
+/* Bytes of an output as binary tensor data: Triton's BYTES are each
+ * element's 4-byte little-endian length, then its bytes. */
+static int64_t binary_size(const api_output_spec *o, const engine_tensor *t,
+                           const api_result *r)
+{
+    if (o->dtype == API_BYTES) {
+        int64_t n = 0;
+        const char *s = r->text;
+        for (int64_t k = 0; k < t->dim[0]; k++, s += strlen(s) + 1)
+            n += 4 + (int64_t)strlen(s);
+        return n;
+    }
+    return engine_numel(t) * (o->is_bool ? 1 : o->dtype == API_INT64 ? 8 : 4);
+}
+
+static void write_binary(jsonw *w, const api_output_spec *o,
+                         const engine_tensor *t, const api_result *r)
+{
+    if (o->is_bool) {
+        jw_raw(w, r->allclose ? "\1" : "\0", 1);
+    } else if (o->dtype == API_INT64) {
+        for (int64_t k = 0; k < engine_numel(t); k++) {
+            unsigned char b[8];
+            for (int i = 0; i < 8; i++)
+                b[i] = (unsigned char)((uint64_t)r->tokens[k] >> (8 * i));
+            jw_raw(w, (const char *)b, 8);
+        }
+    } else if (o->dtype == API_BYTES) {
+        const char *s = r->text;
+        for (int64_t k = 0; k < t->dim[0]; k++, s += strlen(s) + 1) {
+            const uint32_t n = (uint32_t)strlen(s);
+            const unsigned char b[4] = {n & 255, n >> 8 & 255, n >> 16 & 255,
+                                        n >> 24};
+            jw_raw(w, (const char *)b, 4);
+            jw_raw(w, s, n);
+        }
+    } else {
+        jw_raw(w, (const char *)t->data,
+               (size_t)engine_numel(t) * sizeof *t->data);
+    }
+}
+
 /* {"name", "shape", "datatype", "data"}, or with binary tensor data
  * "parameters": {"binary_data_size"} in place of "data". */
 static void write_output(jsonw *w, const api_output_spec *o,
@@ -446,16 +516,29 @@ static void write_output(jsonw *w, const api_output_spec *o,
     for (int d = 0; d < t->rank; d++)
         jw_raw(w, buf, (size_t)snprintf(buf, sizeof buf, "%s%lld",
                                         d ? "," : "", (long long)t->dim[d]));
-    jw_lit(w, o->is_bool ? "],\"datatype\":\"BOOL\"" : "],\"datatype\":\"FP32\"");
+    jw_lit(w, "],\"datatype\":\"");
+    jw_lit(w, datatype(o->is_bool, o->dtype));
+    jw_lit(w, "\"");
     if (bin) {
         jw_raw(w, buf, (size_t)snprintf(buf, sizeof buf, ",\"parameters\":"
                                         "{\"binary_data_size\":%lld}}",
-                                        (long long)(engine_numel(t) *
-                                                    (o->is_bool ? 1 : 4))));
+                                        (long long)binary_size(o, t, r)));
         return;
     }
     jw_lit(w, ",\"data\":[");
-    if (o->is_bool) {
+    if (o->dtype == API_INT64) {
+        for (int64_t k = 0; k < engine_numel(t); k++)
+            jw_raw(w, buf, (size_t)snprintf(buf, sizeof buf, "%s%lld",
+                                            k ? "," : "",
+                                            (long long)r->tokens[k]));
+    } else if (o->dtype == API_BYTES) {
+        const char *s = r->text;
+        for (int64_t k = 0; k < t->dim[0]; k++, s += strlen(s) + 1) {
+            if (k)
+                jw_raw(w, ",", 1);
+            api_jw_string(w, s);
+        }
+    } else if (o->is_bool) {
         jw_bool(w, r->allclose);
     } else {
         api_compute_begin();
@@ -510,14 +593,8 @@ static void answer(const v2_request *rq, const api_call *c,
     jw_lit(&w, "]}");
     const size_t json_len = w.len;
     for (int i = 0; i < n; i++) {
-        const engine_tensor *t = &r->t[idx[i]];
-        if (!bin[i])
-            continue;
-        if (m->outputs[idx[i]].is_bool)
-            jw_raw(&w, r->allclose ? "\1" : "\0", 1);
-        else
-            jw_raw(&w, (const char *)t->data,
-                   (size_t)engine_numel(t) * sizeof *t->data);
+        if (bin[i])
+            write_binary(&w, &m->outputs[idx[i]], &r->t[idx[i]], r);
     }
     /* as Triton: the whole body is octet-stream once any part is binary */
     respond(res, &w, any_bin ? "application/octet-stream"
@@ -590,7 +667,7 @@ void api_v2_infer(const char *model, const char *body, size_t len,
     for (int i = 0; i < rq.ninputs; i++)
         c.sent[m->inputs[rq.in[i].name].role] = 1;
     /* the outputs asked for are what a native "return" would name */
-    const int preset = m->family == API_ATTEND && rq.noutputs > 0;
+    const int preset = m->family != API_BOW && rq.noutputs > 0;
     for (int i = 0, seen[API_MAX_OUT] = {0}; preset && i < rq.noutputs; i++)
         if (!seen[rq.out[i]]++)
             c.order[c.norder++] = rq.out[i];

@@ -15,8 +15,9 @@
  * -1. */
 int api_v2_model_index(const char *name);
 
-/* "bow, attention, multihead", for messages. */
-#define API_V2_MODELS "bow, attention, multihead"
+/* "bow, attention, multihead, block, gpt" and the --models models, for
+ * messages (fixed once the repository is loaded). */
+const char *api_v2_models(void);
 
 /* The one version each model has, as the protocol's URLs and metadata
  * write it. */

@@ -12,6 +12,8 @@
 typedef struct v2_input {
     int name;                       /* index into the model's inputs */
     int is_bool;                    /* datatype BOOL */
+    int int_bytes;                  /* INT64: 8, INT32: 4 (token ids);
+                                     * 0 for FP32 and BOOL */
     int rank;
     int64_t dim[ENGINE_MAX_RANK];
     int64_t n;

@@ -66,18 +66,19 @@ static void collect(const json_t *a, const json_t **out, int64_t *k)
 
 /* Counts the leaves of a data array; the first of the wrong type is
  * reported at its flat index. */
-static int count(const json_t *a, int is_bool, int null_ok, int64_t *n,
-                 int64_t *bad, const json_t **badv)
+static int count(const json_t *a, int is_bool, int null_ok, int is_int,
+                 int64_t *n, int64_t *bad, const json_t **badv)
 {
     for (size_t i = 0; i < json_array_size(a); i++) {
         const json_t *v = json_array_get(a, i);
         if (json_is_array(v)) {
-            if (!count(v, is_bool, null_ok, n, bad, badv))
+            if (!count(v, is_bool, null_ok, is_int, n, bad, badv))
                 return 0;
             continue;
         }
-        if (is_bool ? !json_is_boolean(v)
-                    : !json_is_number(v) && !(null_ok && json_is_null(v))) {
+        if (is_bool  ? !json_is_boolean(v)
+            : is_int ? !json_is_integer(v)
+                     : !json_is_number(v) && !(null_ok && json_is_null(v))) {
             *bad = *n;
             *badv = v;
             return 0;
@@ -93,22 +94,24 @@ static int count(const json_t *a, int is_bool, int null_ok, int64_t *n,
 static int read_binary(v2_request *rq, size_t i, v2_input *t,
                        const char *name, json_int_t size, v2_error *e)
 {
-    const int64_t want = t->n * (t->is_bool ? 1 : 4);
+    const int64_t want = t->n * (t->is_bool ? 1 : t->int_bytes ? t->int_bytes
+                                                               : 4);
     snprintf(e->path, sizeof e->path, "inputs[%zu].parameters."
              "binary_data_size", i);
     if (size != want)
         return fail(e, 400, "shape_mismatch", "%s's shape holds %lld "
                     "element%s, %lld bytes as %s, but binary_data_size is "
                     "%lld", name, (long long)t->n, t->n == 1 ? "" : "s",
-                    (long long)want, t->is_bool ? "BOOL" : "FP32",
-                    (long long)size);
+                    (long long)want, t->is_bool ? "BOOL"
+                    : t->int_bytes == 8 ? "INT64" : t->int_bytes ? "INT32"
+                    : "FP32", (long long)size);
     if ((uint64_t)size > rq->tail_len - rq->tail_used)
         return fail(e, 400, "invalid_value", "the binary data after the "
                     "JSON is %zu bytes, too few for binary_data_size %lld "
                     "of %s after %zu bytes taken by the inputs before it",
                     rq->tail_len, (long long)size, name, rq->tail_used);
     const unsigned char *p = rq->tail + rq->tail_used;
-    for (int64_t j = 0; j < t->n; j++) {
+    for (int64_t j = 0; j < t->n && !t->int_bytes; j++) {
         int ok;
         if (t->is_bool) {
             ok = p[j] <= 1;
@@ -222,9 +225,16 @@ static int input_shape(v2_request *rq, size_t i, const json_t *in,
                     "must be a string, not %s", i, name, type_name(jd));
     const char *dt = json_string_value(jd);
     t->is_bool = mask && strcmp(dt, "BOOL") == 0;
-    if (!t->is_bool && strcmp(dt, "FP32") != 0)
+    if (m->inputs[t->name].dtype == API_INT64) {
+        t->int_bytes = strcmp(dt, "INT64") == 0 ? 8
+                       : strcmp(dt, "INT32") == 0 ? 4 : 0;
+        if (!t->int_bytes)
+            return fail(e, 400, "wrong_datatype", "%s must have datatype "
+                        "INT64 or INT32, not \"%.20s\"", name, dt);
+    } else if (!t->is_bool && strcmp(dt, "FP32") != 0) {
         return fail(e, 400, "wrong_datatype", "%s must have datatype %s, not "
                     "\"%.20s\"", name, mask ? "BOOL or FP32" : "FP32", dt);
+    }
     /* shape: non-negative integers, their product under the element cap */
     const json_t *js = json_object_get(in, "shape");
     snprintf(e->path, sizeof e->path, "inputs[%zu].shape", i);
@@ -232,10 +242,10 @@ static int input_shape(v2_request *rq, size_t i, const json_t *in,
         return fail(e, 400, "wrong_type", "the shape of inputs[%zu] (%s) "
                     "must be an array of integers, not %s", i, name,
                     type_name(js));
-    if (json_array_size(js) > ENGINE_MAX_RANK)
+    if (json_array_size(js) > API_MAX_IN_RANK)
         return fail(e, 400, "wrong_rank", "%s has %zu dimensions; attnd's "
                     "tensors have at most %d", name, json_array_size(js),
-                    ENGINE_MAX_RANK);
+                    API_MAX_IN_RANK);
     t->rank = (int)json_array_size(js);
     t->n = 1;
     for (int d = 0; d < t->rank; d++) {
@@ -278,14 +288,16 @@ static int read_input(v2_request *rq, size_t i, const json_t *in,
     const json_t *badv = NULL;
     /* an FP32 mask may hold null: -inf, "may not attend", as natively */
     const int null_ok = !t->is_bool && mask;
-    if (!count(ja, t->is_bool, null_ok, &n, &bad, &badv)) {
+    if (!count(ja, t->is_bool, null_ok, t->int_bytes, &n, &bad, &badv)) {
         snprintf(e->path, sizeof e->path, "inputs[%zu].data[%lld]", i,
                  (long long)bad);
         return fail(e, 400, "wrong_type", "%s's element %lld must be %s "
                     "(datatype %s), not %s", name, (long long)bad,
                     t->is_bool ? "true or false"
+                    : t->int_bytes ? "an integer"
                     : null_ok ? "a number or null" : "a number",
-                    t->is_bool ? "BOOL" : "FP32", type_name(badv));
+                    t->is_bool ? "BOOL" : t->int_bytes == 8 ? "INT64"
+                    : t->int_bytes ? "INT32" : "FP32", type_name(badv));
     }
     if (n != t->n) {
         char sh[64] = "";
@@ -531,6 +543,9 @@ void v2_map_path(const v2_request *rq, const char *np, char *dst,
             snprintf(dst, cap, "outputs");
     } else if (api_model_input(m, name) >= 0) {
         snprintf(dst, cap, "inputs (%s)", np);
+    } else if (rq->params && json_object_get(rq->params, name)) {
+        /* a parameter that shares an output's name (gpt's text) */
+        snprintf(dst, cap, "parameters.%s", np);
     } else if (api_model_output(m, name) >= 0) {
         snprintf(dst, cap, "outputs (%s)", np);
     } else {

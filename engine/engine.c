@@ -36,20 +36,33 @@ int64_t engine_numel(const engine_tensor *t)
 
 void engine_bow_loop(engine_tensor *out, const engine_tensor *x, int nthreads)
 {
-    /* out: (B,T,C), x: (B,T,C) */
+    /* out: (B,T,C), x: (B,T,C).  xbow[b, t] = mean(x[b, :t+1], 0): the sum
+     * of x[b, 0..t] in order from 0.0f, divided by t+1.  That sum is the
+     * previous row's sum plus x[b, t], the very same additions, so the
+     * rows are running sums (O(B*T*C), not O(B*T*T*C)); each row of out
+     * holds its sum until the next row has read it, then is divided. */
     const int64_t B = x->dim[0], T = x->dim[1], C = x->dim[2];
     const float *xd = x->data;
     float *od = out->data;
 
     PARALLEL_FOR(b, B, {
+        const float *xb = xd + b * T * C;
+        float *ob = od + b * T * C;
         for (int64_t t = 0; t < T; t++) {
-            /* xprev = x[b, :t+1]; xbow[b, t] = mean(xprev, 0) */
-            for (int64_t c = 0; c < C; c++) {
-                float sum = 0.0f;
-                for (int64_t s = 0; s <= t; s++)
-                    sum += xd[(b * T + s) * C + c];
-                od[(b * T + t) * C + c] = sum / (float)(t + 1);
+            float *row = ob + t * C;
+            const float *prev = row - C;
+            for (int64_t c = 0; c < C; c++)
+                row[c] = (t ? prev[c] : 0.0f) + xb[t * C + c];
+            if (t) {
+                float *done = ob + (t - 1) * C;
+                for (int64_t c = 0; c < C; c++)
+                    done[c] = done[c] / (float)t;
             }
+        }
+        if (T) {
+            float *last = ob + (T - 1) * C;
+            for (int64_t c = 0; c < C; c++)
+                last[c] = last[c] / (float)T;
         }
     });
 }

@@ -16,7 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ENGINE_MAX_RANK 4
+/* 5: /gpt's attention weights are B x L x H x T x T.  Inputs stay at most
+ * 4-D (api/'s API_MAX_IN_RANK). */
+#define ENGINE_MAX_RANK 5
 
 /* A dense row-major float32 tensor: data + shape.  The struct never owns
  * `data`; whoever allocated it frees it. */

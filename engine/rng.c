@@ -134,12 +134,13 @@ static double normal_double(engine_rng *g)
     return r * c;
 }
 
-static void randn_small(engine_rng *g, float *out, int64_t n)
+static void normal_small(engine_rng *g, float *out, int64_t n, double mean,
+                         double stdv)
 {
-    /* transformation::normal is val * std + mean, fused: with std 1 and
-     * mean 0 that is val except that -0 becomes +0, kept here. */
+    /* transformation::normal is val * std + mean in double, fused: with
+     * std 1 and mean 0 that is val except that -0 becomes +0, kept here. */
     for (int64_t i = 0; i < n; i++)
-        out[i] = (float)fma(normal_double(g), 1.0, 0.0);
+        out[i] = (float)fma(normal_double(g), stdv, mean);
 }
 
 /* ==== the 16-wide Box-Muller kernel, scalar reference ==== */
@@ -278,36 +279,55 @@ void engine_rngp_normal16_ref(float *data, int64_t nblocks, float mean,
 /* normal_fill: n uniforms, Box-Muller over every whole block of 16, then
  * -- if n is not a multiple of 16 -- 16 fresh uniforms over the last 16
  * positions (overwriting normals already made there) and one more block. */
-static void randn_fill(engine_rng *g, float *out, int64_t n, int use_avx2)
+static void normal_fill(engine_rng *g, float *out, int64_t n, float mean,
+                        float stdv, int use_avx2)
 {
     const int64_t nblocks = n / 16;
     for (int64_t i = 0; i < n; i++)
         out[i] = u24(g);
-    if (!use_avx2 || !engine_rngp_normal16_avx2(out, nblocks, 0.0f, 1.0f))
-        engine_rngp_normal16_ref(out, nblocks, 0.0f, 1.0f);
+    if (!use_avx2 || !engine_rngp_normal16_avx2(out, nblocks, mean, stdv))
+        engine_rngp_normal16_ref(out, nblocks, mean, stdv);
     if (n % 16 != 0) {
         float *tail = out + n - 16;
         for (int i = 0; i < 16; i++)
             tail[i] = u24(g);
-        if (!use_avx2 || !engine_rngp_normal16_avx2(tail, 1, 0.0f, 1.0f))
-            engine_rngp_normal16_ref(tail, 1, 0.0f, 1.0f);
+        if (!use_avx2 || !engine_rngp_normal16_avx2(tail, 1, mean, stdv))
+            engine_rngp_normal16_ref(tail, 1, mean, stdv);
     }
 }
 
 void engine_randn(engine_rng *g, float *out, int64_t n)
 {
-    if (n >= 16)
-        randn_fill(g, out, n, 1);
-    else
-        randn_small(g, out, n);
+    engine_normal(g, out, n, 0.0, 1.0);
 }
 
 void engine_randn_ref(engine_rng *g, float *out, int64_t n)
 {
     if (n >= 16)
-        randn_fill(g, out, n, 0);
+        normal_fill(g, out, n, 0.0f, 1.0f, 0);
     else
-        randn_small(g, out, n);
+        normal_small(g, out, n, 0.0, 1.0);
+}
+
+void engine_normal(engine_rng *g, float *out, int64_t n, double mean,
+                   double stdv)
+{
+    /* normal_kernel: the float fill (mean and std cast to float) for 16
+     * elements or more, else normal_distribution<double>(mean, std). */
+    if (n >= 16)
+        normal_fill(g, out, n, (float)mean, (float)stdv, 1);
+    else
+        normal_small(g, out, n, mean, stdv);
+}
+
+void engine_exponential(engine_rng *g, float *out, int64_t n, double lambda)
+{
+    /* exponential_kernel (no MKL in Debian's build): one
+     * exponential_distribution<double> per element, serially:
+     * -1.0 / lambda * log(1.0 - u) with u a 53-bit double uniform, then
+     * cast to float. */
+    for (int64_t i = 0; i < n; i++)
+        out[i] = (float)(-1.0 / lambda * log(1.0 - u53(g)));
 }
 
 const char *engine_randn_kernel(void)

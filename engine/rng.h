@@ -70,6 +70,20 @@ void engine_randn(engine_rng *g, float *out, int64_t n);
  * AVX2 kernel is tested against, and the fallback on CPUs without it. */
 void engine_randn_ref(engine_rng *g, float *out, int64_t n);
 
+/* out (n,) = tensor.normal_(mean, std) on a float32 tensor of n elements
+ * (torch.nn.init.normal_ too): n >= 16 is engine_randn's fill with
+ * n * (float)std + (float)mean fused into each lane; n < 16 is
+ * normal_distribution<double>: fma(sample, std, mean) in double, rounded
+ * to float (sharing the cached second sample as engine_randn does).
+ * engine_randn is engine_normal(g, out, n, 0, 1). */
+void engine_normal(engine_rng *g, float *out, int64_t n, double mean,
+                   double stdv);
+
+/* out (n,) = tensor.exponential_(lambda) on a float32 tensor: per element
+ * (float)(-1/lambda * log(1 - u)), u a double uniform from 64 bits of the
+ * generator (53 kept), as PyTorch's CPU kernel without MKL. */
+void engine_exponential(engine_rng *g, float *out, int64_t n, double lambda);
+
 /* Which 16-wide Box-Muller kernel engine_randn runs on this CPU:
  * "avx2+fma" or "scalar-fmaf".  Both give identical bits. */
 const char *engine_randn_kernel(void);

@@ -18,3 +18,18 @@ bench: $(B)/attnd $(B)/bench/engine_bench | bench-deps
 	ENGINE_BENCH=$(CURDIR)/$(B)/bench/engine_bench \
 	BENCH_OUT=$(CURDIR)/$(B)/bench PYTHON=$(PYTHON) PEERS_DIR=$(PEERS_DIR) \
 		bash bench/run.sh
+
+# make bench-gpt: the shipped model's forward at T = block_size, attnd's
+# engine and POST /gpt against PyTorch on the same exported file
+# (bench/gpt_bench.sh).
+$(B)/bench/gpt_bench: bench/gpt_bench.c $(B)/obj/api/gpt_model.o \
+		$(B)/obj/api/safetensors.o $(B)/obj/engine/gpt.o \
+		$(B)/obj/engine/engine.o $(B)/obj/engine/rng.o \
+		$(B)/obj/engine/rng_avx2.o | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -ljansson -lm -o $@
+
+.PHONY: bench-gpt
+bench-gpt: $(B)/bench/gpt_bench $(B)/attnd | bench-deps
+	GPT_BENCH=$(CURDIR)/$(B)/bench/gpt_bench ATTND_BIN=$(CURDIR)/$(B)/attnd \
+		PYTHON=$(PYTHON) bash bench/gpt_bench.sh

@@ -23,3 +23,20 @@ fuzz: build/fuzz/fuzz_request
 	./build/fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 		-timeout=10 -rss_limit_mb=4096 -artifact_prefix=build/fuzz/ \
 		-print_final_stats=1 build/fuzz/corpus build/fuzz/seeds
+
+# make fuzz-safetensors: libFuzzer over the safetensors reader
+# (tests/fuzz/README.md), seeded with the repository's exported models.
+.PHONY: fuzz-safetensors
+build/fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c api/safetensors.c | deps
+	$(call apt_need,$(FUZZ_PKGS))
+	@mkdir -p $(dir $@)
+	clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -I. $(FUZZ_SAN) $^ -ljansson -o $@
+
+fuzz-safetensors: build/fuzz/fuzz_safetensors
+	rm -rf build/fuzz/st_seeds && mkdir -p build/fuzz/st_seeds build/fuzz/st_corpus
+	for d in models/*/ tests/fixtures/gpt/models/*/; do \
+		[ -f $$d/model.safetensors ] && cp $$d/model.safetensors \
+			build/fuzz/st_seeds/$$(basename $$d).safetensors; done; true
+	./build/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=65536 -timeout=10 -artifact_prefix=build/fuzz/st- \
+		-print_final_stats=1 build/fuzz/st_corpus build/fuzz/st_seeds

@@ -482,6 +482,10 @@ int server_run(const server_config *config)
                    ipv6 ? "]" : "",
                    info ? (unsigned)info->port : (unsigned)cfg->port,
                    cfg->threads);
+    if (cfg->nmodels > 0)
+        server_log_msg("attnd: %d model%s from %s (GET /models)",
+                       cfg->nmodels, cfg->nmodels == 1 ? "" : "s",
+                       cfg->models_dir);
 
     /* Wait for a signal (log.c's flusher writes batched lines; the flush
      * every 100 ms here is a backstop). */

@@ -50,6 +50,14 @@ static void usage(FILE *f, const server_config *d)
 "  --log-format FORMAT      access log: text or json (JSON     ATTND_LOG_FORMAT\n"
 "                           lines); default text\n"
 "\n"
+"Models\n"
+"  --models DIR             model repository: DIR/<name>/      ATTND_MODELS\n"
+"                           config.json + model.safetensors,\n"
+"                           each loaded at start-up (any error\n"
+"                           stops attnd) and served as /gpt's\n"
+"                           \"model\" and /v2/models/<name>;\n"
+"                           default ./models if it exists\n"
+"\n"
 "Request limits (each refused before any allocation, with its own error)\n"
 "  --max-body BYTES         request body; 413 body_too_large;  ATTND_MAX_BODY\n"
 "                           K, M, G suffixes; default 64M\n"
@@ -59,6 +67,8 @@ static void usage(FILE *f, const server_config *d)
 "  --max-total-elements N   all floats of one request;         ATTND_MAX_TOTAL_ELEMENTS\n"
 "                           413 request_too_large; default\n"
 "                           %d x --max-elements (%lld)\n"
+"  --max-work N             multiply-adds of one request;      ATTND_MAX_WORK\n"
+"                           413 work_too_large; default %lld\n"
 "  --max-batch N            B; 413 dimension_too_large; %lld    ATTND_MAX_BATCH\n"
 "  --max-seq N              T; 413 dimension_too_large; %lld    ATTND_MAX_SEQ\n"
 "  --max-head-size N        head_size; 413 dimension_too_large; ATTND_MAX_HEAD_SIZE\n"
@@ -77,6 +87,7 @@ static void usage(FILE *f, const server_config *d)
             d->drain_delay,
             (long long)d->limits.max_elements, API_TOTAL_PER_ELEMENTS,
             (long long)d->limits.max_total_elements,
+            (long long)d->limits.max_work,
             (long long)d->limits.max_batch, (long long)d->limits.max_seq,
             (long long)d->limits.max_head_size, d->limits.max_depth);
     fprintf(f, "\nEndpoints\n");
@@ -85,12 +96,14 @@ static void usage(FILE *f, const server_config *d)
                 api_model_summary(m));
     fprintf(f,
 "  POST /randn                torch.randn / torch.rand under a seed\n"
+"  GET /models                the --models models and their config\n"
 "  GET /healthz, GET /readyz  liveness; readiness (503 while draining)\n"
 "  GET /metrics               Prometheus metrics\n"
 "  GET /openapi.yaml          the contract (GET / is the visualizer)\n"
 "  GET /v2, GET /v2/health/live, GET /v2/health/ready,\n"
 "  GET /v2/models/{model}[/ready], POST /v2/models/{model}/infer\n"
-"                             KServe / Triton v2 (the models above)\n");
+"                             KServe / Triton v2 (the models above and\n"
+"                             each --models model)\n");
 }
 
 /* A non-negative integer with an optional K/M/G (binary) suffix, or -1. */
@@ -171,6 +184,8 @@ int main(int argc, char **argv)
          &l->max_elements},
         {"max-total-elements", "ATTND_MAX_TOTAL_ELEMENTS", 0, 1, big, I64,
          &l->max_total_elements},
+        {"max-work", "ATTND_MAX_WORK", 0, 1, (int64_t)1 << 62, I64,
+         &l->max_work},
         {"max-batch", "ATTND_MAX_BATCH", 0, 1, big, I64, &l->max_batch},
         {"max-seq", "ATTND_MAX_SEQ", 0, 1, big, I64, &l->max_seq},
         {"max-head-size", "ATTND_MAX_HEAD_SIZE", 0, 1, big, I64,
@@ -180,18 +195,20 @@ int main(int argc, char **argv)
     enum { NSPECS = sizeof specs / sizeof specs[0] };
     const server_config defaults = cfg;
 
-    struct option opts[NSPECS + 4];
+    struct option opts[NSPECS + 5];
     for (int i = 0; i < NSPECS; i++)
         opts[i] = (struct option){specs[i].flag, required_argument, NULL, i};
     opts[NSPECS] = (struct option){"host", required_argument, NULL, 'H'};
     opts[NSPECS + 1] = (struct option){"help", no_argument, NULL, 'h'};
     opts[NSPECS + 2] = (struct option){"log-format", required_argument,
                                        NULL, 'L'};
-    opts[NSPECS + 3] = (struct option){NULL, 0, NULL, 0};
+    opts[NSPECS + 3] = (struct option){"models", required_argument, NULL,
+                                       'M'};
+    opts[NSPECS + 4] = (struct option){NULL, 0, NULL, 0};
 
     const char *given[NSPECS] = {NULL};
     int total_follows = 0;
-    const char *host = NULL, *log_format = NULL;
+    const char *host = NULL, *log_format = NULL, *models = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c >= 0 && c < NSPECS) {
@@ -200,6 +217,8 @@ int main(int argc, char **argv)
             host = optarg;
         } else if (c == 'L') {
             log_format = optarg;
+        } else if (c == 'M') {
+            models = optarg;
         } else if (c == 'h') {
             usage(stdout, &defaults);
             return 0;
@@ -234,5 +253,22 @@ int main(int argc, char **argv)
     if (!host)
         host = getenv("ATTND_HOST");
     cfg.host = host && *host ? host : NULL;
+    /* The model repository: given (flag or variable), it must load; the
+     * default ./models is served when it is there (make run, the image). */
+    const char *mflag = models ? "--models" : "ATTND_MODELS";
+    if (!models)
+        models = getenv("ATTND_MODELS");
+    const int required = models != NULL;
+    if (!models)
+        models = "models";
+    char err[512];
+    const int n = api_models_load(models, required, err, sizeof err);
+    if (n < 0) {
+        fprintf(stderr, "attnd: %s %s: %s\n", required ? mflag : "models",
+                models, err);
+        return 1;
+    }
+    cfg.models_dir = models;
+    cfg.nmodels = n;
     return server_run(&cfg);
 }

@@ -52,6 +52,7 @@ static const char *const reasons[] = {
     "body_too_large",     /* 413: --max-body */
     "too_large",          /* 413: --max-elements */
     "request_too_large",  /* 413: --max-total-elements */
+    "work_too_large",     /* 413: --max-work */
     "dimension_too_large",/* 413: --max-batch/--max-seq/--max-head-size */
     "too_deep",           /* 400: --max-depth */
     "request_timeout",    /* body slower than --request-timeout (log: 408) */

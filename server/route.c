@@ -104,6 +104,7 @@ static void model_infer(const char *body, size_t len, const char *json_length,
 static const server_route fixed[] = {
     {"/randn", "POST, OPTIONS", api_randn, NULL, 0, NULL, -1},
     {"/healthz", "GET, HEAD, OPTIONS", NULL, api_healthz, 0, NULL, -1},
+    {"/models", "GET, HEAD, OPTIONS", NULL, api_models_list, 0, NULL, -1},
     {"/openapi.yaml", "GET, HEAD, OPTIONS", NULL, serve_openapi, 1, NULL, -1},
     {"/", "GET, HEAD, OPTIONS", NULL, serve_index, 1, NULL, -1},
     {"/readyz", "GET, HEAD, OPTIONS", NULL, server_readyz, 0, NULL, -1},
@@ -115,7 +116,7 @@ static const server_route fixed[] = {
 #define NFIXED (sizeof fixed / sizeof fixed[0])
 
 static server_route routes[SERVER_MAX_ROUTES];
-static char route_paths[SERVER_MAX_ROUTES][64];
+static char route_paths[SERVER_MAX_ROUTES][96];
 static size_t nroutes;
 static pthread_once_t routes_once = PTHREAD_ONCE_INIT;
 
@@ -139,7 +140,8 @@ static void build_routes(void)
     for (int m = 0; m < n; m++) {
         const server_route native = {NULL, "POST, OPTIONS", model_post, NULL,
                                      0, NULL, m};
-        add_route(&native, "/%s", api_model_name(m));
+        if (api_model_builtin(m))
+            add_route(&native, "/%s", api_model_name(m));
     }
     for (size_t i = 0; i < NFIXED; i++)
         add_route(&fixed[i], NULL, NULL);
@@ -259,8 +261,8 @@ static void v2_not_found(const char *method, const char *path,
                  path + pre);
         const char *v = path + pre + n;
         if (api_v2_model_index(model) < 0) {
-            snprintf(msg, sizeof msg, "unknown model \"%s\"; models: "
-                     API_V2_MODELS, model);
+            snprintf(msg, sizeof msg, "unknown model \"%s\"; models: %s",
+                     model, api_v2_models());
             api_v2_error(early, 404, "not_found", msg);
             return;
         }
@@ -278,8 +280,8 @@ static void v2_not_found(const char *method, const char *path,
     snprintf(msg, sizeof msg, "no route %s %.100s; v2 routes: GET /v2, "
              "GET /v2/health/live, GET /v2/health/ready, "
              "GET /v2/models/{model}[/versions/1][/ready], "
-             "POST /v2/models/{model}[/versions/1]/infer with models "
-             API_V2_MODELS, method, path);
+             "POST /v2/models/{model}[/versions/1]/infer with models %s",
+             method, path, api_v2_models());
     api_v2_error(early, 404, "not_found", msg);
 }
 
@@ -327,7 +329,7 @@ void server_decide_early(const server_route *rt, const char *method,
                          const char *path, const char *content_type,
                          api_response *early)
 {
-    char msg[320];
+    char msg[448];
     memset(early, 0, sizeof *early);
     const error_form fail = error_form_of(path);
     if (!rt) {
@@ -338,12 +340,13 @@ void server_decide_early(const server_route *rt, const char *method,
         char models[128] = "";
         size_t n = 0;
         for (int m = 0; m < api_model_count() && n < sizeof models; m++)
-            n += (size_t)snprintf(models + n, sizeof models - n,
-                                  "POST /%s, ", api_model_name(m));
+            if (api_model_builtin(m))
+                n += (size_t)snprintf(models + n, sizeof models - n,
+                                      "POST /%s, ", api_model_name(m));
         snprintf(msg, sizeof msg, "no route %s %.100s; routes: %sPOST /randn, "
-                 "GET /healthz, GET /readyz, GET /metrics, GET /openapi.yaml, "
-                 "GET / (the visualizer), and the KServe v2 routes under "
-                 "/v2", method, path, models);
+                 "GET /models, GET /healthz, GET /readyz, GET /metrics, "
+                 "GET /openapi.yaml, GET / (the visualizer), and the KServe "
+                 "v2 routes under /v2", method, path, models);
         fail(early, 404, "not_found", msg);
         return;
     }

@@ -25,6 +25,8 @@ typedef struct server_config {
                                stops accepting, after SIGINT/SIGTERM */
     int log_json;           /* access log as JSON lines (--log-format json) */
     api_config limits;      /* passed to api_init */
+    const char *models_dir; /* the repository loaded (--models), said in */
+    int nmodels;            /* the log with how many models it held */
 } server_config;
 
 /* Serves until SIGINT/SIGTERM, then stops accepting, lets in-flight
@@ -58,7 +60,7 @@ const char *server_route_etag(const server_route *rt);
 void server_routes_init(void);
 
 /* The table itself, for metrics labels: entry i of server_route_count(). */
-#define SERVER_MAX_ROUTES 32
+#define SERVER_MAX_ROUTES 128
 size_t server_route_count(void);
 const server_route *server_route_at(size_t i);
 

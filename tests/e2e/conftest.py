@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from attnd_e2e import AttndServer, attnd_bin
+from attnd_e2e import REPO, AttndServer, attnd_bin
 
 
 def _require_binary():
@@ -39,8 +39,9 @@ def _shutdown(srv):
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """The main attnd instance, default limits."""
-    srv = _serve(tmp_path_factory, "main")
+    """The main attnd instance, default limits, serving the shipped model
+    repository as `make run` does (the documents' /gpt examples use it)."""
+    srv = _serve(tmp_path_factory, "main", ["--models", str(REPO / "models")])
     yield srv
     _shutdown(srv)
 

@@ -21,7 +21,8 @@ from attnd_e2e import AttndServer, attnd_bin, do_request, raw_connect, read_http
 
 LINE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"(,|$)')
-REASONS = ["body_too_large", "too_large", "request_too_large", "dimension_too_large", "too_deep",
+REASONS = ["body_too_large", "too_large", "request_too_large", "work_too_large",
+           "dimension_too_large", "too_deep",
            "request_timeout", "connection_timeout", "connection_limit", "out_of_memory"]
 
 
@@ -157,7 +158,7 @@ def test_metrics_count_requests_exactly(fresh):
     assert metric(s, "attnd_requests_in_flight") == 1
     rejected = {r: metric(s, "attnd_rejected_total", reason=r) for r in REASONS}
     assert rejected == {"body_too_large": 1, "too_large": 1, "request_too_large": 1,
-                        "dimension_too_large": 1, "too_deep": 1, "request_timeout": 0,
+                        "work_too_large": 0, "dimension_too_large": 1, "too_deep": 1, "request_timeout": 0,
                         "connection_timeout": 0, "connection_limit": 0, "out_of_memory": 0}, rejected
     # every reason is always listed (a fixed label set)
     assert {dict(k[1])["reason"] for k in s if k[0] == "attnd_rejected_total"} == set(REASONS)

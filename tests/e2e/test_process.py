@@ -55,6 +55,47 @@ def test_max_total_elements_follows_max_elements(attnd_path, tmp_path):
             assert srv.stop(10.0) == 0
 
 
+def test_max_work(tmp_path):
+    """--max-work bounds the multiply-adds of one request, counted from its shapes
+    before anything is allocated: /attention B*(3*C*hs*T + 2*T*T*hs), /bow per
+    method T*T plus B*T*T*C (matmul, softmax) or B*T*C (the loop's running sums)."""
+    # 1x64x8, head_size 8: 3*8*8*64 + 2*64*64*8 = 77824 multiply-adds
+    body = {"seed": 1, "shape": [1, 64, 8], "head_size": 8}
+    for limit, ok in ((77824, True), (77823, False)):
+        srv = AttndServer(tmp_path, extra_args=["--max-work", str(limit)], name="work%d" % limit)
+        try:
+            r = srv.post("/attention", body)
+            if ok:
+                assert r.status == 200, r
+            else:
+                assert r.status == 413, r
+                err = r.json()["error"]
+                assert err["code"] == "work_too_large" and "path" not in err, err
+                assert err["message"] == (
+                    "this request needs 7.782e+04 multiply-adds, over this server's limit of "
+                    "7.782e+04 (--max-work, about a second of one core); send a smaller "
+                    "batch, sequence, C or head_size"), err
+        finally:
+            assert srv.stop(10.0) == 0
+    # The loop method is O(T*T + B*T*C): T = 2048 is cheap, and refused only by a
+    # limit under its 2048*2048 + 2048 multiply-adds, unlike the matmul method
+    srv = AttndServer(tmp_path, extra_args=["--max-work", str(2048 * 2048 + 2048)], name="workloop")
+    try:
+        r = srv.post("/bow", {"seed": 1, "shape": [1, 2048, 1], "method": "loop"})
+        assert r.status == 200, r
+        r = srv.post("/bow", {"seed": 1, "shape": [1, 2048, 1], "method": "matmul"})
+        assert r.status == 413 and r.json()["error"]["code"] == "work_too_large", r
+    finally:
+        assert srv.stop(10.0) == 0
+    # the default (10^10) refuses the issue's 81-byte /attention (1.2e11)
+    srv = AttndServer(tmp_path, name="workdefault")
+    try:
+        r = srv.post("/attention", {"seed": 1, "shape": [1, 4096, 2048], "head_size": 2048})
+        assert r.status == 413 and r.json()["error"]["code"] == "work_too_large", r
+    finally:
+        assert srv.stop(10.0) == 0
+
+
 def test_bad_flag_fails(attnd_path):
     p = subprocess.run([attnd_path, "--no-such-flag"], capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
     assert p.returncode != 0

@@ -8,6 +8,10 @@
 //   ATTND_BIN  the server binary        (default ../../build/attnd)
 //   CHROMIUM   the browser              (default /usr/bin/chromium)
 //   UI_OUT     screenshots, downloads   (default ../../build/ui)
+//
+// attnd runs in the repository's root, so it loads ./models (the shipped
+// trained model, for the /gpt tests) as `make run` does; ATTND_MODELS
+// names another repository.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -22,6 +26,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.ATTND_BIN || path.resolve(here, "../../build/attnd");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const OUT = process.env.UI_OUT || path.resolve(here, "../../build/ui");
+const ROOT = path.resolve(here, "../..");
 
 // The flags the machine needs: no sandbox as root, and no background
 // networking (the closed network refuses Chromium's own connections).
@@ -36,7 +41,7 @@ let attnd, attndLog = "", base, context, profileDir;
 function startAttnd() {
   return new Promise((resolve, reject) => {
     attnd = spawn(BIN, ["--host", "127.0.0.1", "--port", "0"], {
-      env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE" },
+      cwd: ROOT, env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE" },
       stdio: ["ignore", "ignore", "pipe"],
     });
     const timer = setTimeout(() => reject(new Error("attnd did not say where it listens:\n" + attndLog)), 10000);
@@ -127,6 +132,8 @@ function runsOf(page) { return page.evaluate(() => Number(document.body.dataset.
 // request body the page sent (parsed) once the page has drawn the answer.
 // /multihead with more than one head sends a second request, the same
 // body with "average_weights": true; it is checked here and not returned.
+// /gpt opened on a link to a step of its generation sends that step's
+// forward pass second: returned as `step`.
 async function run(page, act = () => page.click("#run")) {
   const before = await runsOf(page);
   const posts = [];
@@ -142,7 +149,10 @@ async function run(page, act = () => page.click("#run")) {
   const req = posts[0];
   if (!req) return null;
   const sent = { path: new URL(req.url()).pathname, text: req.postData(), body: JSON.parse(req.postData()) };
-  if (posts[1]) {
+  if (posts[1] && sent.path === "/gpt") {
+    assert.equal(new URL(posts[1].url()).pathname, "/gpt");
+    sent.step = { text: posts[1].postData(), body: JSON.parse(posts[1].postData()) };
+  } else if (posts[1]) {
     const avg = JSON.parse(posts[1].postData());
     assert.equal(new URL(posts[1].url()).pathname, "/multihead");
     assert.deepEqual(avg, { ...sent.body, average_weights: true, return: ["weights"] });
@@ -378,7 +388,7 @@ test("GET / is the page: text/html, an ETag, 304 when current, HEAD, CORS", asyn
 test("the endpoint list holds only endpoints the server has; heads only for /multihead", async (t) => {
   const page = await openPage(t);
   const eps = await page.$$eval("#endpoint option", (os) => os.map((o) => o.value));
-  assert.deepEqual(eps, ["/attention", "/multihead", "/bow"]);
+  assert.deepEqual(eps, ["/attention", "/multihead", "/bow", "/gpt"]);
   for (const p of eps) {
     const r = await fetch(base + p, { method: "OPTIONS" });
     assert.equal(r.status, 204, p + " is listed but the server has no such route");
@@ -386,6 +396,8 @@ test("the endpoint list holds only endpoints the server has; heads only for /mul
   for (const ep of eps) {
     await page.selectOption("#endpoint", ep);
     assert.equal(await page.isVisible("#heads"), ep === "/multihead", "heads control for " + ep);
+    assert.equal(await page.isVisible("#gpt-text"), ep === "/gpt", "text box for " + ep);
+    assert.equal(await page.isVisible("#seed"), ep !== "/gpt", "seed for " + ep);
   }
 });
 
@@ -1164,4 +1176,317 @@ test("a bad mask or context shows the API's error: status, code, message, path",
   await page.fill("#t-context", "[[[1, 0]]");
   assert.equal(await run(page), null, "a request went out");
   assert.match(await page.textContent("#status"), /^Not sent: the context box is not JSON/);
+});
+
+// ------------------------------------------------------------ /gpt
+//
+// The page's GPT mode against the loaded model (`make run`'s ./models:
+// shakespeare).  Without /gpt (GET /models 404) these tests fail: they
+// are meant to run once /gpt is in the server.
+
+const GPT = { endpoint: "/gpt", "gpt-text": "First Citizen:", "gpt-new": "40", "gpt-sample-seed": "1337", "gpt-topk": "10", range: "unit", cmap: "viridis" };
+
+// GET /models answers and holds the model the page picks by default.
+async function shippedModel() {
+  const r = await fetch(base + "/models");
+  assert.equal(r.status, 200, "GET /models answered " + r.status + ": this attnd has no /gpt (issue 17), which these tests need");
+  const list = (await r.json()).models;
+  const m = list.find((x) => x.name === "shakespeare");
+  assert.ok(m, "GET /models lists no shakespeare model (the repository's models/): " + JSON.stringify(list.map((x) => x.name)));
+  return m;
+}
+
+async function openGpt(t, viewport = null, hash = "") {
+  const model = await shippedModel();
+  const page = await openPage(t, hash, viewport);
+  await page.selectOption("#endpoint", "/gpt");
+  await page.waitForFunction(() => document.querySelectorAll("#gpt-model option").length > 0);
+  return { page, model };
+}
+
+// 2-D slices of weights B×L×H×T×T in (b, l, h) order, and the causal mask.
+function causal(mat) { return mat.map((r, i) => r.map((_, j) => j > i)); }
+
+// Every model-view thumbnail (layer × head) is the API's weights for the
+// very request the page sent, fetched here; the cells above the diagonal
+// are 0 in the API's answer and drawn masked.  Then some maps through the
+// big view.  `which` picks the maps whose every cell is hovered.
+async function assertModelView(page, sentText, model, which = []) {
+  const direct = await api("/gpt", sentText);
+  assert.equal(direct.status, 200, direct.text);
+  const { n_layer: L, n_head: H } = model.config, W = slices(direct.json.weights);
+  const T = direct.json.weights[0][0][0].length;
+  assert.deepEqual(shapeOf(direct.json.weights), [1, L, H, T, T]);
+  for (const m of W) m.forEach((r, i) => r.forEach((v, j) => { if (j > i) assert.equal(v, 0); }));
+  const thumbs = await readThumbs(page);
+  assert.equal(thumbs.length, L * H, "a thumbnail for every layer × head");
+  const labels = await page.$$eval("#thumbs .thumb span", (ss) => ss.map((s) => s.textContent));
+  thumbs.forEach((th, k) => {
+    const l = Math.floor(k / H), h = k % H;
+    assert.equal(th.name, `weights[0][${l}][${h}]`);
+    assert.equal(labels[k], `layer ${l}, head ${h}`);
+    assertMap(th, W[k], causal(W[k]));
+  });
+  for (const k of [0, L * H - 1, ...which]) {
+    await selectThumb(page, k);
+    const main = await readMain(page);
+    assert.equal(main.name, thumbs[k].name);
+    assertMap(main, W[k], causal(W[k]));
+    if (!which.includes(k)) continue;
+    for (let i = 0; i < T; i++)
+      for (let j = 0; j < T; j++) {
+        const hv = await hover(page, i, j);
+        assert.equal(Number(hv.value), W[k][i][j], `${main.name}[${i}][${j}]`);
+        assert.equal(hv.masked, String(j > i));
+      }
+  }
+  return direct;
+}
+
+// The bars: the top k of the API's probs (ties by id), each bar's width
+// its probability, and the sampled token marked (or none).
+async function assertBars(page, probs, k, picked = null) {
+  const order = probs.map((p, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
+  const bars = await page.$$eval("#next-bars li:not(.gap)", (ls) => ls.map((l) => {
+    const tr = l.querySelector(".track").getBoundingClientRect(), f = l.querySelector(".fill").getBoundingClientRect();
+    return { id: Number(l.dataset.id), p: Number(l.dataset.p), rank: Number(l.dataset.rank), picked: l.classList.contains("picked"),
+             frac: f.width / tr.width, track: tr.width };
+  }));
+  const want = order.slice(0, k);
+  const rank = picked === null ? -1 : order.indexOf(picked);
+  if (rank >= k) want.push(picked);
+  assert.deepEqual(bars.map((b) => b.id), want, "the bars are the top " + k + " ids (and the sampled one)");
+  for (const b of bars) {
+    assert.equal(Math.fround(b.p), Math.fround(probs[b.id]), "bar of id " + b.id);
+    assert.equal(b.rank, order.indexOf(b.id));
+    assert.ok(Math.abs(b.frac * b.track - probs[b.id] * b.track) <= 1.01, `bar ${b.id}: ${b.frac} of the track for p = ${probs[b.id]}`);
+    assert.equal(b.picked, b.id === picked);
+  }
+}
+
+function waitSteps(page, n) {
+  return page.waitForFunction((n) => Number(document.body.dataset.steps || 0) > n, n, { timeout: 60000 });
+}
+const stepsOf = (page) => page.evaluate(() => Number(document.body.dataset.steps || 0));
+
+test("/gpt: the text's tokens are the model's ids; the model view (layers × heads) is the API's weights", async (t) => {
+  const { page, model } = await openGpt(t);
+  assert.equal(await page.inputValue("#gpt-model"), "shakespeare");
+  await setForm(page, { ...GPT, "gpt-new": "0" });
+  // the tokens shown as typed are the API's tokens for the same text
+  const ids = await page.$$eval("#gpt-tokens .tok", (ts) => ts.map((x) => Number(x.dataset.id)));
+  const tok = await api("/gpt", { model: "shakespeare", text: GPT["gpt-text"], max_new_tokens: 0, return: ["tokens"] });
+  assert.equal(tok.status, 200, tok.text);
+  assert.deepEqual(ids, tok.json.tokens[0]);
+  assert.equal(await page.$$eval("#gpt-tokens .oov", (x) => x.length), 0);
+  const sent = await run(page);
+  assert.equal(sent.path, "/gpt");
+  assert.deepEqual(sent.body, { model: "shakespeare", text: "First Citizen:", return: ["weights", "probs"] });
+  assert.equal(await page.isVisible("#stepbar"), false, "no generation, no steps");
+  await assertModelView(page, sent.text, model, [5]);
+  await page.screenshot({ path: path.join(OUT, "gpt-model-view.png"), fullPage: true });
+  // the layer and head selectors reach any map; the head view draws the
+  // heads of the chosen layer, weights the API's
+  const direct = await api("/gpt", sent.text), W = direct.json.weights[0];
+  await page.selectOption("#sel-layer", "2");
+  await page.selectOption("#sel-head", "3");
+  assert.equal((await readMain(page)).name, "weights[0][2][3]");
+  const lines = await page.$$eval("#headview line", (ls) => ls.map((l) => [Number(l.dataset.head), Number(l.dataset.key), Number(l.dataset.weight)]));
+  const T = 14, want = [];
+  for (let h = 0; h < model.config.n_head; h++) for (let j = 0; j < T; j++) if (W[2][h][T - 1][j] > 0) want.push([h, j, W[2][h][T - 1][j]]);
+  assert.deepEqual(lines, want);
+  assert.match(await page.textContent("#headview-sub"), /layer 2, 4 of 4 heads/);
+  assert.equal(await page.isVisible("#neuron-panel"), false, "/gpt returns no q and k");
+  // the axes are the text's characters
+  await selectThumb(page, 0);
+  const hv = await hover(page, 13, 6);
+  assert.match(hv.tooltip, /^weights\[0\]\[0\]\[0\]\[13\]\[6\] = .*\nquery ':' \(13\) → key 'C' \(6\)$/);
+});
+
+test("/gpt: the next-token bars are the API's probs of the last position, top k", async (t) => {
+  const { page } = await openGpt(t);
+  await setForm(page, { ...GPT, "gpt-new": "0", "gpt-text": "ROMEO:\nWhat light " });
+  const sent = await run(page);
+  const direct = await api("/gpt", sent.text);
+  assert.equal(direct.status, 200);
+  const probs = direct.json.probs[0];
+  assert.equal(probs.length, 65);
+  await assertBars(page, probs, 10);
+  for (const k of ["3", "65"]) {
+    await page.fill("#gpt-topk", k);
+    await assertBars(page, probs, Number(k));
+  }
+  assert.equal(await page.isVisible("#next-panel"), true);
+  await page.fill("#gpt-topk", "10");
+  await page.screenshot({ path: path.join(OUT, "gpt-next.png") });
+});
+
+test("/gpt generation: the API's text after the prompt, stepped through token by token", async (t) => {
+  const { page, model } = await openGpt(t);
+  await setForm(page, GPT);
+  const sent = await run(page);
+  assert.deepEqual(sent.body, { model: "shakespeare", text: "First Citizen:", max_new_tokens: 40, sample_seed: 1337,
+                                return: ["weights", "probs", "tokens", "text"] });
+  const direct = await api("/gpt", sent.text);
+  assert.equal(direct.status, 200);
+  const full = direct.json.text[0], tokens = direct.json.tokens[0], T = 14, N = 40, V = Array.from(model.config.vocab);
+  assert.equal(tokens.length, T + N);
+  assert.equal(await page.textContent("#gen-text"), full, "the text shown is the API's");
+  assert.equal(await page.textContent("#gen-text .p"), "First Citizen:");
+  assert.equal((await page.$$eval("#gen-text .g", (g) => g.map((x) => x.textContent).join(""))), full.slice(T));
+  // step 0: the text's own forward pass; the bars mark the token sampled
+  await assertBars(page, direct.json.probs[0], 10, tokens[T]);
+  assert.equal(await page.getAttribute("#step", "max"), String(N));
+  // steps 1, 2 (button), 7 (slider), N (the end), back to 6 (keyboard):
+  // each the API's forward pass of the text so far, cropped to block_size
+  const block = model.config.block_size;
+  const check = async (s) => {
+    const chars = Array.from(full), ctx = chars.slice(Math.max(0, T + s - block), T + s).join("");
+    const body = JSON.stringify({ model: "shakespeare", text: ctx, return: ["weights", "probs"] });
+    assert.equal(JSON.parse((await page.textContent("#curl")).match(/-d '(.*)'$/s)[1].replace(/'\\''/g, "'")).text, ctx);
+    const d = await api("/gpt", body);
+    assert.equal(d.status, 200, d.text);
+    await assertBars(page, d.json.probs[0], 10, s < N ? tokens[T + s] : null);
+    if (s < N) assert.equal(V[tokens[T + s]], full[T + s]);
+    assert.equal(await page.evaluate(() => { const c = document.querySelector("#gen-text .g.cur"); return c ? c.dataset.k : null; }), s < N ? String(s) : null);
+    assert.equal(await page.$$eval("#gen-text .g.todo", (g) => g.length), Math.max(0, N - s - 1));
+    await assertModelView(page, body, model);
+  };
+  let n = await stepsOf(page);
+  await page.click("#step-next"); await waitSteps(page, n);
+  await check(1);
+  n = await stepsOf(page);
+  await page.click("#step-next"); await waitSteps(page, n);
+  await check(2);
+  n = await stepsOf(page);
+  await page.fill("#step", "7"); await waitSteps(page, n);
+  await check(7);
+  await page.screenshot({ path: path.join(OUT, "gpt-step.png"), fullPage: true });
+  // the picture in docs/visualizer.md: the generation, the bars and the model view
+  await page.setViewportSize({ width: 1440, height: 1350 });
+  await page.evaluate(() => { window.scrollTo(0, 0); document.getElementById("gen-panel").scrollIntoView({ block: "start" }); window.scrollBy(0, -10); });
+  await page.screenshot({ path: path.join(OUT, "visualizer-gpt.png") });
+  await (await page.$("#thumbs")).screenshot({ path: path.join(OUT, "visualizer-gpt-model.png") });
+  await page.setViewportSize({ width: 1280, height: 900 });
+  n = await stepsOf(page);
+  await page.fill("#step", String(N)); await waitSteps(page, n);
+  await check(N);
+  assert.ok(await page.isDisabled("#step-next"));
+  n = await stepsOf(page);
+  await page.click("#gen-text .g[data-k='6']"); await waitSteps(page, n);
+  await check(6);
+  // past block_size the step reads the last 64 tokens only, as generate() crops
+  await setForm(page, { ...GPT, "gpt-text": "All:\nWe know't, we know't.\n\nFirst Citizen:\nLet us kill him, and", "gpt-new": "30" });
+  const sent2 = await run(page);
+  const d2 = await api("/gpt", sent2.text), full2 = d2.json.text[0];
+  assert.equal(await page.textContent("#gen-text"), full2);
+  n = await stepsOf(page);
+  await page.fill("#step", "25"); await waitSteps(page, n);
+  const T2 = Array.from(sent2.body.text).length;
+  assert.ok(T2 + 25 > block);
+  const body = JSON.stringify({ model: "shakespeare", text: Array.from(full2).slice(T2 + 25 - block, T2 + 25).join(""), return: ["weights", "probs"] });
+  const d3 = await api("/gpt", body);
+  await assertBars(page, d3.json.probs[0], 10, d2.json.tokens[0][T2 + 25]);
+  assert.match(await page.textContent("#step-info"), new RegExp("positions " + (T2 + 25 - block) + "–" + (T2 + 24) + " \\(64 tokens\\)"));
+});
+
+test("/gpt errors: an unknown character, a text over block_size, a bad max_new_tokens: the API's error, the field marked", async (t) => {
+  const { page } = await openGpt(t);
+  await setForm(page, { ...GPT, "gpt-text": "Citizen: café", "gpt-new": "0" });
+  // the tokens before sending: é is not in the vocabulary
+  const oov = await page.$$eval("#gpt-tokens .oov", (ts) => ts.map((x) => x.firstChild.textContent));
+  assert.deepEqual(oov, ["é"]);
+  let sent = await run(page);
+  let e = await assertShownError(page, sent);
+  assert.equal(e.code, "unknown_character");
+  assert.equal(e.path, "text");
+  assert.deepEqual(e.invalid, ["gpt-text"]);
+  assert.match(e.field, /^text/);
+  // the token at the byte the API names (é is at byte 12 of "Citizen: café")
+  const at = Number(/at byte (\d+)/.exec(e.message)[1]);
+  assert.equal(Buffer.from("Citizen: café").subarray(at, at + 2).toString(), "é");
+  assert.deepEqual(await page.$$eval("#gpt-tokens .tok.err", (ts) => ts.map((x) => x.firstChild.textContent + "@" + x.dataset.t)), ["é@12"]);
+  await page.screenshot({ path: path.join(OUT, "gpt-error.png") });
+
+  await setForm(page, { "gpt-text": "x".repeat(65) });
+  sent = await run(page);
+  e = await assertShownError(page, sent);
+  assert.equal(e.status, 413);
+  assert.deepEqual(e.invalid, ["gpt-text"]);
+  assert.match(await page.textContent("#gpt-tokens-hint"), /over block_size 64/);
+
+  await setForm(page, { "gpt-text": "Citizen:", "gpt-new": "-1" });
+  sent = await run(page);
+  e = await assertShownError(page, sent);
+  assert.equal(e.path, "max_new_tokens");
+  assert.deepEqual(e.invalid, ["gpt-new"]);
+
+  await setForm(page, { "gpt-new": "3", "gpt-sample-seed": "-5" });
+  sent = await run(page);
+  e = await assertShownError(page, sent);
+  assert.equal(e.path, "sample_seed");
+  assert.deepEqual(e.invalid, ["gpt-sample-seed"]);
+
+  // a good run clears the marks
+  await setForm(page, { "gpt-sample-seed": "1" });
+  await run(page);
+  assert.equal((await errorPanel(page)).shown, false);
+  assert.deepEqual((await errorPanel(page)).invalid, []);
+  assert.equal(await page.$$eval("#gpt-tokens .err", (x) => x.length), 0);
+});
+
+test("/gpt layout at 360, 768 and 1440 px and accessibility: no horizontal scroll, controls in reach, axe clean", async (t) => {
+  const axe = fs.readFileSync(path.resolve(here, "node_modules/axe-core/axe.min.js"), "utf8");
+  for (const width of [360, 768, 1440]) {
+    const { page } = await openGpt(t, { width, height: 800 });
+    const check = async (when) => {
+      const g = await page.evaluate(() => {
+        const r = (id) => { const b = document.getElementById(id).getBoundingClientRect(); return [b.left, b.right]; };
+        const over = [...document.querySelectorAll("main *")].filter((el) => el.getBoundingClientRect().right > innerWidth + 0.5 && !el.closest(".scroll-x, .tensor, pre, #headview, .canvas-wrap")).map((el) => el.id || el.className).slice(0, 5);
+        return { sw: document.documentElement.scrollWidth, iw: window.innerWidth, text: r("gpt-text"), run: r("run"), over };
+      });
+      assert.ok(g.sw <= g.iw, `${width} px ${when}: the page scrolls sideways (${g.sw} > ${g.iw})`);
+      assert.deepEqual(g.over, [], `${width} px ${when}: past the right edge`);
+      for (const k of ["text", "run"]) assert.ok(g[k][0] >= 0 && g[k][1] <= g.iw, `${width} px ${when}: ${k} is cut off (${g[k]})`);
+    };
+    await check("before Run");
+    await setForm(page, { ...GPT, "gpt-text": "First Citizen:\nBefore we proceed any further, hear me speak." });
+    await run(page);
+    await check("after Run");
+    await page.screenshot({ path: path.join(OUT, `gpt-layout-${width}.png`), fullPage: true });
+    const n = await stepsOf(page);
+    await page.click("#step-next"); await waitSteps(page, n);
+    await check("after a step");
+    if (width === 1440) {
+      await page.evaluate(axe);
+      const res = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+      const bad = res.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+      assert.deepEqual(bad.map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((x) => x.target.join(" ")).slice(0, 4).join(", ")})`), []);
+    }
+  }
+});
+
+test("/gpt: the URL keeps the model, text, generation, step and view; a new page on it shows the same", async (t) => {
+  const { page } = await openGpt(t);
+  await setForm(page, { ...GPT, "gpt-new": "20", "gpt-sample-seed": "7", "gpt-topk": "5", range: "row", cmap: "cividis" });
+  const sent = await run(page);
+  let n = await stepsOf(page);
+  await page.fill("#step", "9"); await waitSteps(page, n);
+  await page.selectOption("#sel-layer", "3");
+  await page.selectOption("#sel-head", "1");
+  await page.click("#zoom-in");
+  const url = page.url();
+  const state = async (p) => ({
+    main: await readMain(p), gen: await p.textContent("#gen-text"), info: await p.textContent("#step-info"),
+    bars: await p.$$eval("#next-bars li", (ls) => ls.map((l) => l.dataset.id + ":" + l.dataset.p + ":" + l.className)),
+    hv: await p.textContent("#headview-sub"), curl: await p.textContent("#curl"),
+  });
+  const before = await state(page);
+  assert.equal(before.main.name, "weights[0][3][1]");
+  const page2 = await openPage(t, new URL(url).hash);
+  await page2.waitForFunction(() => Number(document.body.dataset.runs || 0) > 0, null, { timeout: 60000 });
+  assert.deepEqual(await state(page2), before);
+  assert.equal(await page2.inputValue("#gpt-sample-seed"), "7");
+  assert.equal(page2.url(), url);
+  assert.deepEqual(sent.body.sample_seed, 7);
 });

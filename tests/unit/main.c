@@ -98,6 +98,8 @@ int main(void)
     srunner_add_suite(sr, oom_suite());
     srunner_add_suite(sr, rng_suite());
     srunner_add_suite(sr, v2_suite());
+    srunner_add_suite(sr, gpt_suite());
+    srunner_add_suite(sr, safetensors_suite());
     srunner_add_suite(sr, b64_suite());
     srunner_add_suite(sr, parse_suite());
     srunner_run_all(sr, CK_NORMAL);

@@ -340,7 +340,7 @@ START_TEST(errors_name_the_v2_place)
     ck_assert(strncmp(msg, "wrong_rank at inputs[0].shape: ", 31) == 0);
     error_of("nope", "{}", 404, msg, sizeof msg);
     ck_assert_str_eq(msg, "not_found: unknown model \"nope\"; models: bow, "
-                     "attention, multihead");
+                     "attention, multihead, block, gpt");
 }
 END_TEST
 

@@ -12,6 +12,8 @@ Suite *api_suite(void);
 Suite *oom_suite(void);
 Suite *rng_suite(void);
 Suite *v2_suite(void);
+Suite *gpt_suite(void);
+Suite *safetensors_suite(void);
 Suite *b64_suite(void);
 Suite *parse_suite(void);
 
