@@ -738,7 +738,7 @@ static const char *ttype(const char *p, const char *end)
     case 'f': return "false";
     case 'n': return "null";
     }
-    for (const char *q = p; q < end && !strchr(",]} \t\r\n", *q); q++)
+    for (const char *q = p; q < end && *q && !strchr(",]} \t\r\n", *q); q++)
         if (*q == '.' || *q == 'e' || *q == 'E')
             return "number";
     return "integer";

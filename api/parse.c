@@ -103,7 +103,8 @@ static const char *v_string(jv *v, const char *p)
             break;
         const char x = p[1];
         if (x != 'u') {
-            if (!strchr("\"\\/bfnrt", x))
+            if (!x || !strchr("\"\\/bfnrt", x))   /* a NUL: prescan lets
+                                                   * one pass after '\\' */
                 break;
             p += 2;
             continue;

@@ -3,6 +3,7 @@
  * error (code, message, line, column, position); random ragged tensors
  * and masks read from the text must give the errors codec.c and mask.c
  * give on Jansson's tree. */
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +109,7 @@ static void gen_value(buf *b, int depth)
 /* One byte changed, added, removed, or the text cut. */
 static void mutate(buf *b)
 {
-    static const char bytes[] = "[]{},:\"\\ 0a-.eEt\n\x01\xc3\xa9\xff\x80u";
+    static const char bytes[] = "[]{},:\"\\ 0a-.eEt\n\x01\xc3\xa9\xff\x80u\0";
     if (!b->n)
         return;
     add(b, "  ", 2);                /* room for one more byte */
@@ -286,6 +287,36 @@ START_TEST(duplicate_keys_in_large_objects)
 }
 END_TEST
 
+/* nst/JSONTestSuite's parsing files: the same tree or error each. */
+START_TEST(json_test_suite_files)
+{
+    glob_t g;
+    ck_assert_int_eq(glob("tests/data/JSONTestSuite/test_parsing/*.json", 0,
+                          NULL, &g), 0);
+    ck_assert_int_gt((int)g.gl_pathc, 300);
+    api_parse_set_small(0);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        FILE *f = fopen(g.gl_pathv[i], "rb");
+        ck_assert_ptr_nonnull(f);
+        char text[1 << 16];
+        const size_t n = fread(text, 1, sizeof text, f);
+        fclose(f);
+        api_error e1 = {0}, e2 = {0};
+        json_t *t1 = api_parse_bounded(text, n, NULL, &e1);
+        json_t *t2 = api_parse_jansson(text, n, &e2);
+        ck_assert_msg(!t1 == !t2, "%s", g.gl_pathv[i]);
+        if (t1)
+            ck_assert_msg(json_equal(t1, t2), "%s", g.gl_pathv[i]);
+        else
+            same_error(&e1, &e2, g.gl_pathv[i], strlen(g.gl_pathv[i]));
+        json_decref(t1);
+        json_decref(t2);
+    }
+    api_parse_set_small(API_PARSE_SMALL);
+    globfree(&g);
+}
+END_TEST
+
 Suite *parse_suite(void)
 {
     Suite *s = suite_create("parse");
@@ -294,6 +325,7 @@ Suite *parse_suite(void)
     tcase_add_loop_test(tc, bounded_parse_matches_jansson, 0, 8);
     tcase_add_loop_test(tc, text_tensors_match_jansson, 0, 8);
     tcase_add_test(tc, duplicate_keys_in_large_objects);
+    tcase_add_test(tc, json_test_suite_files);
     suite_add_tcase(s, tc);
     return s;
 }
