@@ -36,7 +36,8 @@ ENGINE := engine/engine.c engine/rng.c engine/rng_avx2.c engine/gpt.c
 API    := api/api.c api/codec.c api/jsonw.c api/model.c api/native.c \
 	api/randn.c api/seed.c api/body.c api/f2s.c api/options.c \
 	api/mask.c api/v2.c api/v2_request.c api/v2_ext.c api/stats.c \
-	api/b64.c api/safetensors.c api/gpt_model.c api/lecture.c api/repo.c
+	api/b64.c api/safetensors.c api/gpt_model.c api/lecture.c api/repo.c \
+	api/parse.c
 SERVER := server/http.c server/route.c server/log.c server/metrics.c \
 	server/ident.c server/encoding.c server/budget.c server/tls.c \
 	server/auth.c server/headers.c server/probe.c

@@ -3,6 +3,7 @@
 #include "internal.h"
 #include "model.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -63,6 +64,11 @@ __attribute__((constructor)) static void config_init(void)
 void api_init(const api_config *cfg)
 {
     config = *cfg;
+    /* A fixed mmap threshold: glibc's default one rises to the largest
+     * block freed (up to 32 MiB), after which request bodies and answers
+     * come from the arenas and stay resident after the request
+     * (docs/operations.md, "Memory"). */
+    mallopt(M_MMAP_THRESHOLD, API_MMAP_THRESHOLD);
     if (config.omp_threads < 1)
         config.omp_threads = 1;
     /* Jansson seeds its hash function lazily; do it before threads race. */
@@ -271,9 +277,8 @@ json_t *api_json_loadb(const char *text, size_t len)
     return j;
 }
 
-json_t *api_parse_body(const char *body, size_t len, api_error *e)
+int api_parse_prescan(const char *body, size_t len, api_error *e)
 {
-    json_error_t jerr;
     size_t at;
     const int bad = prescan(body, len, config.max_depth, &at);
     if (bad) {
@@ -294,7 +299,7 @@ json_t *api_parse_body(const char *body, size_t len, api_error *e)
                  "malformed JSON at line %d, column %d: a NUL byte",
                  e->line, e->column);
         e->has_position = 1;
-        return NULL;
+        return 0;
     }
     if (bad == 1) {
         api_fail(e, 400, "too_deep", NULL,
@@ -302,8 +307,21 @@ json_t *api_parse_body(const char *body, size_t len, api_error *e)
                  "column %d); attnd's requests need at most 4",
                  config.max_depth, e->line, e->column);
         e->has_position = 1;
-        return NULL;
+        return 0;
     }
+    return 1;
+}
+
+json_t *api_parse_body(const char *body, size_t len, api_error *e)
+{
+    return api_parse_bounded(body, len, NULL, e);
+}
+
+json_t *api_parse_jansson(const char *body, size_t len, api_error *e)
+{
+    json_error_t jerr;
+    if (!api_parse_prescan(body, len, e))
+        return NULL;
     /* DECODE_ANY: a body like `3` is valid JSON of the wrong type (422),
      * not unparseable (400).  Duplicate keys are refused: which one would
      * win is undefined elsewhere. */
@@ -483,7 +501,7 @@ void api_defer_above(double madds, int64_t floats)
     defer_floats = floats;
 }
 
-int api_deferred(const api_cost *k)
+int api_should_defer(const api_cost *k)
 {
     return (defer_madds > 0 || defer_floats > 0) &&
            (k->madds > defer_madds || api_cost_floats(k) > defer_floats);

@@ -138,6 +138,12 @@ read_number(const char *p, const char *e, int *integer, double *d)
     return q;
 }
 
+const char *api_read_number(const char *p, const char *e, int *integer,
+                            double *d)
+{
+    return read_number(p, e, integer, d);
+}
+
 /* One JSON number at s->p, appended as a float; 0 to give up. */
 static int scan_number(scan *s)
 {
@@ -436,6 +442,7 @@ typedef struct fields {
 void api_body_free(api_body *b)
 {
     json_decref(b->root);
+    api_release_memory(b->len);
     for (int i = 0; i < b->npre; i++)
         free(b->pre[i].data);
     memset(b, 0, sizeof *b);
@@ -601,41 +608,374 @@ static json_t *plain_tree(const fields *fs)
 int api_body_parse(api_body *b, const char *body, size_t len,
                    const char *const *tensors, api_error *e)
 {
+    return api_body_parse_known(b, body, len, tensors, tensors, NULL, e);
+}
+
+int api_body_parse_known(api_body *b, const char *body, size_t len,
+                         const char *const *tensors,
+                         const char *const *defer,
+                         const char *const *known, api_error *e)
+{
     memset(b, 0, sizeof *b);
+    b->len = len;
     span spans[API_MAX_PRE];
     fields fs;
     if (fast_enabled && fast_scan(b, body, len, tensors, spans, &fs)) {
         b->root = plain_tree(&fs);
         if (b->root)
             return 1;
-        /* The rest, with each tensor's text replaced by 0, for Jansson. */
-        size_t cut = 0;
-        for (int i = 0; i < b->npre; i++)
-            cut += spans[i].to - spans[i].from - 1;
-        char *rest = malloc(len - cut + 1);
-        if (rest) {
-            size_t o = 0, from = 0;
+        if (len >= api_parse_small_size()) {
+            /* The tensors read are 0 in the tree, masks stay in the
+             * text: parse.c. */
+            const char *drop[API_MAX_PRE + 1], *valid[2 * API_MAX_PRE];
             for (int i = 0; i < b->npre; i++) {
-                memcpy(rest + o, body + from, spans[i].from - from);
-                o += spans[i].from - from;
-                rest[o++] = '0';
-                from = spans[i].to;
+                drop[i] = b->pre[i].name;
+                /* the scanner takes only valid JSON: not read again */
+                valid[2 * i] = body + spans[i].from;
+                valid[2 * i + 1] = body + spans[i].to;
             }
-            memcpy(rest + o, body + from, len - from);
-            o += len - from;
+            drop[b->npre] = NULL;
+            const api_parse_spec spec = {known, defer, &b->deferred, 1, drop,
+                                         valid, b->npre};
             api_error quiet = {0};
-            b->root = api_parse_body(rest, o, &quiet);
-            free(rest);
+            b->root = api_parse_bounded(body, len, &spec, &quiet);
             if (b->root)
                 return 1;
+            b->deferred.n = 0;
+        } else {
+            /* The rest, with each tensor's text replaced by 0, for
+             * Jansson. */
+            size_t cut = 0;
+            for (int i = 0; i < b->npre; i++)
+                cut += spans[i].to - spans[i].from - 1;
+            char *rest = malloc(len - cut + 1);
+            if (rest) {
+                size_t o = 0, from = 0;
+                for (int i = 0; i < b->npre; i++) {
+                    memcpy(rest + o, body + from, spans[i].from - from);
+                    o += spans[i].from - from;
+                    rest[o++] = '0';
+                    from = spans[i].to;
+                }
+                memcpy(rest + o, body + from, len - from);
+                o += len - from;
+                api_error quiet = {0};
+                b->root = api_parse_jansson(rest, o, &quiet);
+                free(rest);
+                if (b->root)
+                    return 1;
+            }
         }
     }
-    /* The full path: Jansson over the original text, for its errors. */
+    /* The full path: Jansson over the original text, for its errors; a
+     * large tensor that is not plain numbers is checked on the text
+     * (deferred_shape) rather than made a tree. */
     for (int i = 0; i < b->npre; i++)
         free(b->pre[i].data);
     b->npre = 0;
-    b->root = api_parse_body(body, len, e);
+    if (!fast_enabled) {            /* tests: Jansson alone */
+        b->root = api_parse_jansson(body, len, e);
+        return b->root != NULL;
+    }
+    const api_parse_spec spec = {known, defer, &b->deferred, 1, NULL,
+                                 NULL, 0};
+    b->root = api_parse_bounded(body, len, &spec, e);
     return b->root != NULL;
+}
+
+/* ==== deferred tensors: codec_tensor_shape's checks on the text ==== */
+
+/* The text is valid JSON (parse.c checked it). */
+static const char *tws(const char *p)
+{
+    while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+        p++;
+    return p;
+}
+
+typedef struct twalk {
+    const char *end, *name;
+    int rank;
+    int64_t *dim;
+    size_t idx[ENGINE_MAX_RANK + 1];
+    api_error *e;
+    int mask;                       /* mask.c's rules: ragged_any, leaves
+                                     * all booleans or all numbers/null */
+    int kind;                       /* 0, or the first leaf's: 1 bool,
+                                     * 2 number */
+    char first[128];                /* that leaf's path */
+} twalk;
+
+static const char *tnext(const twalk *w, const char *p)
+{
+    return api_json_skip(p, w->end);
+}
+
+/* Elements of the array at p. */
+static int64_t tcount(const twalk *w, const char *p)
+{
+    p = tws(p + 1);
+    if (*p == ']')
+        return 0;
+    int64_t n = 0;
+    for (;;) {
+        p = tws(tnext(w, p));
+        n++;
+        if (*p != ',')
+            return n;
+        p = tws(p + 1);
+    }
+}
+
+/* codec_type_name of the value at p. */
+static const char *ttype(const char *p, const char *end)
+{
+    switch (*p) {
+    case '{': return "object";
+    case '[': return "array";
+    case '"': return "string";
+    case 't': return "true";
+    case 'f': return "false";
+    case 'n': return "null";
+    }
+    for (const char *q = p; q < end && *q && !strchr(",]} \t\r\n", *q); q++)
+        if (*q == '.' || *q == 'e' || *q == 'E')
+            return "number";
+    return "integer";
+}
+
+static int tnumber(const char *p, const char *end, double *d)
+{
+    int integer;
+    if (!(*p == '-' || is_digit(*p)))
+        return 0;
+    read_number(p, end, &integer, d);
+    if (integer && *d == 0.0)
+        *d = 0.0;                   /* Jansson's integer -0 is 0 */
+    return 1;
+}
+
+static void tpath(char *out, size_t cap, const twalk *w, int depth)
+{
+    int n = snprintf(out, cap, "%s", w->name);
+    for (int d = 0; d < depth && n > 0 && (size_t)n < cap; d++)
+        n += snprintf(out + n, cap - (size_t)n, "[%zu]", w->idx[d]);
+}
+
+/* mask.c's check_leaf for the leaf at p (path). */
+static int tmask_leaf(twalk *w, const char *p, const char *path)
+{
+    double d;
+    const int k = *p == 't' || *p == 'f' ? 1
+                : *p == 'n' || tnumber(p, w->end, &d) ? 2 : 0;
+    if (!k) {
+        api_fail(w->e, 422, "wrong_type", path,
+                 "%s is %s; a mask holds booleans (true = may attend) or "
+                 "numbers (added to the scores, null for -inf)", path,
+                 ttype(p, w->end));
+        return 0;
+    }
+    if (!w->kind) {
+        w->kind = k;
+        size_t n = strlen(path);    /* cut as mask.c's snprintf cuts it */
+        n = n < sizeof w->first - 1 ? n : sizeof w->first - 1;
+        memcpy(w->first, path, n);
+        w->first[n] = 0;
+    } else if (k != w->kind) {
+        api_fail(w->e, 422, "wrong_type", path,
+                 "%s is %s but %s is %s; a mask is all booleans (true = may "
+                 "attend) or all numbers (added to the scores, null for "
+                 "-inf), not both", path,
+                 k == 1 ? "a boolean" : "a number", w->first,
+                 w->kind == 1 ? "a boolean" : "a number");
+        return 0;
+    }
+    if (k == 2 && *p != 'n' && !(fabs(d) < FLOAT32_LIMIT)) {
+        api_fail(w->e, 422, "out_of_range", path,
+                 "%s = %g does not fit in float32 (largest magnitude "
+                 "3.4028235e38; send null for -inf)", path, d);
+        return 0;
+    }
+    return 1;
+}
+
+/* codec_walk_check: pre-order, an array's length before its elements. */
+static const char *tcheck(twalk *w, const char *p, int depth)
+{
+    char path[160];
+    double d;
+    if (depth < w->rank) {
+        if (*p != '[') {
+            tpath(path, sizeof path, w, depth);
+            if (w->mask || tnumber(p, w->end, &d))
+                api_fail(w->e, 422, "ragged_array", path,
+                         "%s is %s where an array of %lld was "
+                         "expected: the nesting must be the same everywhere",
+                         path, w->mask ? ttype(p, w->end) : "a number",
+                         (long long)w->dim[depth]);
+            else
+                api_fail(w->e, 422, "not_a_number", path,
+                         "%s is %s; tensors hold only numbers in nested "
+                         "arrays", path, ttype(p, w->end));
+            return NULL;
+        }
+        const int64_t n = tcount(w, p);
+        if (n != w->dim[depth]) {
+            tpath(path, sizeof path, w, depth);
+            api_fail(w->e, 422, "ragged_array", path,
+                     "%s has %lld element%s but its siblings have %lld: "
+                     "every row must be the same length", path, (long long)n,
+                     n == 1 ? "" : "s", (long long)w->dim[depth]);
+            return NULL;
+        }
+        p = tws(p + 1);
+        for (int64_t i = 0; i < n; i++) {
+            w->idx[depth] = (size_t)i;
+            if (!(p = tcheck(w, p, depth + 1)))
+                return NULL;
+            p = tws(p);
+            if (*p == ',')
+                p = tws(p + 1);
+        }
+        return p + 1;               /* ']' */
+    }
+    if (!w->mask && tnumber(p, w->end, &d) && fabs(d) < FLOAT32_LIMIT)
+        return tnext(w, p);
+    tpath(path, sizeof path, w, depth);
+    if (*p == '[') {
+        api_fail(w->e, 422, "ragged_array", path,
+                 "%s is an array where a %s was expected: the nesting "
+                 "must be the same everywhere (%s is %d-D)", path,
+                 w->mask ? "value" : "number", w->name, w->rank);
+        return NULL;
+    }
+    if (w->mask)
+        return tmask_leaf(w, p, path) ? tnext(w, p) : NULL;
+    if (tnumber(p, w->end, &d))
+        api_fail(w->e, 422, "out_of_range", path,
+                 "%s = %g does not fit in float32 (largest magnitude "
+                 "3.4028235e38)", path, d);
+    else
+        api_fail(w->e, 422, "not_a_number", path, "%s is %s, not a number",
+                 path, ttype(p, w->end));
+    return NULL;
+}
+
+/* codec_walk_descend: the lengths along the first elements; the depth
+ * of the first leaf, max + 1 when deeper, -1 with e set. */
+static int tdescend(twalk *w, const char **first, int max)
+{
+    char path[160];
+    const char *p = *first;
+    int depth = 0;
+    while (*p == '[') {
+        const int64_t n = tcount(w, p);
+        if (n == 0) {
+            tpath(path, sizeof path, w, depth);
+            api_fail(w->e, 422, "empty_dimension", path,
+                     "%s is empty: every dimension of %s must be at least "
+                     "1", path, w->name);
+            return -1;
+        }
+        if (depth == max)
+            return max + 1;
+        w->dim[depth] = n;
+        w->idx[depth] = 0;
+        p = tws(p + 1);
+        depth++;
+    }
+    *first = p;
+    return depth;
+}
+
+/* codec_tensor_shape of an array value, from its text. */
+static int deferred_shape(const api_deferred *df, int rank, int64_t *dim,
+                          api_error *e)
+{
+    twalk w = {.end = df->to, .name = df->name, .rank = rank, .dim = dim,
+               .e = e};
+    char path[160];
+    const char *p = df->from;
+    const int depth = tdescend(&w, &p, rank);
+    if (depth < 0)
+        return 0;
+    if (depth > rank) {
+        api_fail(e, 422, "wrong_rank", w.name,
+                 "%s must be %d-D (%s) but is nested deeper", w.name,
+                 rank, codec_rank_shape(w.name, rank));
+        return 0;
+    }
+    double d;
+    if (!tnumber(p, w.end, &d)) {
+        tpath(path, sizeof path, &w, depth);
+        api_fail(e, 422, "not_a_number", path, "%s is %s, not a number",
+                 path, ttype(p, w.end));
+        return 0;
+    }
+    if (depth != rank) {
+        api_fail(e, 422, "wrong_rank", w.name,
+                 "%s must be %d-D (%s) but is %d-D", w.name, rank,
+                 codec_rank_shape(w.name, rank), depth);
+        return 0;
+    }
+    return tcheck(&w, df->from, 0) != NULL;
+}
+
+/* api_mask_shape of a nested mask, from its text. */
+static int deferred_mask(const api_deferred *df, engine_tensor *t,
+                         int *is_bool, api_error *e)
+{
+    int64_t dim[ENGINE_MAX_RANK];
+    twalk w = {.end = df->to, .name = df->name, .dim = dim, .e = e,
+               .mask = 1};
+    const char *p = df->from;
+    const int depth = tdescend(&w, &p, 3);
+    if (depth < 0)
+        return 0;
+    if (depth > 3) {
+        api_fail(e, 422, "wrong_rank", "mask",
+                 "mask must be 2-D (T x S) or 3-D (B x T x S) but is "
+                 "nested deeper");
+        return 0;
+    }
+    if (depth < 2) {
+        api_fail(e, 422, "wrong_rank", "mask",
+                 "mask must be 2-D (T x S) or 3-D (B x T x S) but is 1-D");
+        return 0;
+    }
+    w.rank = depth;
+    if (!tcheck(&w, df->from, 0))
+        return 0;
+    *t = (engine_tensor){NULL, w.rank, {0}};
+    memcpy(t->dim, dim, (size_t)w.rank * sizeof *dim);
+    *is_bool = w.kind == 1;
+    return api_check_tensor_size(t, "mask", e);
+}
+
+/* The values of a checked deferred tensor or mask, in order (mask.c's
+ * fill_mask: true 0, false and null -inf). */
+static void deferred_fill(const api_deferred *df, float *out)
+{
+    for (const char *p = df->from; p < df->to;) {
+        double d;
+        if (tnumber(p, df->to, &d)) {
+            *out++ = (float)d;
+            p = api_json_skip(p, df->to);
+        } else if (*p == 't' || *p == 'f' || *p == 'n') {
+            *out++ = *p == 't' ? 0.0f : -INFINITY;
+            p = api_json_skip(p, df->to);
+        } else {
+            p++;
+        }
+    }
+}
+
+static const api_deferred *find_deferred(const api_body *b, const char *name)
+{
+    for (int i = 0; i < b->deferred.n; i++)
+        if (strcmp(b->deferred.d[i].name, name) == 0)
+            return &b->deferred.d[i];
+    return NULL;
 }
 
 static const api_pre *find_pre(const api_body *b, const char *name)
@@ -650,6 +990,13 @@ int api_body_tensor(const api_body *b, const char *name, int rank,
                     engine_tensor *t, api_error *e)
 {
     const api_pre *pre = find_pre(b, name);
+    const api_deferred *df = find_deferred(b, name);
+    if (!pre && df) {
+        memset(t, 0, sizeof *t);
+        t->rank = rank;
+        return deferred_shape(df, rank, t->dim, e) &&
+               api_check_tensor_size(t, name, e);
+    }
     if (!pre)
         return api_read_tensor(json_object_get(b->root, name), name, rank, t,
                                e);
@@ -673,11 +1020,33 @@ int api_body_tensor(const api_body *b, const char *name, int rank,
     return api_check_tensor_size(t, name, e);
 }
 
+int api_body_mask_shape(const api_body *b, const char *name,
+                        engine_tensor *t, int *is_bool, api_error *e)
+{
+    const api_deferred *df = find_deferred(b, name);
+    if (df)
+        return deferred_mask(df, t, is_bool, e);
+    return api_mask_shape(json_object_get(b->root, name), t, is_bool, e);
+}
+
+void api_body_mask_fill(const api_body *b, const char *name, int is_bool,
+                        engine_tensor *t)
+{
+    const api_deferred *df = find_deferred(b, name);
+    if (df)
+        deferred_fill(df, t->data);
+    else
+        api_mask_fill(json_object_get(b->root, name), is_bool, t);
+}
+
 void api_body_fill(const api_body *b, const char *name, engine_tensor *t)
 {
     const api_pre *pre = find_pre(b, name);
+    const api_deferred *df = find_deferred(b, name);
     if (pre)
         memcpy(t->data, pre->data, (size_t)engine_numel(t) * sizeof *t->data);
+    else if (df)
+        deferred_fill(df, t->data);
     else
         codec_tensor_fill(t, json_object_get(b->root, name));
 }

@@ -18,6 +18,67 @@
  * line/column, 422 wrong_type, 503). */
 json_t *api_parse_body(const char *body, size_t len, api_error *e);
 
+/* ==== bounded parsing (parse.c) ==== */
+
+/* Bodies from this size on are parsed in memory bounded by their size;
+ * smaller ones go to Jansson whole. */
+#define API_PARSE_SMALL (64 * 1024)
+/* The tree Jansson may build, in bytes per byte of body. */
+#define API_PARSE_TREE_PER_BYTE 2
+/* ... or this many bytes, whichever is more. */
+#define API_PARSE_TREE_FLOOR (256 * 1024)
+#define API_MAX_DEFERRED 8
+/* Blocks from this size on are mmapped, and unmapped when freed. */
+#define API_MMAP_THRESHOLD (256 * 1024)
+
+/* A field's value left out of the tree (it holds 0 there): its text. */
+typedef struct api_deferred {
+    const char *name;               /* one of api_parse_spec.defer */
+    const char *from, *to;
+} api_deferred;
+
+typedef struct api_deferred_list {
+    int n;
+    api_deferred d[API_MAX_DEFERRED];
+} api_deferred_list;
+
+/* What the caller reads of the body. */
+typedef struct api_parse_spec {
+    const char *const *known;   /* its top-level fields (NULL-terminated):
+                                 * parsing stops at the first other one,
+                                 * which the caller refuses first of all;
+                                 * NULL: every field is kept */
+    const char *const *defer;   /* fields whose array value the caller
+                                 * reads from the text (NULL: none) */
+    api_deferred_list *out;     /* filled with them */
+    int bounded;                /* refuse a tree past the bound with 413
+                                 * body_too_complex (else build it) */
+    const char *const *drop;    /* fields already read: 0 in the tree */
+    const char *const *valid;   /* nvalid [from, to) pairs: top-level
+                                 * values known to be valid JSON */
+    int nvalid;
+} api_parse_spec;
+
+/* api_parse_body with the same errors, in bounded memory: see parse.c.
+ * May also fail with 413 body_too_complex.  spec may be NULL. */
+json_t *api_parse_bounded(const char *body, size_t len,
+                          const api_parse_spec *spec, api_error *e);
+/* api_parse_body with Jansson over the whole text: the old way. */
+json_t *api_parse_jansson(const char *body, size_t len, api_error *e);
+/* 0 with e set when the body nests past --max-depth or holds a NUL. */
+int api_parse_prescan(const char *body, size_t len, api_error *e);
+/* Tests: the size from which bodies are parsed the bounded way. */
+void api_parse_set_small(size_t bytes);
+size_t api_parse_small_size(void);
+/* Whether the valid JSON key at key ('"') decodes to word. */
+int api_json_key_is(const char *key, const char *word);
+/* The JSON number in [p, e): its end (NULL if none), whether it is an
+ * integer, and its value, correctly rounded (body.c). */
+const char *api_read_number(const char *p, const char *e, int *integer,
+                            double *d);
+/* After a large request: give free memory back to the system. */
+void api_release_memory(size_t body_len);
+
 /* json_loadb of a text attnd wrote itself, or NULL if any allocation
  * failed (Jansson may then return a tree with a value missing). */
 json_t *api_json_loadb(const char *text, size_t len);
@@ -56,6 +117,8 @@ typedef struct api_body {
                                      * text appear in it as 0 */
     int npre;
     api_pre pre[API_MAX_PRE];
+    api_deferred_list deferred;     /* large arrays left in the text */
+    size_t len;                     /* the body's */
 } api_body;
 
 /* Parses a request body; the fields named in `tensors` (NULL-terminated)
@@ -64,6 +127,13 @@ typedef struct api_body {
  * empty). */
 int api_body_parse(api_body *b, const char *body, size_t len,
                    const char *const *tensors, api_error *e);
+/* The same, with the endpoint's top-level fields (parsing keeps nothing
+ * past the first unknown one) and the fields (tensors and masks) whose
+ * arrays may be left in the text and read there (see parse.c). */
+int api_body_parse_known(api_body *b, const char *body, size_t len,
+                         const char *const *tensors,
+                         const char *const *defer,
+                         const char *const *known, api_error *e);
 void api_body_free(api_body *b);
 
 /* api_read_tensor / codec_tensor_fill for a field of b, wherever it was
@@ -71,6 +141,12 @@ void api_body_free(api_body *b);
 int api_body_tensor(const api_body *b, const char *name, int rank,
                     engine_tensor *t, api_error *e);
 void api_body_fill(const api_body *b, const char *name, engine_tensor *t);
+
+/* api_mask_shape / api_mask_fill for a field of b. */
+int api_body_mask_shape(const api_body *b, const char *name,
+                        engine_tensor *t, int *is_bool, api_error *e);
+void api_body_mask_fill(const api_body *b, const char *name, int is_bool,
+                        engine_tensor *t);
 
 /* Tests: 0 sends every body through Jansson alone. */
 void api_body_set_fast(int on);

@@ -213,7 +213,7 @@ void api_result_free(api_result *r);
 const volatile int *api_cancel_flag(void);
 
 /* Whether a planned cost is over this thread's api_defer_above bound. */
-int api_deferred(const api_cost *k);
+int api_should_defer(const api_cost *k);
 
 /* ==== the lecture's Block and GPT (lecture.c), behind the same calls ==== */
 

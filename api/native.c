@@ -22,7 +22,7 @@ static int body_shape(void *ctx, const api_call *c, int role,
     const api_body *b = ctx;
     const char *name = input_name(c->m, role);
     if (role == IN_MASK)
-        return api_mask_shape(json_object_get(b->root, name), t, is_bool, e);
+        return api_body_mask_shape(b, name, t, is_bool, e);
     if (role == IN_IDX)
         return api_idx_shape(c, json_object_get(b->root, name), t, e);
     const int i = api_model_input(c->m, name);
@@ -35,7 +35,7 @@ static void body_fill(void *ctx, const api_call *c, int role,
     const api_body *b = ctx;
     const char *name = input_name(c->m, role);
     if (role == IN_MASK)
-        api_mask_fill(json_object_get(b->root, name), c->mask_bool, t);
+        api_body_mask_fill(b, name, c->mask_bool, t);
     else if (role == IN_IDX)
         api_idx_fill(json_object_get(b->root, name), t);
     else
@@ -92,18 +92,26 @@ static void respond_bow(api_response *res, const api_call *c,
 void api_native_handle(const api_model *m, const char *body, size_t len,
                        api_response *res)
 {
-    const char *tensors[API_MAX_IN + 1], *names[API_MAX_OUT];
-    int nt = 0;
-    for (int i = 0; i < m->ninputs; i++)
+    const char *tensors[API_MAX_IN + 1], *defer[API_MAX_IN + 1];
+    const char *names[API_MAX_OUT];
+    int nt = 0, nd = 0;
+    for (int i = 0; i < m->ninputs; i++) {
+        const int mask = m->inputs[i].may_bool;
         /* a mask and idx go through Jansson */
-        if (!m->inputs[i].may_bool && m->inputs[i].dtype == API_FP32)
+        if (!mask && m->inputs[i].dtype == API_FP32)
             tensors[nt++] = m->inputs[i].name;
+        /* ... or, tensors and masks of a large body, are read from the
+         * text (parse.c); idx is read from the tree */
+        if (mask || m->inputs[i].dtype == API_FP32)
+            defer[nd++] = m->inputs[i].name;
+    }
     tensors[nt] = NULL;
+    defer[nd] = NULL;
     api_error e = {0};
     api_call c = {0};
     api_result r = {0};
     api_body b;
-    if (!api_body_parse(&b, body, len, tensors, &e))
+    if (!api_body_parse_known(&b, body, len, tensors, defer, m->fields, &e))
         goto fail;
     for (int i = 0; i < m->ninputs; i++)
         c.sent[m->inputs[i].role] =
@@ -111,7 +119,7 @@ void api_native_handle(const api_model *m, const char *body, size_t len,
     const api_source src = {&b, b.root, 0, body_shape, body_fill};
     if (!api_call_read(&c, m, &src, &e) || !api_call_plan(&c, &e))
         goto fail;
-    if (api_deferred(&c.cost)) {   /* too big for this thread: run elsewhere */
+    if (api_should_defer(&c.cost)) {   /* too big for this thread: run elsewhere */
         api_body_free(&b);
         memset(res, 0, sizeof *res);
         res->deferred = 1;

@@ -17,7 +17,8 @@ void api_randn(const char *body, size_t len, api_response *res)
     int rand = 0;
     jw_format format;
 
-    json_t *root = api_parse_body(body, len, &e);
+    const api_parse_spec spec = {fields, NULL, NULL, 1, NULL, NULL, 0};
+    json_t *root = api_parse_bounded(body, len, &spec, &e);
     if (!root)
         goto fail;
     const json_t *jshape, *jdist;
@@ -48,6 +49,7 @@ void api_randn(const char *body, size_t len, api_response *res)
         goto fail;
     json_decref(root);
     root = NULL;
+    api_release_memory(len);
 
     const int64_t n = engine_numel(&t);
     t.data = malloc((size_t)(n ? n : 1) * sizeof *t.data);
@@ -94,5 +96,6 @@ void api_randn(const char *body, size_t len, api_response *res)
 
 fail:
     json_decref(root);
+    api_release_memory(len);
     api_error_response(res, &e);
 }

@@ -641,7 +641,11 @@ int v2_read_body(v2_request *rq, const char *body, size_t len,
         rq->tail_len = (size_t)(end - q);
     }
     api_error pe = {0};
-    *root = api_parse_body(body, jlen, &pe);
+    /* v2_read_request refuses an unknown key before anything else */
+    static const char *const keys[] = {"id", "inputs", "outputs",
+                                       "parameters", NULL};
+    const api_parse_spec spec = {keys, NULL, NULL, 0, NULL, NULL, 0};
+    *root = api_parse_bounded(body, jlen, &spec, &pe);
     if (!*root) {
         if (pe.status == 503)
             v2_oom(res);

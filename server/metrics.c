@@ -53,6 +53,7 @@ static const char *const reasons[] = {
     "too_large",          /* 413: --max-elements */
     "request_too_large",  /* 413: --max-total-elements */
     "work_too_large",     /* 413: --max-work */
+    "body_too_complex",   /* 413: a body whose parse tree would pass 2x it */
     "dimension_too_large",/* 413: --max-batch/--max-seq/--max-head-size */
     "too_deep",           /* 400: --max-depth */
     "request_timeout",    /* body slower than --request-timeout (log: 408) */

@@ -21,7 +21,7 @@ from attnd_e2e import AttndServer, attnd_bin, do_request, raw_connect, read_http
 
 LINE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"(,|$)')
-REASONS = ["body_too_large", "too_large", "request_too_large", "work_too_large",
+REASONS = ["body_too_large", "too_large", "request_too_large", "work_too_large", "body_too_complex",
            "dimension_too_large", "too_deep",
            "request_timeout", "connection_timeout", "connection_limit", "out_of_memory",
            "bad_request", "header_timeout", "send_timeout", "compute_timeout", "client_gone",
@@ -160,7 +160,7 @@ def test_metrics_count_requests_exactly(fresh):
     assert metric(s, "attnd_requests_in_flight") == 1
     rejected = {r: metric(s, "attnd_rejected_total", reason=r) for r in REASONS}
     assert rejected == {"body_too_large": 1, "too_large": 1, "request_too_large": 1,
-                        "work_too_large": 0, "dimension_too_large": 1, "too_deep": 1, "request_timeout": 0,
+                        "work_too_large": 0, "body_too_complex": 0, "dimension_too_large": 1, "too_deep": 1, "request_timeout": 0,
                         "connection_timeout": 0, "connection_limit": 0, "out_of_memory": 0,
                         "bad_request": 0, "header_timeout": 0, "send_timeout": 0,
                         "compute_timeout": 0, "client_gone": 0, "shutting_down": 0,

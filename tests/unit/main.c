@@ -101,6 +101,7 @@ int main(void)
     srunner_add_suite(sr, gpt_suite());
     srunner_add_suite(sr, safetensors_suite());
     srunner_add_suite(sr, b64_suite());
+    srunner_add_suite(sr, parse_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

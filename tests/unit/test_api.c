@@ -181,18 +181,30 @@ START_TEST(fast_body_path_is_invisible)
         free(body);
         return;
     }
-    api_response fast = {0}, slow = {0};
+    api_response fast = {0}, slow = {0}, bounded = {0};
     api_body_set_fast(1);
     h(body, len, &fast);
+    /* parse.c's bounded parsing, which only large bodies take, on every
+     * body: the same answers */
+    api_parse_set_small(0);
+    h(body, len, &bounded);
     api_body_set_fast(0);
+    api_parse_set_small(SIZE_MAX);
     h(body, len, &slow);
     api_body_set_fast(1);
+    api_parse_set_small(API_PARSE_SMALL);
     ck_assert_int_eq(fast.status, slow.status);
     ck_assert_msg(fast.len == slow.len &&
                   memcmp(fast.body, slow.body, fast.len) == 0,
                   "fast: %.*s\nslow: %.*s", (int)(fast.len > 300 ? 300 : fast.len),
                   fast.body, (int)(slow.len > 300 ? 300 : slow.len), slow.body);
+    ck_assert_msg(bounded.len == slow.len &&
+                  memcmp(bounded.body, slow.body, bounded.len) == 0,
+                  "bounded: %.*s\nslow: %.*s",
+                  (int)(bounded.len > 300 ? 300 : bounded.len), bounded.body,
+                  (int)(slow.len > 300 ? 300 : slow.len), slow.body);
     api_response_free(&fast);
+    api_response_free(&bounded);
     api_response_free(&slow);
     free(body);
 }

@@ -15,6 +15,7 @@ Suite *v2_suite(void);
 Suite *gpt_suite(void);
 Suite *safetensors_suite(void);
 Suite *b64_suite(void);
+Suite *parse_suite(void);
 
 /* Deterministic uniform floats in [-1, 1) (a test's own xorshift). */
 void unit_fill_random(float *p, int64_t n, uint64_t seed);
