@@ -932,17 +932,8 @@ static int deferred_mask(const api_deferred *df, engine_tensor *t,
     const int depth = tdescend(&w, &p, 3);
     if (depth < 0)
         return 0;
-    if (depth > 3) {
-        api_fail(e, 422, "wrong_rank", "mask",
-                 "mask must be 2-D (T x S) or 3-D (B x T x S) but is "
-                 "nested deeper");
+    if (!api_mask_depth_ok(depth, e))
         return 0;
-    }
-    if (depth < 2) {
-        api_fail(e, 422, "wrong_rank", "mask",
-                 "mask must be 2-D (T x S) or 3-D (B x T x S) but is 1-D");
-        return 0;
-    }
     w.rank = depth;
     if (!tcheck(&w, df->from, 0))
         return 0;

@@ -255,6 +255,10 @@ int api_read_causal(const json_t *root, int has_ctx, int has_mask,
  * checked; then its values (bool -> 0 / -inf, null -> -inf). */
 int api_mask_shape(const json_t *v, engine_tensor *t, int *is_bool,
                    api_error *e);
+
+/* A mask nested `depth` deep is 2-D or 3-D, or 422 wrong_rank at "mask"
+ * (whichever reader walked it: the tree's or the body text's). */
+int api_mask_depth_ok(int depth, api_error *e);
 void api_mask_fill(const json_t *v, int is_bool, engine_tensor *t);
 
 /* context against x's B and C, S against --max-seq, mask against

@@ -133,6 +133,22 @@ static int read_mask_object(const json_t *v, engine_tensor *t, int *is_bool,
     return 1;
 }
 
+int api_mask_depth_ok(int depth, api_error *e)
+{
+    if (depth > 3) {
+        api_fail(e, 422, "wrong_rank", "mask",
+                 "mask must be 2-D (T x S) or 3-D (B x T x S) but is "
+                 "nested deeper");
+        return 0;
+    }
+    if (depth < 2) {
+        api_fail(e, 422, "wrong_rank", "mask",
+                 "mask must be 2-D (T x S) or 3-D (B x T x S) but is 1-D");
+        return 0;
+    }
+    return 1;
+}
+
 int api_mask_shape(const json_t *v, engine_tensor *t, int *is_bool,
                    api_error *e)
 {
@@ -154,17 +170,8 @@ int api_mask_shape(const json_t *v, engine_tensor *t, int *is_bool,
     const int depth = codec_walk_descend(&w, v, 3, dim, NULL);
     if (depth < 0)
         return 0;
-    if (depth > 3) {
-        api_fail(e, 422, "wrong_rank", "mask",
-                 "mask must be 2-D (T x S) or 3-D (B x T x S) but is "
-                 "nested deeper");
+    if (!api_mask_depth_ok(depth, e))
         return 0;
-    }
-    if (depth < 2) {
-        api_fail(e, 422, "wrong_rank", "mask",
-                 "mask must be 2-D (T x S) or 3-D (B x T x S) but is 1-D");
-        return 0;
-    }
     w.rank = depth;
     if (!codec_walk_check(&w, v, 0))
         return 0;

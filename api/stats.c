@@ -163,17 +163,7 @@ void api_v2_stats(const char *model, api_response *res)
         model_stat(&w, &api_models[i]);
     }
     jw_lit(&w, "]}");
-    size_t len = 0;
-    char *body = jw_take(&w, &len);
-    memset(res, 0, sizeof *res);
-    if (!body) {
-        v2_oom(res);
-        return;
-    }
-    res->status = 200;
-    res->content_type = "application/json";
-    res->body = body;
-    res->len = len;
+    v2_respond(res, 200, &w, "application/json", 0);
 }
 
 void api_v2_all_stats(api_response *res)

@@ -136,8 +136,8 @@ static void dims_json(jsonw *w, int rank)
     jw_raw(w, "]", 1);
 }
 
-static void respond(api_response *res, jsonw *w, const char *type,
-                    size_t json_len)
+void v2_respond(api_response *res, int status, jsonw *w, const char *type,
+                size_t json_len)
 {
     size_t len = 0;
     char *body = jw_take(w, &len);
@@ -146,7 +146,7 @@ static void respond(api_response *res, jsonw *w, const char *type,
         v2_oom(res);
         return;
     }
-    res->status = 200;
+    res->status = status;
     res->content_type = type;
     res->json_len = json_len;
     res->body = body;
@@ -227,7 +227,7 @@ void api_v2_model_metadata(const char *model, api_response *res)
                         o->fixed_shape, 0, o->ranks);
     }
     jw_lit(&w, "]}");
-    respond(res, &w, "application/json", 0);
+    v2_respond(res, 200, &w, "application/json", 0);
 }
 
 /* Triton's model configuration (GET /v2/models/<name>/config), the JSON
@@ -288,7 +288,7 @@ void api_v2_model_config(const char *model, api_response *res)
     jw_lit(&w, m->name);
     jw_lit(&w, "\",\"kind\":\"KIND_CPU\",\"count\":1}],"
                "\"model_transaction_policy\":{\"decoupled\":false}}");
-    respond(res, &w, "application/json", 0);
+    v2_respond(res, 200, &w, "application/json", 0);
 }
 
 /* ==== the v2 inputs as the call's source ==== */
@@ -613,7 +613,7 @@ static void answer(const v2_request *rq, const api_call *c,
             write_binary(&w, &m->outputs[idx[i]], &r->t[idx[i]], r);
     }
     /* as Triton: the whole body is octet-stream once any part is binary */
-    respond(res, &w, any_bin ? "application/octet-stream"
+    v2_respond(res, 200, &w, any_bin ? "application/octet-stream"
                              : "application/json", any_bin ? json_len : 0);
 }
 

@@ -17,17 +17,7 @@ static void small_json(api_response *res, int status, const char *text,
     jsonw w;
     jw_init(&w);
     jw_raw(&w, text, n);
-    size_t len = 0;
-    char *body = jw_take(&w, &len);
-    memset(res, 0, sizeof *res);
-    if (!body) {
-        v2_oom(res);
-        return;
-    }
-    res->status = status;
-    res->content_type = "application/json";
-    res->body = body;
-    res->len = len;
+    v2_respond(res, status, &w, "application/json", 0);
 }
 
 static void static_json(api_response *res, int status, const char *text)
@@ -131,17 +121,7 @@ void api_v2_repository_index(const char *body, size_t len, api_response *res)
         jw_lit(&w, "\",\"version\":\"" API_V2_VERSION "\",\"state\":\"READY\"}");
     }
     jw_raw(&w, "]", 1);
-    size_t n = 0;
-    char *text = jw_take(&w, &n);
-    if (!text) {
-        v2_oom(res);
-        return;
-    }
-    memset(res, 0, sizeof *res);
-    res->status = 200;
-    res->content_type = "application/json";
-    res->body = text;
-    res->len = n;
+    v2_respond(res, 200, &w, "application/json", 0);
 }
 
 void api_v2_repository_load(const char *model, int unload, api_response *res)

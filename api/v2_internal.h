@@ -4,6 +4,7 @@
 #define ATTND_API_V2_INTERNAL_H
 
 #include "model.h"
+#include "jsonw.h"
 #include "v2.h"
 
 #define V2_MAX_INPUTS 8
@@ -74,6 +75,11 @@ void v2_map_path(const v2_request *rq, const char *np, char *dst,
 void v2_fail(api_response *res, int status, const char *code,
              const char *path, const char *message);
 void v2_oom(api_response *res);
+
+/* Answers `status` with w's text (taken) as `type`; json_len: where the
+ * JSON ends before binary tensor data, or 0.  v2_oom when w ran out. */
+void v2_respond(api_response *res, int status, jsonw *w, const char *type,
+                size_t json_len);
 int v2_status(int status);
 
 #endif

@@ -6,17 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The same team-or-plain-loop as engine.c's: one thread runs no OpenMP
- * team at all (no futex wake per small request). */
-#define PARALLEL_FOR(i, n, ...)                                           \
-    do {                                                                  \
-        if (nthreads > 1) {                                               \
-            _Pragma("omp parallel for num_threads(nthreads)")             \
-            for (int64_t i = 0; i < (n); i++) __VA_ARGS__                 \
-        } else {                                                          \
-            for (int64_t i = 0; i < (n); i++) __VA_ARGS__                 \
-        }                                                                 \
-    } while (0)
+#include "parallel.h"
 
 static engine_tensor tensor3(float *d, int64_t a, int64_t b, int64_t c)
 {
